@@ -1,0 +1,26 @@
+//! Configuration: loading (figment), validation into typed settings, and the token.
+//!
+//! Two steps, so the rest of the gateway never sees a raw string: [`load`] merges
+//! defaults, the YAML file and `APPSIGNAL_GATEWAY_*` environment overrides into a
+//! [`RawConfig`], then [`validate`] turns it into [`Settings`], reporting every bad key
+//! with its dotted path.
+
+mod error;
+mod load;
+mod raw;
+mod settings;
+mod token;
+mod validate;
+
+pub use error::{ConfigError, KeyError};
+pub use load::{load, load_raw, ENV_PREFIX};
+pub use raw::*;
+pub use settings::*;
+pub use token::{Token, REDACTED};
+pub use validate::validate;
+
+/// The YAML printed by `check`: the effective settings, with the token redacted.
+pub fn effective_yaml(raw: &RawConfig) -> String {
+    // The token serialises as `[redacted]`; see `Token`'s `Serialize`.
+    serde_yaml::to_string(raw).unwrap_or_else(|e| format!("# cannot print settings: {e}\n"))
+}

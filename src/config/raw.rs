@@ -1,0 +1,259 @@
+//! The configuration exactly as the YAML file and the environment give it.
+//!
+//! Step one of two: figment fills these structs (defaults → file → environment) and
+//! rejects unknown keys; [`super::validate`] then turns them into typed
+//! [`super::Settings`]. Durations and sizes stay strings here so that validation can
+//! report every bad one with its path. Each field's meaning is documented on the typed
+//! settings and in `config/gateway.yaml`.
+
+use serde::{Deserialize, Serialize};
+
+use super::Token;
+
+/// The whole file: see `config/gateway.yaml` for every key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawConfig {
+    pub listen: String,
+    pub admin_listen: String,
+    pub upstream: RawUpstream,
+    pub apps: Vec<RawApp>,
+    pub cache: RawCache,
+    pub clients: RawClients,
+    pub compression: RawCompression,
+    pub cors: RawCors,
+    pub jsonp: RawJsonp,
+    pub limits: RawLimits,
+    pub log: RawLog,
+}
+
+/// `upstream.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawUpstream {
+    pub base_url: String,
+    pub token: Option<Token>,
+    pub token_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub connect_timeout: String,
+    pub timeout: String,
+    pub max_response_size: String,
+    pub rate_limit: RawRate,
+}
+
+/// A token-bucket rate: `per_second` refill, `burst` capacity.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawRate {
+    pub per_second: u64,
+    pub burst: u64,
+}
+
+/// One entry of `apps`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawApp {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `cache.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawCache {
+    pub max_size: String,
+    pub ttl: RawTtl,
+    pub stale_while_revalidate: String,
+    pub stale_if_error: String,
+}
+
+/// `cache.ttl.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawTtl {
+    pub list: String,
+    pub show: String,
+    pub not_found: String,
+    pub graphs: String,
+    pub markers: String,
+}
+
+/// `clients.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawClients {
+    pub rate_limit: RawRate,
+    pub trusted_proxies: Vec<String>,
+    pub keys: Vec<RawKey>,
+}
+
+/// One entry of `clients.keys`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawKey {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub apps: Option<Vec<String>>,
+}
+
+/// `compression.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawCompression {
+    pub enabled: bool,
+    pub min_size: String,
+}
+
+/// `cors.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawCors {
+    pub allowed_origins: Vec<String>,
+    pub max_age: String,
+}
+
+/// `jsonp.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawJsonp {
+    pub enabled: bool,
+    pub callback_param: String,
+}
+
+/// `limits.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawLimits {
+    pub max_connections: u64,
+    pub max_uri_length: String,
+    pub max_header_size: String,
+    pub header_read_timeout: String,
+    pub idle_timeout: String,
+    pub max_upstream_concurrency: u64,
+}
+
+/// `log.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawLog {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            upstream: RawUpstream::default(),
+            apps: Vec::new(),
+            cache: RawCache::default(),
+            clients: RawClients::default(),
+            compression: RawCompression::default(),
+            cors: RawCors::default(),
+            jsonp: RawJsonp::default(),
+            limits: RawLimits::default(),
+            log: RawLog::default(),
+        }
+    }
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        RawUpstream {
+            base_url: "https://appsignal.com".into(),
+            token: None,
+            token_file: None,
+            ca_file: None,
+            connect_timeout: "3s".into(),
+            timeout: "20s".into(),
+            max_response_size: "32MiB".into(),
+            rate_limit: RawRate { per_second: 10, burst: 20 },
+        }
+    }
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            max_size: "256MiB".into(),
+            ttl: RawTtl::default(),
+            stale_while_revalidate: "30s".into(),
+            stale_if_error: "10m".into(),
+        }
+    }
+}
+
+impl Default for RawTtl {
+    fn default() -> Self {
+        RawTtl {
+            list: "30s".into(),
+            show: "1h".into(),
+            not_found: "30s".into(),
+            graphs: "60s".into(),
+            markers: "5m".into(),
+        }
+    }
+}
+
+impl Default for RawClients {
+    fn default() -> Self {
+        RawClients {
+            rate_limit: RawRate { per_second: 20, burst: 40 },
+            trusted_proxies: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl Default for RawCompression {
+    fn default() -> Self {
+        RawCompression { enabled: true, min_size: "1KiB".into() }
+    }
+}
+
+impl Default for RawCors {
+    fn default() -> Self {
+        RawCors { allowed_origins: Vec::new(), max_age: "10m".into() }
+    }
+}
+
+impl Default for RawJsonp {
+    fn default() -> Self {
+        RawJsonp { enabled: true, callback_param: "callback".into() }
+    }
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_connections: 10_000,
+            max_uri_length: "8KiB".into(),
+            max_header_size: "16KiB".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            max_upstream_concurrency: 64,
+        }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { format: "pretty".into(), level: "info".into() }
+    }
+}

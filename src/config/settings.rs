@@ -1,0 +1,226 @@
+//! Typed, validated settings: what the rest of the gateway reads.
+//!
+//! Nothing outside `config` sees a raw string from the file: durations are
+//! [`Duration`]s, sizes are byte counts, rates are non-zero, addresses are parsed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use tracing_subscriber::filter::Targets;
+
+use super::Token;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where browsers and dashboards connect.
+    pub listen: SocketAddr,
+    /// Where `/metrics`, `/healthz`, `/readyz` and the cache purge are served; never public.
+    pub admin_listen: SocketAddr,
+    /// How the gateway reaches AppSignal.
+    pub upstream: UpstreamSettings,
+    /// The allowlisted apps, by id and alias.
+    pub apps: Apps,
+    /// The response cache.
+    pub cache: CacheSettings,
+    /// Per-client limits and who is trusted to name a client.
+    pub clients: ClientSettings,
+    /// Response compression for clients that accept it.
+    pub compression: CompressionSettings,
+    /// Cross-origin access for browsers.
+    pub cors: CorsSettings,
+    /// JSONP output for script-tag clients.
+    pub jsonp: JsonpSettings,
+    /// What one client can make the gateway hold.
+    pub limits: Limits,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `upstream.*`: the AppSignal API and the gateway's use of it.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// Scheme, authority and optional path prefix, without a trailing slash; the gateway
+    /// calls `{base_url}/api/...`.
+    pub base_url: String,
+    /// The AppSignal personal API token, from `token`, `token_file` or the environment.
+    pub token: Token,
+    /// Extra PEM root certificates trusted besides the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+    /// Bound on establishing a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Bound on the whole exchange: connect, headers and body.
+    pub timeout: Duration,
+    /// A larger upstream body is abandoned and answered 502.
+    pub max_response_size: u64,
+    /// The gateway's own budget for calls to AppSignal.
+    pub rate_limit: Rate,
+}
+
+/// A token bucket: refilled at `per_second`, holding at most `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: NonZeroU32,
+    /// Bucket capacity: how many calls may come at once after a quiet spell.
+    pub burst: NonZeroU32,
+}
+
+/// The app allowlist: an app not in it is a 404.
+#[derive(Debug, Clone, Default)]
+pub struct Apps {
+    /// Maps every accepted spelling (id and alias) to the app's id.
+    by_key: HashMap<String, Arc<str>>,
+    /// The apps in configuration order, for printing.
+    list: Vec<App>,
+}
+
+/// One allowlisted app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// AppSignal's application id, as it appears in upstream paths.
+    pub id: Arc<str>,
+    /// An optional alias usable in place of the id in gateway paths.
+    pub name: Option<String>,
+}
+
+impl Apps {
+    /// Builds the lookup table; validation has already rejected clashes.
+    pub fn new(list: Vec<App>) -> Self {
+        let mut by_key = HashMap::new();
+        for app in &list {
+            by_key.insert(app.id.to_string(), app.id.clone());
+            if let Some(name) = &app.name {
+                by_key.insert(name.clone(), app.id.clone());
+            }
+        }
+        Apps { by_key, list }
+    }
+
+    /// Resolves an id or alias to the app id.
+    pub fn resolve(&self, id_or_name: &str) -> Option<&Arc<str>> {
+        self.by_key.get(id_or_name)
+    }
+
+    /// The apps in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &App> {
+        self.list.iter()
+    }
+}
+
+/// `cache.*`
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Bound on cached bytes, keys and bodies together.
+    pub max_size: u64,
+    /// Freshness per class of answer.
+    pub ttl: Ttls,
+    /// How long after expiry an entry is still served at once while one refresh runs.
+    pub stale_while_revalidate: Duration,
+    /// How long after expiry an entry is served when AppSignal fails.
+    pub stale_if_error: Duration,
+}
+
+/// `cache.ttl.*`: how long each class of answer stays fresh.
+#[derive(Debug, Clone, Copy)]
+pub struct Ttls {
+    /// The three sample lists.
+    pub list: Duration,
+    /// One sample by id.
+    pub show: Duration,
+    /// AppSignal's 404s.
+    pub not_found: Duration,
+    /// `graphs.json`.
+    pub graphs: Duration,
+    /// `markers.json`.
+    pub markers: Duration,
+}
+
+/// `clients.*`
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Per client address (or per key name when keys are configured).
+    pub rate_limit: Rate,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Dashboard keys; when any is listed, every request needs one.
+    pub keys: Vec<DashboardKey>,
+}
+
+/// One dashboard key from `clients.keys`.
+#[derive(Debug, Clone)]
+pub struct DashboardKey {
+    /// Shown in logs and metrics; the key itself never is.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub sha256: [u8; 32],
+    /// App ids this key may read; `None` means every allowlisted app.
+    pub apps: Option<Vec<Arc<str>>>,
+}
+
+/// `compression.*`
+#[derive(Debug, Clone, Copy)]
+pub struct CompressionSettings {
+    /// Whether gzip and brotli are offered at all.
+    pub enabled: bool,
+    /// Bodies smaller than this are sent as they are.
+    pub min_size: u64,
+}
+
+/// `cors.*`
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    /// Exact origins allowed to read answers, or `*` for any.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    pub max_age: Duration,
+}
+
+/// `jsonp.*`
+#[derive(Debug, Clone)]
+pub struct JsonpSettings {
+    /// Whether a callback parameter turns the answer into JSONP.
+    pub enabled: bool,
+    /// The query parameter naming the callback.
+    pub callback_param: String,
+}
+
+/// `limits.*`: what one client can make the gateway hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open client connections; more wait in the accept queue.
+    pub max_connections: NonZeroUsize,
+    /// A longer request target is answered 414.
+    pub max_uri_length: usize,
+    /// Larger request headers are answered 431.
+    pub max_header_size: usize,
+    /// A client that has not sent its whole header by then is dropped.
+    pub header_read_timeout: Duration,
+    /// Keep-alive connections idle this long are closed.
+    pub idle_timeout: Duration,
+    /// Upstream calls in flight at once; more wait their turn.
+    pub max_upstream_concurrency: NonZeroUsize,
+}
+
+/// `log.*`
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Human-readable lines or one JSON object per line.
+    pub format: LogFormat,
+    /// Which events are written, as `tracing` filter directives (`info`, `debug,hyper=info`).
+    pub level: Targets,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when the output is a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}

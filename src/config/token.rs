@@ -1,0 +1,112 @@
+//! The AppSignal API token: the one secret the gateway holds.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What every printed form of the token shows instead of it.
+pub const REDACTED: &str = "[redacted]";
+
+/// The AppSignal personal API token.
+///
+/// This type is the one place the token lives: clones share one allocation, and every
+/// printed form (`Debug`, `Display`, `Serialize`) shows [`REDACTED`]. Only the upstream
+/// client reads it, through [`Token::expose`], to append it to the request it sends.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(Arc<str>);
+
+impl Token {
+    /// Wraps a token, trimming surrounding white space (a token file's trailing newline).
+    pub fn new(raw: &str) -> Self {
+        Token(Arc::from(raw.trim()))
+    }
+
+    /// The token itself, for the upstream request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the token is empty, which validation rejects.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Replaces every occurrence of the token (plain or percent-encoded) in `text`.
+    ///
+    /// Used on any text that came from outside the gateway (upstream error bodies, error
+    /// chains that may quote a URL) before it is logged.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.0.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let encoded = percent_encoding::utf8_percent_encode(&self.0, crate::route::QUERY_VALUE)
+            .to_string();
+        if !text.contains(&*self.0) && !text.contains(&encoded) {
+            return Cow::Borrowed(text);
+        }
+        Cow::Owned(text.replace(&*self.0, REDACTED).replace(&encoded, REDACTED))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Serialize for Token {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    /// Accepts a string or a number: an environment override made only of digits
+    /// reaches serde as a number.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Unsigned(u64),
+            Signed(i64),
+        }
+        Ok(match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => Token::new(&text),
+            Raw::Unsigned(n) => Token::new(&n.to_string()),
+            Raw::Signed(n) => Token::new(&n.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_forms_are_redacted() {
+        let token = Token::new("s3cr3t-token\n");
+        assert_eq!(format!("{token}"), REDACTED);
+        assert_eq!(format!("{token:?}"), REDACTED);
+        assert_eq!(serde_json::to_string(&token).unwrap(), "\"[redacted]\"");
+        assert_eq!(token.expose(), "s3cr3t-token");
+    }
+
+    #[test]
+    fn scrub_replaces_plain_and_encoded_forms() {
+        let token = Token::new("a/b+c");
+        let text = "GET /api?token=a%2Fb%2Bc failed; raw a/b+c";
+        let scrubbed = token.scrub(text);
+        assert!(!scrubbed.contains("a/b+c"));
+        assert!(!scrubbed.contains("a%2Fb%2Bc"));
+        assert_eq!(token.scrub("nothing here"), "nothing here");
+    }
+}

@@ -1,0 +1,374 @@
+//! Step two of loading: raw strings into typed [`Settings`], collecting every error.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Uri;
+use ipnet::IpNet;
+use tracing_subscriber::filter::Targets;
+
+use super::raw::{RawConfig, RawRate, RawUpstream};
+use super::settings::*;
+use super::{ConfigError, KeyError, Token};
+
+/// Query parameter names a route already uses, which `jsonp.callback_param` must avoid.
+const TAKEN_PARAMS: &[&str] = &[
+    "action_id", "exception", "since", "before", "limit", "count_only", "kind", "action_name",
+    "from", "to", "timeframe", "fields[]", "_", "token", "key",
+];
+
+/// Validates a raw configuration into settings, reporting every bad key at once.
+pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
+    let mut c = Collector::default();
+    let settings = build(&mut c, raw);
+    if c.errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigError { errors: c.errors })
+    }
+}
+
+fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
+    let apps = apps(c, raw);
+    Settings {
+        listen: c.socket_addr("listen", &raw.listen),
+        admin_listen: c.socket_addr("admin_listen", &raw.admin_listen),
+        upstream: upstream(c, &raw.upstream),
+        cache: CacheSettings {
+            max_size: c.size("cache.max_size", &raw.cache.max_size),
+            ttl: Ttls {
+                list: c.duration("cache.ttl.list", &raw.cache.ttl.list, false),
+                show: c.duration("cache.ttl.show", &raw.cache.ttl.show, false),
+                not_found: c.duration("cache.ttl.not_found", &raw.cache.ttl.not_found, false),
+                graphs: c.duration("cache.ttl.graphs", &raw.cache.ttl.graphs, false),
+                markers: c.duration("cache.ttl.markers", &raw.cache.ttl.markers, false),
+            },
+            stale_while_revalidate: c.duration(
+                "cache.stale_while_revalidate",
+                &raw.cache.stale_while_revalidate,
+                false,
+            ),
+            stale_if_error: c.duration("cache.stale_if_error", &raw.cache.stale_if_error, false),
+        },
+        clients: ClientSettings {
+            rate_limit: c.rate("clients.rate_limit", &raw.clients.rate_limit),
+            trusted_proxies: raw
+                .clients
+                .trusted_proxies
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| c.cidr(&format!("clients.trusted_proxies[{i}]"), s))
+                .collect(),
+            keys: keys(c, raw, &apps),
+        },
+        compression: CompressionSettings {
+            enabled: raw.compression.enabled,
+            min_size: c.size("compression.min_size", &raw.compression.min_size),
+        },
+        cors: CorsSettings {
+            allowed_origins: raw
+                .cors
+                .allowed_origins
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| c.origin(&format!("cors.allowed_origins[{i}]"), o))
+                .collect(),
+            max_age: c.duration("cors.max_age", &raw.cors.max_age, false),
+        },
+        jsonp: JsonpSettings {
+            enabled: raw.jsonp.enabled,
+            callback_param: callback_param(c, &raw.jsonp.callback_param),
+        },
+        limits: Limits {
+            max_connections: c.nonzero_usize("limits.max_connections", raw.limits.max_connections),
+            max_uri_length: c.size("limits.max_uri_length", &raw.limits.max_uri_length) as usize,
+            max_header_size: c.size("limits.max_header_size", &raw.limits.max_header_size)
+                as usize,
+            header_read_timeout: c.duration(
+                "limits.header_read_timeout",
+                &raw.limits.header_read_timeout,
+                true,
+            ),
+            idle_timeout: c.duration("limits.idle_timeout", &raw.limits.idle_timeout, true),
+            max_upstream_concurrency: c.nonzero_usize(
+                "limits.max_upstream_concurrency",
+                raw.limits.max_upstream_concurrency,
+            ),
+        },
+        log: LogSettings {
+            format: match raw.log.format.as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => {
+                    c.fail("log.format", "must be \"pretty\" or \"json\"");
+                    LogFormat::Pretty
+                }
+            },
+            level: Targets::from_str(&raw.log.level).unwrap_or_else(|e| {
+                c.fail("log.level", format!("not a level or filter ({e})"));
+                Targets::new()
+            }),
+        },
+        apps,
+    }
+}
+
+fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
+    UpstreamSettings {
+        base_url: c.base_url("upstream.base_url", &raw.base_url),
+        token: token(c, raw),
+        ca_file: raw.ca_file.as_ref().map(PathBuf::from),
+        connect_timeout: c.duration("upstream.connect_timeout", &raw.connect_timeout, true),
+        timeout: c.duration("upstream.timeout", &raw.timeout, true),
+        max_response_size: c.size("upstream.max_response_size", &raw.max_response_size),
+        rate_limit: c.rate("upstream.rate_limit", &raw.rate_limit),
+    }
+}
+
+/// The token comes from exactly one of `upstream.token` (the file or the environment
+/// override) and `upstream.token_file`.
+fn token(c: &mut Collector, raw: &RawUpstream) -> Token {
+    let token = match (&raw.token, &raw.token_file) {
+        (Some(_), Some(_)) => {
+            c.fail("upstream.token_file", "set either upstream.token or upstream.token_file, not both");
+            return Token::new("");
+        }
+        (Some(token), None) => token.clone(),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Token::new(&text),
+            Err(e) => {
+                c.fail("upstream.token_file", format!("cannot read {path}: {e}"));
+                return Token::new("");
+            }
+        },
+        (None, None) => {
+            c.fail(
+                "upstream.token",
+                "no AppSignal API token: set the environment variable \
+                 APPSIGNAL_GATEWAY_UPSTREAM__TOKEN, or upstream.token_file to a file holding it",
+            );
+            return Token::new("");
+        }
+    };
+    if token.is_empty() {
+        let key = if raw.token.is_some() { "upstream.token" } else { "upstream.token_file" };
+        c.fail(key, "the AppSignal API token is empty");
+    }
+    token
+}
+
+fn apps(c: &mut Collector, raw: &RawConfig) -> Apps {
+    if raw.apps.is_empty() {
+        c.fail("apps", "list at least one AppSignal app id: an app not listed is a 404");
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let mut list = Vec::new();
+    for (i, app) in raw.apps.iter().enumerate() {
+        let mut ok = c.identifier(&format!("apps[{i}].id"), &app.id);
+        if let Some(name) = &app.name {
+            ok &= c.identifier(&format!("apps[{i}].name"), name);
+        }
+        for (field, value) in [("id", Some(&app.id)), ("name", app.name.as_ref())] {
+            let Some(value) = value else { continue };
+            if seen.contains(&value.as_str()) {
+                c.fail(format!("apps[{i}].{field}"), format!("\"{value}\" is already used by another app"));
+                ok = false;
+            }
+            seen.push(value);
+        }
+        if ok {
+            list.push(App { id: Arc::from(app.id.as_str()), name: app.name.clone() });
+        }
+    }
+    Apps::new(list)
+}
+
+fn keys(c: &mut Collector, raw: &RawConfig, apps: &Apps) -> Vec<DashboardKey> {
+    let mut names: Vec<&str> = Vec::new();
+    let mut keys = Vec::new();
+    for (i, key) in raw.clients.keys.iter().enumerate() {
+        let mut ok = c.identifier(&format!("clients.keys[{i}].name"), &key.name);
+        if names.contains(&key.name.as_str()) {
+            c.fail(format!("clients.keys[{i}].name"), "another key has this name");
+            ok = false;
+        }
+        names.push(&key.name);
+        let sha256 = parse_sha256(&key.sha256);
+        if sha256.is_none() {
+            c.fail(format!("clients.keys[{i}].sha256"), "must be 64 hexadecimal digits (a SHA-256)");
+        }
+        let mut key_apps = Vec::new();
+        for (j, app) in key.apps.iter().flatten().enumerate() {
+            match apps.resolve(app) {
+                Some(id) => key_apps.push(id.clone()),
+                None => {
+                    c.fail(format!("clients.keys[{i}].apps[{j}]"), format!("\"{app}\" is not a listed app"));
+                    ok = false;
+                }
+            }
+        }
+        if let (true, Some(sha256)) = (ok, sha256) {
+            let apps = key.apps.as_ref().map(|_| key_apps);
+            keys.push(DashboardKey { name: key.name.clone(), sha256, apps });
+        }
+    }
+    keys
+}
+
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn callback_param(c: &mut Collector, name: &str) -> String {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        c.fail("jsonp.callback_param", "must be 1 to 64 letters, digits or underscores");
+    } else if TAKEN_PARAMS.contains(&name) {
+        c.fail("jsonp.callback_param", format!("\"{name}\" is already a query parameter of a route"));
+    }
+    name.to_owned()
+}
+
+/// Records errors and hands back placeholder values so validation can go on.
+#[derive(Default)]
+struct Collector {
+    errors: Vec<KeyError>,
+}
+
+impl Collector {
+    fn fail(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(KeyError { key: key.into(), reason: reason.into() });
+    }
+
+    fn duration(&mut self, key: &str, value: &str, positive: bool) -> Duration {
+        match humantime::parse_duration(value) {
+            Ok(d) if positive && d.is_zero() => {
+                self.fail(key, "must be longer than zero");
+                d
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(key, format!("\"{value}\" is not a duration like \"500ms\", \"30s\" or \"10m\" ({e})"));
+                Duration::ZERO
+            }
+        }
+    }
+
+    fn size(&mut self, key: &str, value: &str) -> u64 {
+        match bytesize::ByteSize::from_str(value) {
+            Ok(size) if size.as_u64() == 0 => {
+                self.fail(key, "must be larger than zero");
+                0
+            }
+            Ok(size) => size.as_u64(),
+            Err(_) => {
+                self.fail(key, format!("\"{value}\" is not a size like \"64KiB\", \"256MiB\" or \"1GiB\""));
+                0
+            }
+        }
+    }
+
+    fn rate(&mut self, key: &str, rate: &RawRate) -> Rate {
+        Rate {
+            per_second: self.nonzero_u32(&format!("{key}.per_second"), rate.per_second),
+            burst: self.nonzero_u32(&format!("{key}.burst"), rate.burst),
+        }
+    }
+
+    fn nonzero_u32(&mut self, key: &str, value: u64) -> NonZeroU32 {
+        match u32::try_from(value).ok().and_then(NonZeroU32::new) {
+            Some(n) => n,
+            None => {
+                self.fail(key, format!("must be a whole number from 1 to {}", u32::MAX));
+                NonZeroU32::MIN
+            }
+        }
+    }
+
+    fn nonzero_usize(&mut self, key: &str, value: u64) -> NonZeroUsize {
+        match usize::try_from(value).ok().and_then(NonZeroUsize::new) {
+            Some(n) => n,
+            None => {
+                self.fail(key, "must be a whole number of at least 1");
+                NonZeroUsize::MIN
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, value: &str) -> SocketAddr {
+        value.parse().unwrap_or_else(|_| {
+            self.fail(key, format!("\"{value}\" is not an address like \"127.0.0.1:8080\""));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    fn cidr(&mut self, key: &str, value: &str) -> Option<IpNet> {
+        let parsed = IpNet::from_str(value)
+            .ok()
+            .or_else(|| IpAddr::from_str(value).ok().map(IpNet::from));
+        if parsed.is_none() {
+            self.fail(key, format!("\"{value}\" is not an address or CIDR like \"10.0.0.0/8\""));
+        }
+        parsed
+    }
+
+    /// Ids, aliases and key names: they appear in paths, logs and metric labels.
+    fn identifier(&mut self, key: &str, value: &str) -> bool {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && !value.starts_with('.');
+        if !ok {
+            self.fail(key, "must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'");
+        }
+        ok
+    }
+
+    fn base_url(&mut self, key: &str, value: &str) -> String {
+        let uri = match Uri::from_str(value) {
+            Ok(uri) => uri,
+            Err(e) => {
+                self.fail(key, format!("\"{value}\" is not a URL ({e})"));
+                return String::new();
+            }
+        };
+        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+        let has_query = uri.query().is_some();
+        if !scheme_ok || uri.authority().is_none() || has_query {
+            self.fail(key, "must be an http:// or https:// URL with a host and no query");
+            return String::new();
+        }
+        value.trim_end_matches('/').to_owned()
+    }
+
+    fn origin(&mut self, key: &str, value: &str) -> Option<String> {
+        if value == "*" {
+            return Some(value.to_owned());
+        }
+        let ok = Uri::from_str(value).is_ok_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some()
+                && uri.path_and_query().is_none_or(|p| p.as_str().is_empty())
+                && !value.ends_with('/')
+        });
+        if !ok {
+            self.fail(key, format!("\"{value}\" is not \"*\" or an origin like \"https://dash.example.com\" (no path, no trailing slash)"));
+        }
+        ok.then(|| value.to_owned())
+    }
+}

@@ -1,0 +1,64 @@
+//! `appsignal-gateway demo`: the gateway in front of a simulated AppSignal API.
+//!
+//! The simulation listens on its own free loopback port and answers the routes the
+//! gateway fronts with generated data, checking the token as AppSignal does, so a
+//! newcomer sees the whole path work without an AppSignal account.
+
+pub mod data;
+mod simulated;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+
+pub use simulated::SimulatedAppSignal;
+
+use crate::config::{self, RawApp, RawConfig, Settings, Token};
+use crate::server::{self, ConnLimits};
+
+/// The demo's apps: (id, alias).
+pub const DEMO_APPS: &[(&str, &str)] = &[("5114f7e38c5ce90000000011", "blog"), ("5114f7e38c5ce90000000022", "shop")];
+
+/// Starts the simulated AppSignal on a free loopback port and returns the gateway
+/// settings that point at it, listening on `listen`.
+pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let token = Token::new(&format!("demo-{:016x}", data::Rng::new(now as u64 ^ 0x5EED).next_u64()));
+    let ids: Vec<&str> = DEMO_APPS.iter().map(|(id, _)| *id).collect();
+    let simulated = Arc::new(SimulatedAppSignal::new(token.clone(), &ids, now));
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let upstream = listener.local_addr()?;
+    let limits = ConnLimits {
+        max_connections: std::num::NonZeroUsize::new(1024).expect("1024 > 0"),
+        header_read_timeout: std::time::Duration::from_secs(10),
+        grace: std::time::Duration::ZERO,
+    };
+    tokio::spawn(server::serve(listener, simulated, limits, std::future::pending()));
+
+    let mut raw = RawConfig { listen: listen.to_string(), admin_listen: "127.0.0.1:0".into(), ..RawConfig::default() };
+    raw.upstream.base_url = format!("http://{upstream}");
+    raw.upstream.token = Some(token);
+    raw.apps = DEMO_APPS.iter().map(|(id, name)| RawApp { id: (*id).into(), name: Some((*name).into()) }).collect();
+    config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The lines `demo` prints once the gateway is up.
+pub fn banner(listen: SocketAddr, admin: SocketAddr) -> String {
+    let base = format!("http://{listen}");
+    let (id, _) = DEMO_APPS[0];
+    format!(
+        "appsignal-gateway demo: serving a simulated AppSignal API (no account needed)\n\
+         \n  gateway: {base}\n  admin:   http://{admin}/readyz\n\
+         \nTry:\n\
+         \x20 curl '{base}/api/blog/samples.json?limit=3'\n\
+         \x20 curl '{base}/api/blog/samples/errors.json?limit=2&since=2020-01-01T00:00:00Z'\n\
+         \x20 curl '{base}/api/{id}/samples/performance.json?action_id=BlogPostsController%23show&count_only=true'\n\
+         \x20 curl '{base}/api/blog/graphs.json?kind=web&timeframe=day&fields[]=mean&fields[]=ex_rate'\n\
+         \x20 curl '{base}/api/shop/markers.json?kind=deploy'\n\
+         \x20 curl -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
+         \x20 curl -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\
+         \nPress Ctrl-C to stop.\n"
+    )
+}

@@ -1,0 +1,176 @@
+//! The request-level error: every way a request can fail, and the one mapping of each
+//! to a status, a code and a message a client may see.
+//!
+//! Details (upstream error texts, hosts) go to the log; the client gets a fixed
+//! message per kind, so nothing from AppSignal, and never the token, reaches it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, RETRY_AFTER};
+use http::{Response, StatusCode};
+
+use crate::response::{self, Body};
+use crate::route::ParamError;
+use crate::upstream::UpstreamError;
+
+/// The methods the gateway serves on its routes.
+pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
+/// Why a request was not answered with AppSignal's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// A query parameter is unknown, repeated or malformed.
+    #[error("{0}")]
+    BadParameter(ParamError),
+    /// The JSONP callback is not a dotted JavaScript identifier.
+    #[error("the JSONP callback must be a dotted JavaScript identifier of at most 128 characters")]
+    BadCallback,
+    /// Not a route, or not an allowlisted app.
+    #[error("no such route or app")]
+    NotFound,
+    /// A method other than GET, HEAD or OPTIONS on a route.
+    #[error("only GET, HEAD and OPTIONS are allowed")]
+    MethodNotAllowed,
+    /// AppSignal answered 404.
+    #[error("AppSignal has no such resource")]
+    UpstreamNotFound,
+    /// AppSignal could not give an answer to pass on.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl GatewayError {
+    /// The status and machine-readable code for this error. One exhaustive match: a new
+    /// variant does not compile until it is mapped here.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use UpstreamError as U;
+        match self {
+            GatewayError::BadParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            GatewayError::BadCallback => (StatusCode::BAD_REQUEST, "invalid_callback"),
+            GatewayError::NotFound | GatewayError::UpstreamNotFound => (StatusCode::NOT_FOUND, "not_found"),
+            GatewayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+            GatewayError::Upstream(U::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            GatewayError::Upstream(U::Unauthorized(_)) => (StatusCode::BAD_GATEWAY, "upstream_unauthorized"),
+            GatewayError::Upstream(U::Throttled(_)) => (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited"),
+            GatewayError::Upstream(U::Status(_)) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            GatewayError::Upstream(U::NotJson) => (StatusCode::BAD_GATEWAY, "upstream_invalid_response"),
+            GatewayError::Upstream(U::TooLarge(_)) => (StatusCode::BAD_GATEWAY, "upstream_response_too_large"),
+        }
+    }
+
+    /// The message the client sees. Client errors explain themselves; upstream errors
+    /// get a fixed sentence, their details stay in the log.
+    pub fn client_message(&self) -> String {
+        use UpstreamError as U;
+        match self {
+            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => "AppSignal could not be reached".into(),
+            GatewayError::Upstream(U::Timeout(_)) => "AppSignal did not answer in time".into(),
+            GatewayError::Upstream(U::Unauthorized(_)) => "AppSignal refused the gateway's credentials".into(),
+            GatewayError::Upstream(U::Throttled(_)) => "AppSignal is rate-limiting the gateway; retry later".into(),
+            GatewayError::Upstream(U::Status(_)) => "AppSignal answered with an error".into(),
+            GatewayError::Upstream(U::NotJson) => "AppSignal answered with a body that is not JSON".into(),
+            GatewayError::Upstream(U::TooLarge(_)) => "AppSignal's answer is larger than the gateway accepts".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// How long the client should wait before retrying, for errors that say so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GatewayError::Upstream(UpstreamError::Throttled(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"error":{"status":..,"code":"..","message":".."}}`.
+    ///
+    /// `<` is written as `\u003c` so that an echoed parameter name can never close a
+    /// script element when the body is served as JSONP.
+    pub fn body(&self) -> Bytes {
+        let (status, code) = self.status_and_code();
+        let body = serde_json::json!({
+            "error": { "status": status.as_u16(), "code": code, "message": self.client_message() }
+        });
+        Bytes::from(body.to_string().replace('<', "\\u003c"))
+    }
+
+    /// The whole response.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, _) = self.status_and_code();
+        let mut response = response::with_body(status, response::JSON, self.body());
+        let headers = response.headers_mut();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            headers.insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        }
+        if let Some(wait) = self.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(wait)));
+        }
+        response
+    }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least 1.
+pub fn retry_seconds(wait: Duration) -> u64 {
+    let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    whole.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn check(error: GatewayError, status: u16, code: &str) {
+        let (s, c) = error.status_and_code();
+        assert_eq!((s.as_u16(), c), (status, code), "{error:?}");
+        let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
+        assert_eq!(body["error"]["status"], status);
+        assert_eq!(body["error"]["code"], code);
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(error.into_response().status().as_u16(), status);
+    }
+
+    #[test]
+    fn client_errors() {
+        check(GatewayError::BadParameter(ParamError::new("limit", "bad")), 400, "invalid_parameter");
+        check(GatewayError::BadCallback, 400, "invalid_callback");
+        check(GatewayError::NotFound, 404, "not_found");
+        check(GatewayError::UpstreamNotFound, 404, "not_found");
+        check(GatewayError::MethodNotAllowed, 405, "method_not_allowed");
+    }
+
+    #[test]
+    fn upstream_errors() {
+        use UpstreamError as U;
+        check(U::Connect("refused".into()).into(), 502, "upstream_unreachable");
+        check(U::Broken("reset".into()).into(), 502, "upstream_unreachable");
+        check(U::Timeout(Duration::from_secs(1)).into(), 504, "upstream_timeout");
+        check(U::Unauthorized(401).into(), 502, "upstream_unauthorized");
+        check(U::Throttled(Duration::from_secs(3)).into(), 503, "upstream_rate_limited");
+        check(U::Status(500).into(), 502, "upstream_error");
+        check(U::NotJson.into(), 502, "upstream_invalid_response");
+        check(U::TooLarge(10).into(), 502, "upstream_response_too_large");
+    }
+
+    #[test]
+    fn upstream_details_stay_out_of_the_message() {
+        let error: GatewayError = UpstreamError::Connect("dns error for secret.example".into()).into();
+        assert!(!String::from_utf8_lossy(&error.body()).contains("secret.example"));
+    }
+
+    #[test]
+    fn method_not_allowed_lists_methods_and_throttled_says_when() {
+        let response = GatewayError::MethodNotAllowed.into_response();
+        assert_eq!(response.headers()[ALLOW], ALLOWED_METHODS);
+        let response = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500))).into_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn angle_brackets_are_escaped() {
+        let error = GatewayError::BadParameter(ParamError::new("<script>", "is not a parameter"));
+        assert!(!error.body().contains(&b'<'));
+    }
+}

@@ -1,0 +1,38 @@
+//! appsignal-gateway: a caching, token-injecting gateway in front of AppSignal's REST API.
+//!
+//! Browser dashboards call the gateway instead of AppSignal; it holds the token, checks
+//! every request against a route table and an app allowlist, and forwards one
+//! normalised request upstream.
+//!
+//! # Layout
+//!
+//! - [`config`]: figment loading and validation into typed [`config::Settings`]; the
+//!   [`config::Token`] type, the only holder of the AppSignal token.
+//! - [`route`]: the route table as data, path matching and parameter normalisation
+//!   (pure functions).
+//! - [`jsonp`]: the JSONP callback validator.
+//! - [`upstream`]: the AppSignal client, the only code that opens outbound connections.
+//! - [`error`]: the request-level error and its one mapping to statuses.
+//! - [`response`]: response building blocks.
+//! - [`gateway`]: the request handler tying the above together.
+//! - [`admin`]: liveness and readiness on the admin listener.
+//! - [`server`]: serving a handler on a bound listener with graceful drain.
+//! - [`lifecycle`]: binding both listeners, starting and stopping.
+//! - [`telemetry`]: logging.
+//! - [`demo`]: a simulated AppSignal API for `appsignal-gateway demo`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod gateway;
+pub mod jsonp;
+pub mod lifecycle;
+pub mod response;
+pub mod route;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;

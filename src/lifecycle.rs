@@ -1,0 +1,121 @@
+//! Starting and stopping: bind both listeners, serve, drain on request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{Admin, Readiness};
+use crate::config::Settings;
+use crate::gateway::Gateway;
+use crate::server::{self, ConnLimits};
+
+/// How long in-flight requests may finish after a stop is asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        /// The configuration key naming the address.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The upstream client could not be built (unreadable `upstream.ca_file`).
+    #[error("cannot set up the AppSignal client: {0}")]
+    Upstream(std::io::Error),
+}
+
+/// A running gateway: its bound addresses and the handle that stops it.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound `listen` address (its real port when configured as 0).
+    pub listen: SocketAddr,
+    /// The bound `admin_listen` address.
+    pub admin: SocketAddr,
+    /// Flipped to true to begin the drain.
+    stop: watch::Sender<bool>,
+    /// Cleared when draining begins.
+    readiness: Arc<Readiness>,
+    /// The two server tasks.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds both listeners and starts serving.
+pub async fn start(settings: Settings, grace: Duration) -> Result<Running, StartError> {
+    let settings = Arc::new(settings);
+    let gateway = Arc::new(Gateway::new(settings.clone()).map_err(StartError::Upstream)?);
+    let public = bind("listen", settings.listen).await?;
+    let admin_listener = bind("admin_listen", settings.admin_listen).await?;
+    let listen = public.local_addr().map_err(|source| StartError::Bind { key: "listen", addr: settings.listen, source })?;
+    let admin = admin_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { key: "admin_listen", addr: settings.admin_listen, source })?;
+    let readiness = Arc::new(Readiness::default());
+    let (stop, stopped) = watch::channel(false);
+    let limits = ConnLimits {
+        max_connections: settings.limits.max_connections,
+        header_read_timeout: settings.limits.header_read_timeout,
+        grace,
+    };
+    let admin_limits = ConnLimits { max_connections: std::num::NonZeroUsize::new(64).expect("64 > 0"), ..limits };
+    let tasks = vec![
+        tokio::spawn(server::serve(public, gateway, limits, wait_for(stopped.clone()))),
+        tokio::spawn(server::serve(admin_listener, Arc::new(Admin::new(readiness.clone())), admin_limits, wait_for(stopped))),
+    ];
+    readiness.set(true);
+    tracing::info!(%listen, %admin, "appsignal-gateway is serving");
+    Ok(Running { listen, admin, stop, readiness, tasks })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish within the grace period, and
+    /// returns when both servers have stopped.
+    pub async fn shutdown(self) {
+        self.readiness.set(false);
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        tracing::info!("appsignal-gateway stopped");
+    }
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, addr, source })
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

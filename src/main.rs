@@ -1,0 +1,112 @@
+//! The `appsignal-gateway` command: parse arguments, load configuration, run.
+//!
+//! Everything testable lives in the library; this file only wires it to a process:
+//! exit 0 on a clean stop, 2 on a configuration error, 1 when it cannot start.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use appsignal_gateway::config::{self, Settings};
+use appsignal_gateway::{demo, lifecycle, telemetry};
+use clap::{Parser, Subcommand};
+
+/// A caching gateway that lets browser dashboards read the AppSignal REST API
+/// without ever seeing the AppSignal token.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The YAML configuration file.
+    #[arg(long, global = true, default_value = "config/gateway.yaml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load and validate the configuration, print the effective settings (token redacted).
+    Check,
+    /// Run in front of a built-in simulated AppSignal API: no account needed.
+    Demo {
+        /// Where the gateway listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check) => check(&cli.config),
+        None => match config::load(&cli.config) {
+            Ok((_, settings)) => run(Mode::Serve(settings)),
+            Err(e) => config_error(&cli.config, &e),
+        },
+        Some(Command::Demo { listen }) => run(Mode::Demo(listen)),
+    }
+}
+
+/// What `run` serves.
+enum Mode {
+    /// The gateway as configured.
+    Serve(Settings),
+    /// The gateway on `listen` in front of the simulated AppSignal.
+    Demo(SocketAddr),
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok((raw, _)) => {
+            println!("# {}: valid. Effective settings:", path.display());
+            print!("{}", config::effective_yaml(&raw));
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error(path, &e),
+    }
+}
+
+fn config_error(path: &Path, e: &config::ConfigError) -> ExitCode {
+    eprintln!("error: {}: {e}", path.display());
+    ExitCode::from(2)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Serves until SIGINT or SIGTERM; `demo` also prints where to look.
+fn run(mode: Mode) -> ExitCode {
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let settings = match &mode {
+                Mode::Serve(settings) => settings.clone(),
+                Mode::Demo(listen) => {
+                    demo::start_simulation(*listen).await.context("cannot start the simulated AppSignal")?
+                }
+            };
+            if let Err(e) = telemetry::init(&settings.log) {
+                eprintln!("warning: logging not set up: {e}");
+            }
+            let running = lifecycle::start(settings, lifecycle::SHUTDOWN_GRACE).await?;
+            if matches!(mode, Mode::Demo(_)) {
+                println!("{}", demo::banner(running.listen, running.admin));
+            }
+            lifecycle::stop_signal().await;
+            tracing::info!("stop requested; draining");
+            running.shutdown().await;
+            anyhow::Ok(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

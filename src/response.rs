@@ -1,0 +1,35 @@
+//! Response building blocks shared by the gateway and admin surfaces.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+/// The body type of every response: the whole body is known before the head is sent.
+pub type Body = Full<Bytes>;
+
+/// `application/json`, as every JSON answer says.
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// `text/plain; charset=utf-8`, for health checks.
+pub const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// A response with `status`, `content_type` and `body`, its length set.
+pub fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *response.body_mut() = Full::new(body);
+    response
+}
+
+/// A short plain-text answer, such as `ok` from `/healthz`.
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    with_body(status, TEXT, Bytes::from_static(body.as_bytes()))
+}
+
+/// Drops the body of a response to `HEAD`, keeping its headers (`Content-Length` too).
+pub fn strip_body(response: &mut Response<Body>) {
+    *response.body_mut() = Full::new(Bytes::new());
+}

@@ -1,0 +1,68 @@
+//! Routing and parameter normalisation: from a request target to the one upstream
+//! request it stands for.
+//!
+//! Everything here is a pure function of the path, the query and the allowlist, so it
+//! is unit- and property-tested without a socket. The normalised upstream path and
+//! query (without the token) is also the cache key, so every spelling of the same
+//! question is one entry.
+
+mod params;
+mod path;
+mod query;
+mod table;
+
+use std::sync::Arc;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+
+pub use params::{escape_action, ParamError, ParamKind, ParamSpec};
+pub use path::{match_path, PathMatch};
+pub use query::{decode_query, Normalised};
+pub use table::{Route, Shape, TtlClass, ROUTES};
+
+/// Characters percent-encoded in the query values and path ids the gateway forwards:
+/// everything but RFC 3986's unreserved characters.
+pub const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A request the gateway can forward: the route, the app, and the normalised upstream
+/// path and query.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The route matched.
+    pub route: &'static Route,
+    /// The app's id (an alias in the path is resolved).
+    pub app_id: Arc<str>,
+    /// `/api/{app_id}/{path}?{normalised query}`, without the token: what is sent
+    /// upstream before the token is appended, and the cache key.
+    pub upstream: String,
+    /// The JSONP callback, when one was given and JSONP is enabled; already validated.
+    pub callback: Option<String>,
+}
+
+/// Why a request has no target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// Not one of the routes, or an app that is not allowlisted.
+    NotFound,
+    /// A bad query parameter.
+    Param(ParamError),
+    /// A JSONP callback that is not a dotted JavaScript identifier.
+    Callback,
+}
+
+/// Query-handling options that come from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOptions<'a> {
+    /// The JSONP callback parameter's name (`jsonp.callback_param`).
+    pub callback_param: &'a str,
+    /// Whether JSONP is enabled; when it is not, the callback parameter is ignored.
+    pub jsonp: bool,
+}
+
+/// Builds the target of a matched path from its query string.
+pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Result<Target, RouteError> {
+    let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
+    let mut upstream = m.upstream_path;
+    normalised.append_to(&mut upstream);
+    Ok(Target { route: m.route, app_id: m.app_id, upstream, callback })
+}

@@ -1,0 +1,135 @@
+//! Path matching: `/api/{app}/{route}` exactly, or nothing.
+
+use std::sync::Arc;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
+
+use super::table::{Route, Shape, ROUTES};
+use super::{escape_action, QUERY_VALUE};
+use crate::config::Apps;
+
+/// The longest item id accepted, decoded; AppSignal's sample ids are far shorter.
+const MAX_ID: usize = 512;
+
+/// A path that names a route of an allowlisted app.
+#[derive(Debug, Clone)]
+pub struct PathMatch {
+    /// The route.
+    pub route: &'static Route,
+    /// The app's id.
+    pub app_id: Arc<str>,
+    /// The upstream path, `/api/{app_id}/...json`, with any item id sanitized and encoded.
+    pub upstream_path: String,
+}
+
+/// Matches a raw (still percent-encoded) request path.
+///
+/// Returns `None` for anything that is not exactly a route of an allowlisted app:
+/// other prefixes, empty or dot segments, encoded slashes, a trailing slash, other
+/// letter case, control characters. The app segment must be an id or alias as written
+/// in the configuration, without percent-encoding.
+pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
+    let rest = path.strip_prefix("/api/")?;
+    let (app, rest) = rest.split_once('/')?;
+    let app_id = apps.resolve(app)?.clone();
+    for route in ROUTES {
+        let tail = match route.shape {
+            Shape::Fixed(fixed) if rest == fixed => fixed.to_owned(),
+            Shape::Fixed(_) => continue,
+            Shape::Item { prefix } => match item_id(rest, prefix) {
+                Some(id) => format!("{prefix}{id}.json"),
+                None => continue,
+            },
+        };
+        let upstream_path = format!("/api/{app_id}/{tail}");
+        return Some(PathMatch { route, app_id, upstream_path });
+    }
+    None
+}
+
+/// The sanitized, percent-encoded id of `{prefix}{id}.json`, or `None`.
+fn item_id(rest: &str, prefix: &str) -> Option<String> {
+    let raw = rest.strip_prefix(prefix)?.strip_suffix(".json")?;
+    if raw.is_empty() || raw.contains('/') {
+        return None;
+    }
+    let id = percent_decode_str(raw).decode_utf8().ok()?;
+    let bad = id.len() > MAX_ID
+        || id == "."
+        || id == ".."
+        || id.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+    if bad {
+        return None;
+    }
+    let sanitized = escape_action(&id);
+    Some(utf8_percent_encode(&sanitized, QUERY_VALUE).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::App;
+
+    fn apps() -> Apps {
+        Apps::new(vec![App { id: "5114f7e38c5ce90000000011".into(), name: Some("blog".into()) }])
+    }
+
+    fn upstream(path: &str) -> Option<String> {
+        match_path(path, &apps()).map(|m| m.upstream_path)
+    }
+
+    #[test]
+    fn routes_and_aliases_match() {
+        let id = "5114f7e38c5ce90000000011";
+        assert_eq!(upstream("/api/blog/samples.json").unwrap(), format!("/api/{id}/samples.json"));
+        assert_eq!(
+            upstream(&format!("/api/{id}/samples/errors.json")).unwrap(),
+            format!("/api/{id}/samples/errors.json")
+        );
+        assert_eq!(upstream("/api/blog/graphs.json").unwrap(), format!("/api/{id}/graphs.json"));
+    }
+
+    #[test]
+    fn raw_and_sanitized_ids_meet() {
+        let raw = upstream("/api/blog/samples/51f2_SlowController%23show_1476962400.json").unwrap();
+        let sanitized = upstream("/api/blog/samples/51f2_SlowController-hash-show_1476962400.json").unwrap();
+        assert_eq!(raw, sanitized);
+        assert!(raw.ends_with("/samples/51f2_SlowController-hash-show_1476962400.json"));
+        let dotted = upstream("/api/blog/samples/a_Api.Posts%23show_1.json").unwrap();
+        assert!(dotted.ends_with("/samples/a_Api-dot-Posts-hash-show_1.json"));
+    }
+
+    #[test]
+    fn everything_else_is_not_found() {
+        for path in [
+            "/",
+            "/api",
+            "/api/",
+            "/api/blog",
+            "/api/blog/",
+            "/api/nope/samples.json",
+            "/api/Blog/samples.json",
+            "/api/blog/Samples.json",
+            "/api/blog/samples.json/",
+            "/api//samples.json",
+            "/api/blog//samples.json",
+            "/api/blog/./samples.json",
+            "/api/blog/../blog/samples.json",
+            "/api/%62log/samples.json",
+            "/api/blog%2Fsamples.json",
+            "/api/blog/samples%2Ferrors.json",
+            "/api/blog/samples/a%2Fb.json",
+            "/api/blog/samples/..json",
+            "/api/blog/samples/%2e%2e.json",
+            "/api/blog/samples/.json",
+            "/api/blog/samples/a%00b.json",
+            "/api/blog/samples/%ff.json",
+            "/api/blog/samples/a/b.json",
+            "/api/blog/samples.JSON",
+            "/API/blog/samples.json",
+            "/api/blog/markers",
+        ] {
+            assert_eq!(upstream(path), None, "{path} matched");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The upstream client: the only code that opens outbound connections.
+//!
+//! One pooled hyper-util client over rustls. Each call sends `GET {base_url}{path}`
+//! with the token appended last as `token=`; no client header is ever copied. The
+//! whole exchange, body included, is bounded by `upstream.timeout`, and the body by
+//! `upstream.max_response_size`.
+
+mod error;
+mod retry_after;
+mod tls;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::utf8_percent_encode;
+
+pub use error::UpstreamError;
+pub use retry_after::parse_retry_after;
+
+use crate::config::{Token, UpstreamSettings};
+use crate::route::QUERY_VALUE;
+
+/// What AppSignal answered, when it answered something the gateway can pass on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// 200 with a JSON body, byte for byte.
+    Found(Bytes),
+    /// 404: AppSignal has no such thing.
+    NotFound,
+}
+
+/// How long to back off after a 429 without a usable `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How much of an error body is logged, after scrubbing.
+const LOGGED_BODY: usize = 512;
+
+/// The client for AppSignal's REST API.
+#[derive(Clone)]
+pub struct Upstream {
+    /// Pooled HTTP/1.1 client; https or http by the base URL's scheme.
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// `{scheme}://{authority}{prefix}`, without a trailing slash.
+    base_url: String,
+    /// The one copy of the token; appended to each request URI and nowhere else.
+    token: Token,
+    /// Bound on the whole exchange.
+    timeout: Duration,
+    /// Bound on the body.
+    max_response_size: u64,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// Builds the client; fails only if `ca_file` cannot be read.
+    pub fn new(settings: &UpstreamSettings) -> std::io::Result<Self> {
+        let tls = tls::client_config(settings.ca_file.as_deref())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Upstream {
+            client,
+            base_url: settings.base_url.clone(),
+            token: settings.token.clone(),
+            timeout: settings.timeout,
+            max_response_size: settings.max_response_size,
+        })
+    }
+
+    /// The token, for scrubbing text before it is logged.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// Fetches `path_and_query` (a route's normalised upstream target).
+    pub async fn fetch(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
+        match tokio::time::timeout(self.timeout, self.exchange(path_and_query)).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn exchange(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
+        let request = self.request(path_and_query)?;
+        let response = self.client.request(request).await.map_err(|e| {
+            let text = self.scrubbed_chain(&e);
+            if e.is_connect() {
+                UpstreamError::Connect(text)
+            } else {
+                UpstreamError::Broken(text)
+            }
+        })?;
+        let status = response.status();
+        let too_large = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|len| len > self.max_response_size);
+        if too_large {
+            return Err(UpstreamError::TooLarge(self.max_response_size));
+        }
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let limit = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
+        let body = Limited::new(response.into_body(), limit).collect().await.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                UpstreamError::TooLarge(self.max_response_size)
+            } else {
+                UpstreamError::Broken(self.token.scrub(&e.to_string()).into_owned())
+            }
+        })?;
+        let body = body.to_bytes();
+        match status {
+            StatusCode::OK => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                Ok(_) => Ok(Fetched::Found(body)),
+                Err(_) => Err(UpstreamError::NotJson),
+            },
+            StatusCode::NOT_FOUND => Ok(Fetched::NotFound),
+            other => {
+                self.log_error_body(other, &body);
+                Err(match other {
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                        UpstreamError::Unauthorized(other.as_u16())
+                    }
+                    StatusCode::TOO_MANY_REQUESTS => UpstreamError::Throttled(
+                        retry_after
+                            .as_ref()
+                            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+                            .unwrap_or(DEFAULT_RETRY_AFTER),
+                    ),
+                    other => UpstreamError::Status(other.as_u16()),
+                })
+            }
+        }
+    }
+
+    fn request(&self, path_and_query: &str) -> Result<Request<Empty<Bytes>>, UpstreamError> {
+        let separator = if path_and_query.contains('?') { '&' } else { '?' };
+        let mut uri = String::with_capacity(self.base_url.len() + path_and_query.len() + 80);
+        uri.push_str(&self.base_url);
+        uri.push_str(path_and_query);
+        uri.push(separator);
+        uri.push_str("token=");
+        uri.extend(utf8_percent_encode(self.token.expose(), QUERY_VALUE));
+        Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::new())
+            // The URI is built from validated parts; an error here must not quote it.
+            .map_err(|_| UpstreamError::Broken("could not build the upstream request".into()))
+    }
+
+    /// An error and its sources as one line, scrubbed of the token.
+    fn scrubbed_chain(&self, e: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        self.token.scrub(&text).into_owned()
+    }
+
+    fn log_error_body(&self, status: StatusCode, body: &[u8]) {
+        let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY)]);
+        let text = self.token.scrub(&text);
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => tracing::error!(
+                status = status.as_u16(),
+                body = %text,
+                "AppSignal refused the gateway's token: check upstream.token"
+            ),
+            _ => tracing::warn!(status = status.as_u16(), body = %text, "AppSignal answered an error"),
+        }
+    }
+}
