@@ -58,7 +58,11 @@ impl Admin {
 }
 
 impl Handler for Admin {
-    async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
+    async fn call(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        _peer: SocketAddr,
+    ) -> Response<Body> {
         self.handle(&request)
     }
 }

@@ -48,15 +48,31 @@ impl GatewayError {
         match self {
             GatewayError::BadParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             GatewayError::BadCallback => (StatusCode::BAD_REQUEST, "invalid_callback"),
-            GatewayError::NotFound | GatewayError::UpstreamNotFound => (StatusCode::NOT_FOUND, "not_found"),
-            GatewayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
-            GatewayError::Upstream(U::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
-            GatewayError::Upstream(U::Unauthorized(_)) => (StatusCode::BAD_GATEWAY, "upstream_unauthorized"),
-            GatewayError::Upstream(U::Throttled(_)) => (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited"),
+            GatewayError::NotFound | GatewayError::UpstreamNotFound => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            GatewayError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
+            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
+                (StatusCode::BAD_GATEWAY, "upstream_unreachable")
+            }
+            GatewayError::Upstream(U::Timeout(_)) => {
+                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
+            }
+            GatewayError::Upstream(U::Unauthorized(_)) => {
+                (StatusCode::BAD_GATEWAY, "upstream_unauthorized")
+            }
+            GatewayError::Upstream(U::Throttled(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
+            }
             GatewayError::Upstream(U::Status(_)) => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            GatewayError::Upstream(U::NotJson) => (StatusCode::BAD_GATEWAY, "upstream_invalid_response"),
-            GatewayError::Upstream(U::TooLarge(_)) => (StatusCode::BAD_GATEWAY, "upstream_response_too_large"),
+            GatewayError::Upstream(U::NotJson) => {
+                (StatusCode::BAD_GATEWAY, "upstream_invalid_response")
+            }
+            GatewayError::Upstream(U::TooLarge(_)) => {
+                (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
+            }
         }
     }
 
@@ -65,13 +81,23 @@ impl GatewayError {
     pub fn client_message(&self) -> String {
         use UpstreamError as U;
         match self {
-            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => "AppSignal could not be reached".into(),
+            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
+                "AppSignal could not be reached".into()
+            }
             GatewayError::Upstream(U::Timeout(_)) => "AppSignal did not answer in time".into(),
-            GatewayError::Upstream(U::Unauthorized(_)) => "AppSignal refused the gateway's credentials".into(),
-            GatewayError::Upstream(U::Throttled(_)) => "AppSignal is rate-limiting the gateway; retry later".into(),
+            GatewayError::Upstream(U::Unauthorized(_)) => {
+                "AppSignal refused the gateway's credentials".into()
+            }
+            GatewayError::Upstream(U::Throttled(_)) => {
+                "AppSignal is rate-limiting the gateway; retry later".into()
+            }
             GatewayError::Upstream(U::Status(_)) => "AppSignal answered with an error".into(),
-            GatewayError::Upstream(U::NotJson) => "AppSignal answered with a body that is not JSON".into(),
-            GatewayError::Upstream(U::TooLarge(_)) => "AppSignal's answer is larger than the gateway accepts".into(),
+            GatewayError::Upstream(U::NotJson) => {
+                "AppSignal answered with a body that is not JSON".into()
+            }
+            GatewayError::Upstream(U::TooLarge(_)) => {
+                "AppSignal's answer is larger than the gateway accepts".into()
+            }
             other => other.to_string(),
         }
     }
@@ -128,13 +154,19 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
         assert_eq!(body["error"]["status"], status);
         assert_eq!(body["error"]["code"], code);
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
         assert_eq!(error.into_response().status().as_u16(), status);
     }
 
     #[test]
     fn client_errors() {
-        check(GatewayError::BadParameter(ParamError::new("limit", "bad")), 400, "invalid_parameter");
+        check(
+            GatewayError::BadParameter(ParamError::new("limit", "bad")),
+            400,
+            "invalid_parameter",
+        );
         check(GatewayError::BadCallback, 400, "invalid_callback");
         check(GatewayError::NotFound, 404, "not_found");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
@@ -144,11 +176,27 @@ mod tests {
     #[test]
     fn upstream_errors() {
         use UpstreamError as U;
-        check(U::Connect("refused".into()).into(), 502, "upstream_unreachable");
-        check(U::Broken("reset".into()).into(), 502, "upstream_unreachable");
-        check(U::Timeout(Duration::from_secs(1)).into(), 504, "upstream_timeout");
+        check(
+            U::Connect("refused".into()).into(),
+            502,
+            "upstream_unreachable",
+        );
+        check(
+            U::Broken("reset".into()).into(),
+            502,
+            "upstream_unreachable",
+        );
+        check(
+            U::Timeout(Duration::from_secs(1)).into(),
+            504,
+            "upstream_timeout",
+        );
         check(U::Unauthorized(401).into(), 502, "upstream_unauthorized");
-        check(U::Throttled(Duration::from_secs(3)).into(), 503, "upstream_rate_limited");
+        check(
+            U::Throttled(Duration::from_secs(3)).into(),
+            503,
+            "upstream_rate_limited",
+        );
         check(U::Status(500).into(), 502, "upstream_error");
         check(U::NotJson.into(), 502, "upstream_invalid_response");
         check(U::TooLarge(10).into(), 502, "upstream_response_too_large");
@@ -156,7 +204,8 @@ mod tests {
 
     #[test]
     fn upstream_details_stay_out_of_the_message() {
-        let error: GatewayError = UpstreamError::Connect("dns error for secret.example".into()).into();
+        let error: GatewayError =
+            UpstreamError::Connect("dns error for secret.example".into()).into();
         assert!(!String::from_utf8_lossy(&error.body()).contains("secret.example"));
     }
 
@@ -164,7 +213,8 @@ mod tests {
     fn method_not_allowed_lists_methods_and_throttled_says_when() {
         let response = GatewayError::MethodNotAllowed.into_response();
         assert_eq!(response.headers()[ALLOW], ALLOWED_METHODS);
-        let response = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500))).into_response();
+        let response = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500)))
+            .into_response();
         assert_eq!(response.headers()[RETRY_AFTER], "3");
     }
 

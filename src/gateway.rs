@@ -72,7 +72,12 @@ impl Gateway {
         response
     }
 
-    async fn respond(&self, method: &Method, uri: &Uri, log: &mut AccessLog) -> Result<Response<Body>, GatewayError> {
+    async fn respond(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        log: &mut AccessLog,
+    ) -> Result<Response<Body>, GatewayError> {
         let path = uri.path();
         if path == "/healthz" {
             log.route = "healthz";
@@ -101,7 +106,9 @@ impl Gateway {
         let fetched = self.upstream.fetch(&target.upstream).await;
         log.upstream = upstream_status(&fetched);
         match fetched {
-            Ok(Fetched::Found(body)) => Ok(response::with_body(StatusCode::OK, response::JSON, body)),
+            Ok(Fetched::Found(body)) => {
+                Ok(response::with_body(StatusCode::OK, response::JSON, body))
+            }
             Ok(Fetched::NotFound) => Err(GatewayError::UpstreamNotFound),
             Err(error) => {
                 tracing::warn!(route = log.route, error = %error, "upstream call failed");
@@ -119,20 +126,28 @@ fn upstream_status(fetched: &Result<Fetched, UpstreamError>) -> Option<u16> {
         Err(UpstreamError::Unauthorized(s) | UpstreamError::Status(s)) => Some(*s),
         Err(UpstreamError::Throttled(_)) => Some(429),
         Err(UpstreamError::NotJson | UpstreamError::TooLarge(_)) => Some(200),
-        Err(UpstreamError::Connect(_) | UpstreamError::Broken(_) | UpstreamError::Timeout(_)) => None,
+        Err(UpstreamError::Connect(_) | UpstreamError::Broken(_) | UpstreamError::Timeout(_)) => {
+            None
+        }
     }
 }
 
 /// `OPTIONS` on a route: the methods it allows.
 fn options() -> Response<Body> {
     let mut response = response::text(StatusCode::NO_CONTENT, "");
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
     response.headers_mut().remove(http::header::CONTENT_TYPE);
     response
 }
 
 impl Handler for Gateway {
-    async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
+    async fn call(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        _peer: SocketAddr,
+    ) -> Response<Body> {
         self.handle(request).await
     }
 }

@@ -6,20 +6,20 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: figment loading and validation into typed [`config::Settings`]; the
+//! - [`config`] — figment loading and validation into typed [`config::Settings`]; the
 //!   [`config::Token`] type, the only holder of the AppSignal token.
-//! - [`route`]: the route table as data, path matching and parameter normalisation
+//! - [`route`] — the route table as data, path matching and parameter normalisation
 //!   (pure functions).
-//! - [`jsonp`]: the JSONP callback validator.
-//! - [`upstream`]: the AppSignal client, the only code that opens outbound connections.
-//! - [`error`]: the request-level error and its one mapping to statuses.
-//! - [`response`]: response building blocks.
-//! - [`gateway`]: the request handler tying the above together.
-//! - [`admin`]: liveness and readiness on the admin listener.
-//! - [`server`]: serving a handler on a bound listener with graceful drain.
-//! - [`lifecycle`]: binding both listeners, starting and stopping.
-//! - [`telemetry`]: logging.
-//! - [`demo`]: a simulated AppSignal API for `appsignal-gateway demo`.
+//! - [`jsonp`] — the JSONP callback validator.
+//! - [`upstream`] — the AppSignal client, the only code that opens outbound connections.
+//! - [`error`] — the request-level error and its one mapping to statuses.
+//! - [`response`] — response building blocks.
+//! - [`gateway`] — the request handler tying the above together.
+//! - [`admin`] — liveness and readiness on the admin listener.
+//! - [`server`] — serving a handler on a bound listener with graceful drain.
+//! - [`lifecycle`] — binding both listeners, starting and stopping.
+//! - [`telemetry`] — logging.
+//! - [`demo`] — a simulated AppSignal API for `appsignal-gateway demo`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -55,10 +55,18 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
     let gateway = Arc::new(Gateway::new(settings.clone()).map_err(StartError::Upstream)?);
     let public = bind("listen", settings.listen).await?;
     let admin_listener = bind("admin_listen", settings.admin_listen).await?;
-    let listen = public.local_addr().map_err(|source| StartError::Bind { key: "listen", addr: settings.listen, source })?;
+    let listen = public.local_addr().map_err(|source| StartError::Bind {
+        key: "listen",
+        addr: settings.listen,
+        source,
+    })?;
     let admin = admin_listener
         .local_addr()
-        .map_err(|source| StartError::Bind { key: "admin_listen", addr: settings.admin_listen, source })?;
+        .map_err(|source| StartError::Bind {
+            key: "admin_listen",
+            addr: settings.admin_listen,
+            source,
+        })?;
     let readiness = Arc::new(Readiness::default());
     let (stop, stopped) = watch::channel(false);
     let limits = ConnLimits {
@@ -66,14 +74,33 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
         header_read_timeout: settings.limits.header_read_timeout,
         grace,
     };
-    let admin_limits = ConnLimits { max_connections: std::num::NonZeroUsize::new(64).expect("64 > 0"), ..limits };
+    let admin_limits = ConnLimits {
+        max_connections: std::num::NonZeroUsize::new(64).expect("64 > 0"),
+        ..limits
+    };
     let tasks = vec![
-        tokio::spawn(server::serve(public, gateway, limits, wait_for(stopped.clone()))),
-        tokio::spawn(server::serve(admin_listener, Arc::new(Admin::new(readiness.clone())), admin_limits, wait_for(stopped))),
+        tokio::spawn(server::serve(
+            public,
+            gateway,
+            limits,
+            wait_for(stopped.clone()),
+        )),
+        tokio::spawn(server::serve(
+            admin_listener,
+            Arc::new(Admin::new(readiness.clone())),
+            admin_limits,
+            wait_for(stopped),
+        )),
     ];
     readiness.set(true);
     tracing::info!(%listen, %admin, "appsignal-gateway is serving");
-    Ok(Running { listen, admin, stop, readiness, tasks })
+    Ok(Running {
+        listen,
+        admin,
+        stop,
+        readiness,
+        tasks,
+    })
 }
 
 impl Running {
@@ -90,7 +117,9 @@ impl Running {
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { key, addr, source })
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

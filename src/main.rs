@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check) => check(&cli.config),
         None => match config::load(&cli.config) {
-            Ok((_, settings)) => run(Mode::Serve(settings)),
+            Ok((_, settings)) => run(Mode::Serve(Box::new(settings))),
             Err(e) => config_error(&cli.config, &e),
         },
         Some(Command::Demo { listen }) => run(Mode::Demo(listen)),
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 /// What `run` serves.
 enum Mode {
     /// The gateway as configured.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// The gateway on `listen` in front of the simulated AppSignal.
     Demo(SocketAddr),
 }
@@ -75,7 +75,10 @@ fn config_error(path: &Path, e: &config::ConfigError) -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Serves until SIGINT or SIGTERM; `demo` also prints where to look.
@@ -83,10 +86,10 @@ fn run(mode: Mode) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let settings = match &mode {
-                Mode::Serve(settings) => settings.clone(),
-                Mode::Demo(listen) => {
-                    demo::start_simulation(*listen).await.context("cannot start the simulated AppSignal")?
-                }
+                Mode::Serve(settings) => (**settings).clone(),
+                Mode::Demo(listen) => demo::start_simulation(*listen)
+                    .await
+                    .context("cannot start the simulated AppSignal")?,
             };
             if let Err(e) = telemetry::init(&settings.log) {
                 eprintln!("warning: logging not set up: {e}");

@@ -23,7 +23,11 @@ use crate::response::Body;
 /// Something that answers requests; implemented by the gateway and the admin surface.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request from `peer`.
-    fn call(&self, request: Request<Incoming>, peer: SocketAddr) -> impl Future<Output = Response<Body>> + Send;
+    fn call(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send;
 }
 
 /// Per-connection limits.
@@ -47,7 +51,9 @@ pub async fn serve<H: Handler>(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.get()));
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -81,7 +87,10 @@ pub async fn serve<H: Handler>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(grace = ?limits.grace, "requests still in flight after the grace period; closing");
     }
 }

@@ -70,13 +70,9 @@ fn extract_all(mut tree: Value) -> Result<RawConfig, ConfigError> {
     }
 }
 
-/// The path of the value that made `e`, including an unknown field's own name.
+/// The path of the value that made `e` (figment includes an unknown field's own name).
 fn bad_path(e: &figment::Error) -> Vec<String> {
-    let mut path = e.path.clone();
-    if let Kind::UnknownField(field, _) = &e.kind {
-        path.push(field.clone());
-    }
-    path
+    e.path.clone()
 }
 
 fn key_error(e: &figment::Error) -> KeyError {
@@ -99,13 +95,18 @@ fn key_error(e: &figment::Error) -> KeyError {
         Kind::MissingField(field) => format!("missing required key `{field}`"),
         other => other.to_string(),
     };
-    KeyError { key: if key.is_empty() { "(root)".into() } else { key }, reason }
+    KeyError {
+        key: if key.is_empty() { "(root)".into() } else { key },
+        reason,
+    }
 }
 
 /// Removes the value at `path` from the tree; false if there is nothing to remove,
 /// which would make the retry loop spin.
 fn remove(tree: &mut Value, path: &[String]) -> bool {
-    let Some((last, parents)) = path.split_last() else { return false };
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
     let mut node = tree;
     for part in parents {
         node = match node {
@@ -113,10 +114,12 @@ fn remove(tree: &mut Value, path: &[String]) -> bool {
                 Some(child) => child,
                 None => return false,
             },
-            Value::Array(_, items) => match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                Some(child) => child,
-                None => return false,
-            },
+            Value::Array(_, items) => {
+                match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(child) => child,
+                    None => return false,
+                }
+            }
             _ => return false,
         };
     }

@@ -101,13 +101,22 @@ impl AppData {
         let mut rng = Rng::new(seed);
         let markers = markers(&mut rng, now);
         let mut samples: Vec<Sample> = (0..240).map(|_| sample(&mut rng, now)).collect();
-        samples.sort_by(|a, b| b.time.cmp(&a.time));
-        AppData { samples, markers, base_mean: 80.0 + 40.0 * rng.unit(), seed }
+        samples.sort_by_key(|s| std::cmp::Reverse(s.time));
+        AppData {
+            samples,
+            markers,
+            base_mean: 80.0 + 40.0 * rng.unit(),
+            seed,
+        }
     }
 
     /// The mean response time at `time`: each deploy moves it.
     fn mean_at(&self, time: i64) -> f64 {
-        let deploys = self.markers.iter().filter(|m| m.kind == "deploy" && m.time <= time).count();
+        let deploys = self
+            .markers
+            .iter()
+            .filter(|m| m.kind == "deploy" && m.time <= time)
+            .count();
         // The second deploy is a regression, the third fixes it.
         let shift = match deploys {
             0 | 1 => 0.0,
@@ -194,7 +203,15 @@ fn sample(rng: &mut Rng, now: i64) -> Sample {
         })),
     });
     let sanitized_id = escape_action(&id);
-    Sample { id, sanitized_id, action, time, exception, summary, detail }
+    Sample {
+        id,
+        sanitized_id,
+        action,
+        time,
+        exception,
+        summary,
+        detail,
+    }
 }
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -232,7 +249,10 @@ fn markers(rng: &mut Rng, now: i64) -> Vec<Marker> {
 pub fn iso(seconds: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(seconds)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 

@@ -57,7 +57,9 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("Upstream")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,13 +122,16 @@ impl Upstream {
         }
         let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
         let limit = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
-        let body = Limited::new(response.into_body(), limit).collect().await.map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                UpstreamError::TooLarge(self.max_response_size)
-            } else {
-                UpstreamError::Broken(self.token.scrub(&e.to_string()).into_owned())
-            }
-        })?;
+        let body = Limited::new(response.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    UpstreamError::TooLarge(self.max_response_size)
+                } else {
+                    UpstreamError::Broken(self.token.scrub(&e.to_string()).into_owned())
+                }
+            })?;
         let body = body.to_bytes();
         match status {
             StatusCode::OK => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
@@ -153,7 +158,11 @@ impl Upstream {
     }
 
     fn request(&self, path_and_query: &str) -> Result<Request<Empty<Bytes>>, UpstreamError> {
-        let separator = if path_and_query.contains('?') { '&' } else { '?' };
+        let separator = if path_and_query.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let mut uri = String::with_capacity(self.base_url.len() + path_and_query.len() + 80);
         uri.push_str(&self.base_url);
         uri.push_str(path_and_query);
@@ -164,7 +173,10 @@ impl Upstream {
             .method(Method::GET)
             .uri(uri)
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::new())
             // The URI is built from validated parts; an error here must not quote it.
             .map_err(|_| UpstreamError::Broken("could not build the upstream request".into()))
@@ -191,7 +203,9 @@ impl Upstream {
                 body = %text,
                 "AppSignal refused the gateway's token: check upstream.token"
             ),
-            _ => tracing::warn!(status = status.as_u16(), body = %text, "AppSignal answered an error"),
+            _ => {
+                tracing::warn!(status = status.as_u16(), body = %text, "AppSignal answered an error")
+            }
         }
     }
 }

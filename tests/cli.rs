@@ -1,0 +1,277 @@
+//! The built binary: `check`, token sources, overrides, exit codes, logs, signals, demo.
+
+mod support;
+
+use std::time::Duration;
+
+use http::Method;
+use support::binary::{self, Process};
+use support::{FakeAppSignal, Reply, APP_ID, TOKEN};
+
+fn yaml(upstream: &str, extra: &str) -> String {
+    format!(
+        "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
+         upstream:\n  base_url: \"{upstream}\"\n  timeout: \"2s\"\n{extra}\n\
+         apps:\n  - id: \"{APP_ID}\"\n    name: \"blog\"\n\
+         log:\n  format: \"json\"\n  level: \"debug\"\n"
+    )
+}
+
+#[test]
+fn check_prints_settings_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(
+        dir.path(),
+        &yaml("https://appsignal.com", &format!("  token: \"{TOKEN}\"")),
+    );
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("token: '[redacted]'"), "{stdout}");
+    assert!(stdout.contains("base_url: https://appsignal.com"));
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+}
+
+#[test]
+fn check_names_every_bad_key_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "listen: \"nowhere\"\nupstream:\n  token: \"t\"\n  timeout: \"soon\"\n  rate_limit:\n    per_second: 0\n\
+               apps:\n  - id: \"a1\"\n    nmae: \"x\"\ncache:\n  ttl:\n    lst: \"1s\"\n  max_size: \"lots\"\n";
+    let path = binary::write_config(dir.path(), bad);
+    let (status, _, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert_eq!(status.code(), Some(2));
+    for key in [
+        "listen:",
+        "upstream.timeout:",
+        "upstream.rate_limit.per_second:",
+        "apps[0].nmae:",
+        "cache.ttl.lst:",
+        "cache.max_size:",
+    ] {
+        assert!(stderr.contains(key), "{key} not reported in:\n{stderr}");
+    }
+    assert!(stderr.contains("unknown key"));
+}
+
+#[test]
+fn missing_token_refuses_to_start_and_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml("https://appsignal.com", ""));
+    for args in [vec!["--config", &path], vec!["check", "--config", &path]] {
+        let (status, _, stderr) = binary::run(&args, &[]);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN") && stderr.contains("token_file"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let (status, _, stderr) = binary::run(&["check", "--config", "/nonexistent/gateway.yaml"], &[]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("/nonexistent/gateway.yaml"));
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let (status, _, stderr) = binary::run(
+        &["check", "--config", "config/gateway.yaml"],
+        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", "x")],
+    );
+    assert!(status.success(), "{stderr}");
+}
+
+/// Starts the binary against `fake`, makes one request, and returns what the fake got.
+async fn token_seen_upstream(extra: &str, envs: &[(&str, &str)]) -> String {
+    let fake = FakeAppSignal::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = extra.replace("{dir}", &dir.path().to_string_lossy());
+    std::fs::write(dir.path().join("token.txt"), format!("{TOKEN}\n")).unwrap();
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, &extra));
+    let mut process = Process::spawn(&["--config", &path], envs);
+    let (listen, _) = process.wait_serving();
+    let answer = support::send(
+        Method::GET,
+        &format!("http://{listen}/api/blog/samples.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(process.terminate().success());
+    let received = fake.received();
+    received[0]
+        .pairs()
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn token_file_is_read_and_trimmed() {
+    assert_eq!(
+        token_seen_upstream("  token_file: \"{dir}/token.txt\"", &[]).await,
+        TOKEN
+    );
+}
+
+#[tokio::test]
+async fn environment_overrides_the_file() {
+    let token = token_seen_upstream(
+        "  token: \"from-file\"",
+        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", "from-env-77")],
+    )
+    .await;
+    assert_eq!(token, "from-env-77");
+}
+
+#[tokio::test]
+async fn logs_never_contain_the_token() {
+    let fake = FakeAppSignal::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
+    let mut process = Process::spawn(
+        &["--config", &path],
+        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)],
+    );
+    let (listen, _) = process.wait_serving();
+    let base = format!("http://{listen}");
+    for reply in [
+        Reply::Echo,
+        Reply::EchoUrl(500),
+        Reply::EchoUrl(401),
+        Reply::EchoUrl(429),
+        Reply::NotJson,
+        Reply::Reset,
+        Reply::Json(404, "{}"),
+    ] {
+        fake.then(reply);
+        let answer = support::send(
+            Method::GET,
+            &format!("{base}/api/blog/samples.json?token=client-tok"),
+            &[],
+        )
+        .await;
+        answer.assert_no_token();
+    }
+    let answer = support::send(
+        Method::GET,
+        &format!("{base}/api/blog/samples.json?bogus=1"),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert!(process.terminate().success());
+    let output = process.all_output();
+    assert!(!output.contains(TOKEN), "token in logs:\n{output}");
+    assert!(
+        output.contains("[redacted]"),
+        "the echoed URL should have been logged scrubbed:\n{output}"
+    );
+    // One access line per request, with the fields an operator needs.
+    let access: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|j| j["message"] == "request")
+        .collect();
+    assert_eq!(access.len(), 8, "{output}");
+    let first = &access[0];
+    assert_eq!(
+        (
+            first["method"].as_str(),
+            first["route"].as_str(),
+            first["app"].as_str()
+        ),
+        (Some("GET"), Some("samples"), Some(APP_ID))
+    );
+    assert_eq!(
+        (first["status"].as_u64(), first["upstream"].as_u64()),
+        (Some(200), Some(200))
+    );
+    assert!(first["duration_ms"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let fake = FakeAppSignal::start().await;
+    fake.always(Reply::Delay(
+        Duration::from_millis(500),
+        Box::new(Reply::Echo),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
+    let mut process = Process::spawn(
+        &["--config", &path],
+        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)],
+    );
+    let (listen, _) = process.wait_serving();
+    let request = tokio::spawn(support::send(
+        Method::GET,
+        format!("http://{listen}/api/blog/samples.json").leak(),
+        &[],
+    ));
+    fake.wait_for(1).await;
+    let status = tokio::task::spawn_blocking(move || process.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(request.await.unwrap().status, 200);
+}
+
+#[test]
+fn bind_failure_exits_non_zero_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml("https://appsignal.com", ""));
+    let (status, _, stderr) = binary::run(
+        &["--config", &path],
+        &[
+            ("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN),
+            ("APPSIGNAL_GATEWAY_LISTEN", &addr),
+        ],
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+}
+
+#[tokio::test]
+async fn demo_serves_simulated_samples() {
+    let mut process = Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let line = process.wait_line(|l| l.trim_start().starts_with("gateway: http://"));
+    let base = line.trim().trim_start_matches("gateway: ").to_owned();
+    let answer = support::send(
+        Method::GET,
+        &format!("{base}/api/blog/samples/errors.json?limit=2"),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let entries = answer.json()["log_entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2);
+    let id = entries[0]["id"].as_str().unwrap().replace('#', "%23");
+    let one = support::send(
+        Method::GET,
+        &format!("{base}/api/blog/samples/{id}.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["id"], entries[0]["id"]);
+    let missing = support::send(
+        Method::GET,
+        &format!("{base}/api/blog/samples/nope.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    let graphs = support::send(
+        Method::GET,
+        &format!("{base}/api/blog/graphs.json?kind=web&timeframe=day"),
+        &[],
+    )
+    .await;
+    assert_eq!(graphs.status, 200);
+    assert!(process.terminate().success());
+}

@@ -1,0 +1,272 @@
+//! An in-process fake AppSignal: records what it receives, answers what the test says.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::Frame;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// What the fake answers.
+#[derive(Debug, Clone)]
+#[allow(dead_code)]
+pub enum Reply {
+    /// 200 with a JSON body naming the request's path and a sequence number.
+    Echo,
+    /// This status and body, as JSON.
+    Json(u16, &'static str),
+    /// 200 with a body that is not JSON.
+    NotJson,
+    /// 200 with a JSON body of this many bytes and a Content-Length.
+    Huge(usize),
+    /// 200 with a JSON body of this many bytes, streamed without a Content-Length.
+    HugeChunked(usize),
+    /// Never answers.
+    Hang,
+    /// Closes the connection without answering.
+    Reset,
+    /// This status with a body that quotes the whole request URL, token included.
+    EchoUrl(u16),
+    /// 429 with this `Retry-After`.
+    Throttle(&'static str),
+    /// Waits, then answers.
+    Delay(Duration, Box<Reply>),
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+#[allow(dead_code)]
+pub struct Received {
+    /// The method.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    /// Every header.
+    pub headers: HeaderMap,
+}
+
+impl Received {
+    /// The decoded query pairs, in order.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                let d = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .unwrap()
+                        .into_owned()
+                };
+                (d(k), d(v))
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    /// Replies to use first, one per request; then `default`.
+    queue: VecDeque<Reply>,
+    default: Option<Reply>,
+}
+
+/// The fake server.
+#[derive(Clone)]
+pub struct FakeAppSignal {
+    /// Its base URL, `http://127.0.0.1:{port}`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+}
+
+#[allow(dead_code)]
+impl FakeAppSignal {
+    /// Starts the fake on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let fake = FakeAppSignal {
+            url: format!("http://{addr}"),
+            state: Arc::new(Mutex::new(State::default())),
+            arrived: Arc::new(Notify::new()),
+        };
+        let server = fake.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let fake = server.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let fake = fake.clone();
+                        async move { fake.answer(req).await }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        fake
+    }
+
+    /// Answers every later request with `reply`.
+    pub fn always(&self, reply: Reply) {
+        self.state.lock().unwrap().default = Some(reply);
+    }
+
+    /// Answers the next request with `reply`, before the default.
+    pub fn then(&self, reply: Reply) {
+        self.state.lock().unwrap().queue.push_back(reply);
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
+    }
+
+    /// Waits (without sleeping) until at least `n` requests have arrived.
+    pub async fn wait_for(&self, n: usize) {
+        let wait = async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.count() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("the fake never got the requests");
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Result<Response<Chunks>, std::io::Error> {
+        let reply = {
+            let mut state = self.state.lock().unwrap();
+            state.received.push(Received {
+                method: req.method().to_string(),
+                path: req.uri().path().to_owned(),
+                query: req.uri().query().unwrap_or("").to_owned(),
+                headers: req.headers().clone(),
+            });
+            let seq = state.received.len();
+            let reply = state
+                .queue
+                .pop_front()
+                .or_else(|| state.default.clone())
+                .unwrap_or(Reply::Echo);
+            (reply, seq)
+        };
+        self.arrived.notify_waiters();
+        let (mut reply, seq) = reply;
+        loop {
+            return Ok(match reply {
+                Reply::Delay(wait, then) => {
+                    tokio::time::sleep(wait).await;
+                    reply = *then;
+                    continue;
+                }
+                Reply::Echo => json(
+                    200,
+                    format!(r#"{{"count":1,"path":"{}","seq":{seq}}}"#, req.uri().path()),
+                ),
+                Reply::Json(status, body) => json(status, body.to_owned()),
+                Reply::NotJson => {
+                    let mut r = json(200, "<html>maintenance</html>".into());
+                    r.headers_mut()
+                        .insert("content-type", "text/html".parse().unwrap());
+                    r
+                }
+                Reply::Huge(size) => json(200, huge(size)),
+                Reply::HugeChunked(size) => Response::new(Chunks::Stream {
+                    left: size,
+                    first: true,
+                }),
+                Reply::Hang => std::future::pending().await,
+                Reply::Reset => return Err(std::io::Error::other("reset by the fake")),
+                Reply::EchoUrl(status) => json(
+                    status,
+                    format!(r#"{{"error":"bad request to {}"}}"#, req.uri()),
+                ),
+                Reply::Throttle(after) => {
+                    let mut r = json(429, r#"{"error":"slow down"}"#.into());
+                    r.headers_mut()
+                        .insert("retry-after", after.parse().unwrap());
+                    r
+                }
+            });
+        }
+    }
+}
+
+fn huge(size: usize) -> String {
+    format!("[{}0]", "0,".repeat(size / 2))
+}
+
+fn json(status: u16, body: String) -> Response<Chunks> {
+    let len = body.len();
+    let mut response = Response::new(Chunks::Whole(Some(Bytes::from(body))));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    response.headers_mut().insert("content-length", len.into());
+    response
+}
+
+/// A body that is either whole or streamed in 8 KiB chunks of unknown total size.
+pub enum Chunks {
+    /// One frame, then the end.
+    Whole(Option<Bytes>),
+    /// `left` bytes of a JSON array, in chunks.
+    Stream { left: usize, first: bool },
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        match this {
+            Chunks::Whole(body) => Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
+            Chunks::Stream { left: 0, .. } => Poll::Ready(None),
+            Chunks::Stream { left, first } => {
+                let n = (*left).min(8192);
+                *left -= n;
+                let mut chunk = vec![b' '; n];
+                if *first {
+                    chunk[0] = b'[';
+                    *first = false;
+                }
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+            }
+        }
+    }
+}
