@@ -77,6 +77,12 @@ const RESERVED: &[&str] = &[
 
 /// Whether `name` is a dotted JavaScript identifier: parts of `[A-Za-z_$][A-Za-z0-9_$]*`
 /// joined by single dots, at most [`MAX_CALLBACK`] bytes, no part a reserved word.
+///
+/// ```
+/// use appsignal_gateway::jsonp::valid_callback;
+/// assert!(valid_callback("jQuery.cb_1"));
+/// assert!(!valid_callback("alert(1)//"));
+/// ```
 pub fn valid_callback(name: &str) -> bool {
     name.len() <= MAX_CALLBACK && !name.is_empty() && name.split('.').all(valid_part)
 }

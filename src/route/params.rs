@@ -136,6 +136,12 @@ fn text<'a>(name: &str, value: &'a str) -> Result<&'a str, ParamError> {
 
 /// AppSignal's escaping of action names: `#` → `-hash-`, `/` → `-slash-`, `.` → `-dot-`.
 /// Escaping an escaped name changes nothing, so raw and escaped forms meet.
+///
+/// ```
+/// use appsignal_gateway::route::escape_action;
+/// assert_eq!(escape_action("BlogPostsController#show"), "BlogPostsController-hash-show");
+/// assert_eq!(escape_action("BlogPostsController-hash-show"), "BlogPostsController-hash-show");
+/// ```
 pub fn escape_action(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 8);
     for c in raw.chars() {
