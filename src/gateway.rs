@@ -1,4 +1,4 @@
-//! The gateway's request handler: route → validate → upstream → answer.
+//! The gateway's request handler: route → validate → cache → upstream → answer.
 //!
 //! Built from typed [`Settings`] and callable without a socket
 //! ([`Gateway::handle`]), so tests can drive it directly; [`crate::server`] puts it on
@@ -6,25 +6,28 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use http::header::{HeaderValue, ALLOW};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::header::{HeaderValue, ALLOW, IF_NONE_MATCH};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 
+use crate::cache::{CacheStatus, Entry, Lookup, ResponseCache, Ticket};
 use crate::config::Settings;
 use crate::error::{GatewayError, ALLOWED_METHODS};
 use crate::response::{self, Body};
-use crate::route::{self, QueryOptions, RouteError};
+use crate::route::{self, QueryOptions, RouteError, Target, TtlClass};
 use crate::server::Handler;
-use crate::upstream::{Fetched, Upstream, UpstreamError};
+use crate::upstream::{Fetched, Upstream};
 
-/// The gateway: its settings and its one upstream client.
+/// The gateway: its settings, its cache and its one upstream client.
 #[derive(Debug)]
 pub struct Gateway {
     /// The validated configuration this gateway was built from.
     settings: Arc<Settings>,
     /// The client for AppSignal, holding the token.
     upstream: Upstream,
+    /// Answers by normalised upstream target; shared with the flights that fill it.
+    cache: Arc<ResponseCache>,
 }
 
 /// What the access log line says about a request, filled in as it is handled.
@@ -32,7 +35,9 @@ pub struct Gateway {
 struct AccessLog {
     route: &'static str,
     app: Option<Arc<str>>,
-    /// AppSignal's status, or `None` when no upstream call answered.
+    /// How the cache answered, when the route is cached.
+    cache: Option<CacheStatus>,
+    /// AppSignal's status, when this request's answer came from an upstream call.
     upstream: Option<u16>,
 }
 
@@ -40,7 +45,12 @@ impl Gateway {
     /// Builds the gateway; fails only if the upstream TLS roots cannot be loaded.
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let upstream = Upstream::new(&settings.upstream)?;
-        Ok(Gateway { settings, upstream })
+        let cache = Arc::new(ResponseCache::new(&settings.cache));
+        Ok(Gateway {
+            settings,
+            upstream,
+            cache,
+        })
     }
 
     /// The settings in force.
@@ -48,12 +58,20 @@ impl Gateway {
         &self.settings
     }
 
+    /// The response cache.
+    pub fn cache(&self) -> &ResponseCache {
+        &self.cache
+    }
+
     /// Answers one request. The request body is never read: every route is a GET.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
         let started = Instant::now();
         let (parts, _body) = request.into_parts();
         let mut log = AccessLog::default();
-        let mut response = match self.respond(&parts.method, &parts.uri, &mut log).await {
+        let mut response = match self
+            .respond(&parts.method, &parts.uri, &parts.headers, &mut log)
+            .await
+        {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
@@ -66,6 +84,7 @@ impl Gateway {
             app = log.app.as_deref().unwrap_or("-"),
             status = response.status().as_u16(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            cache = log.cache.map(CacheStatus::name),
             upstream = log.upstream,
             "request"
         );
@@ -76,6 +95,7 @@ impl Gateway {
         &self,
         method: &Method,
         uri: &Uri,
+        headers: &HeaderMap,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, GatewayError> {
         let path = uri.path();
@@ -103,31 +123,91 @@ impl Gateway {
             RouteError::Param(p) => GatewayError::BadParameter(p),
             RouteError::Callback => GatewayError::BadCallback,
         })?;
-        let fetched = self.upstream.fetch(&target.upstream).await;
-        log.upstream = upstream_status(&fetched);
-        match fetched {
-            Ok(Fetched::Found(body)) => {
-                Ok(response::with_body(StatusCode::OK, response::JSON, body))
+        let now = Instant::now();
+        let (entry, status) = self.cached(&target, now).await.inspect_err(|e| {
+            if let GatewayError::Upstream(error) = e {
+                log.upstream = error.status();
             }
-            Ok(Fetched::NotFound) => Err(GatewayError::UpstreamNotFound),
-            Err(error) => {
-                tracing::warn!(route = log.route, error = %error, "upstream call failed");
-                Err(error.into())
+        })?;
+        log.cache = Some(status);
+        if status.went_upstream() {
+            log.upstream = Some(entry.status.as_u16());
+        }
+        let not_modified = entry.status == StatusCode::OK
+            && headers
+                .get(IF_NONE_MATCH)
+                .is_some_and(|tag| entry.matches(tag));
+        Ok(entry.respond(status, now, not_modified))
+    }
+
+    /// The entry answering `target`: from the cache, or from AppSignal through the
+    /// single-flight, falling back to a stale entry when AppSignal fails.
+    async fn cached(
+        &self,
+        target: &Target,
+        now: Instant,
+    ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
+        match self.cache.lookup(&target.upstream, now).await {
+            Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
+            Lookup::Revalidate(entry) => {
+                // Joining a refresh already under way starts nothing: one per key.
+                drop(self.fetch(target));
+                Ok((entry, CacheStatus::StaleRevalidating))
+            }
+            Lookup::Fallback(stale) => match self.fetch(target).outcome().await {
+                Ok(entry) => Ok((entry, CacheStatus::StaleStored)),
+                Err(_) => Ok((stale, CacheStatus::StaleUpstreamError)),
+            },
+            Lookup::Miss => {
+                let ticket = self.fetch(target);
+                let leader = ticket.leader;
+                let entry = ticket.outcome().await?;
+                let status = match (leader, entry.ttl.is_zero()) {
+                    (false, _) => CacheStatus::MissCollapsed,
+                    (true, false) => CacheStatus::MissStored,
+                    (true, true) => CacheStatus::MissNotStored,
+                };
+                Ok((entry, status))
             }
         }
     }
-}
 
-/// The status AppSignal answered, for the access log.
-fn upstream_status(fetched: &Result<Fetched, UpstreamError>) -> Option<u16> {
-    match fetched {
-        Ok(Fetched::Found(_)) => Some(200),
-        Ok(Fetched::NotFound) => Some(404),
-        Err(UpstreamError::Unauthorized(s) | UpstreamError::Status(s)) => Some(*s),
-        Err(UpstreamError::Throttled(_)) => Some(429),
-        Err(UpstreamError::NotJson | UpstreamError::TooLarge(_)) => Some(200),
-        Err(UpstreamError::Connect(_) | UpstreamError::Broken(_) | UpstreamError::Timeout(_)) => {
-            None
+    /// Joins or starts the upstream call for `target`, which stores what it gets.
+    fn fetch(&self, target: &Target) -> Ticket {
+        let key: Arc<str> = Arc::from(target.upstream.as_str());
+        let upstream = self.upstream.clone();
+        let cache = self.cache.clone();
+        let ttl = self.ttl(target.route.ttl);
+        let not_found_ttl = self.settings.cache.ttl.not_found;
+        let route = target.route.name;
+        self.cache.flights().join(&key.clone(), move || async move {
+            let (status, body, ttl) = match upstream.fetch(&key).await {
+                Ok(Fetched::Found(body)) => (StatusCode::OK, body, ttl),
+                Ok(Fetched::NotFound) => (
+                    StatusCode::NOT_FOUND,
+                    GatewayError::UpstreamNotFound.body(),
+                    not_found_ttl,
+                ),
+                Err(error) => {
+                    tracing::warn!(route, error = %error, "upstream call failed");
+                    return Err(error);
+                }
+            };
+            let entry = Arc::new(Entry::new(status, body, ttl, cache.retain_for(ttl)));
+            if !ttl.is_zero() {
+                cache.store(key, entry.clone()).await;
+            }
+            Ok(entry)
+        })
+    }
+
+    fn ttl(&self, class: TtlClass) -> Duration {
+        let ttl = &self.settings.cache.ttl;
+        match class {
+            TtlClass::List => ttl.list,
+            TtlClass::Show => ttl.show,
+            TtlClass::Graphs => ttl.graphs,
+            TtlClass::Markers => ttl.markers,
         }
     }
 }

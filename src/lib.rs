@@ -14,6 +14,7 @@
 //! - [`upstream`] — the AppSignal client, the only code that opens outbound connections.
 //! - [`error`] — the request-level error and its one mapping to statuses.
 //! - [`response`] — response building blocks.
+//! - [`cache`] — the moka response cache, single-flight upstream calls, stale serving.
 //! - [`gateway`] — the request handler tying the above together.
 //! - [`admin`] — liveness and readiness on the admin listener.
 //! - [`server`] — serving a handler on a bound listener with graceful drain.
@@ -25,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod error;

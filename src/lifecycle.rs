@@ -81,13 +81,13 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
     let tasks = vec![
         tokio::spawn(server::serve(
             public,
-            gateway,
+            gateway.clone(),
             limits,
             wait_for(stopped.clone()),
         )),
         tokio::spawn(server::serve(
             admin_listener,
-            Arc::new(Admin::new(readiness.clone())),
+            Arc::new(Admin::new(readiness.clone(), gateway)),
             admin_limits,
             wait_for(stopped),
         )),

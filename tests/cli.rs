@@ -137,7 +137,7 @@ async fn logs_never_contain_the_token() {
     );
     let (listen, _) = process.wait_serving();
     let base = format!("http://{listen}");
-    for reply in [
+    for (i, reply) in [
         Reply::Echo,
         Reply::EchoUrl(500),
         Reply::EchoUrl(401),
@@ -145,14 +145,17 @@ async fn logs_never_contain_the_token() {
         Reply::NotJson,
         Reply::Reset,
         Reply::Json(404, "{}"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         fake.then(reply);
-        let answer = support::send(
-            Method::GET,
-            &format!("{base}/api/blog/samples.json?token=client-tok"),
-            &[],
-        )
-        .await;
+        // A distinct query per request, so each one is a cache miss that reaches the fake.
+        let url = format!(
+            "{base}/api/blog/samples.json?token=client-tok&limit={}",
+            i + 1
+        );
+        let answer = support::send(Method::GET, &url, &[]).await;
         answer.assert_no_token();
     }
     let answer = support::send(

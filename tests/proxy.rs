@@ -3,11 +3,11 @@
 mod support;
 
 use http::Method;
-use support::{TestGateway, APP_ID, TOKEN};
+use support::{no_cache, TestGateway, APP_ID, TOKEN};
 
 #[tokio::test]
 async fn token_is_injected_last_and_client_token_dropped() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let answer = gw
         .get("/api/blog/samples.json?token=client-token&limit=5")
         .await;
@@ -27,7 +27,7 @@ async fn token_is_injected_last_and_client_token_dropped() {
 
 #[tokio::test]
 async fn body_is_relayed_byte_for_byte() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let body = r#"{"count": 1,  "log_entries": [{"id": "a\u2028b"}] }"#;
     gw.fake.always(support::Reply::Json(200, body));
     let answer = gw.get("/api/blog/samples/errors.json").await;
@@ -40,7 +40,7 @@ async fn body_is_relayed_byte_for_byte() {
 
 #[tokio::test]
 async fn alias_and_id_reach_the_same_upstream_path() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     assert_eq!(
         gw.get("/api/blog/samples/performance.json").await.status,
         200
@@ -61,7 +61,7 @@ async fn alias_and_id_reach_the_same_upstream_path() {
 
 #[tokio::test]
 async fn parameters_are_normalised_before_forwarding() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let raw = "/api/blog/samples.json?since=2023-11-14T22:13:20Z&action_id=Api%2FV1%2EPosts%23show\
                &count_only=true&exception=ActionView%3A%3ATemplate%3A%3AError&before=1700003600&_=123&callback=cb";
     assert_eq!(gw.get(raw).await.status, 200);
@@ -92,7 +92,7 @@ async fn parameters_are_normalised_before_forwarding() {
 
 #[tokio::test]
 async fn raw_and_sanitized_sample_ids_are_one_upstream_path() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let raw = "/api/blog/samples/51f29e7b183d700800150358_SlowController%23show_1476962400.json";
     let sanitized =
         "/api/blog/samples/51f29e7b183d700800150358_SlowController-hash-show_1476962400.json";
@@ -105,7 +105,7 @@ async fn raw_and_sanitized_sample_ids_are_one_upstream_path() {
 
 #[tokio::test]
 async fn no_client_header_reaches_appsignal() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let headers = [
         ("cookie", "session=abc"),
         ("authorization", "Bearer dashboard-key"),
@@ -135,7 +135,7 @@ async fn no_client_header_reaches_appsignal() {
 
 #[tokio::test]
 async fn bad_parameters_are_400_naming_them_and_never_forwarded() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     for (query, name) in [
         ("bogus=1", "bogus"),
         ("limit=0", "limit"),
@@ -168,7 +168,7 @@ async fn bad_parameters_are_400_naming_them_and_never_forwarded() {
 
 #[tokio::test]
 async fn unknown_paths_and_apps_are_404_and_never_forwarded() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     for path in [
         "/",
         "/api/unknown/samples.json",
@@ -196,7 +196,7 @@ async fn unknown_paths_and_apps_are_404_and_never_forwarded() {
 
 #[tokio::test]
 async fn other_methods_are_405_with_allow() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
         let answer = gw.send(method.clone(), "/api/blog/markers.json", &[]).await;
         assert_eq!(answer.status, 405, "{method}");
@@ -208,7 +208,7 @@ async fn other_methods_are_405_with_allow() {
 
 #[tokio::test]
 async fn head_answers_like_get_without_a_body() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     gw.fake
         .always(support::Reply::Json(200, r#"{"count":0,"log_entries":[]}"#));
     let get = gw.get("/api/blog/samples.json").await;
@@ -221,7 +221,7 @@ async fn head_answers_like_get_without_a_body() {
 
 #[tokio::test]
 async fn healthz_answers_ok_without_upstream() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let answer = gw.get("/healthz").await;
     assert_eq!(
         (answer.status.as_u16(), answer.text().as_str()),
@@ -234,7 +234,7 @@ async fn healthz_answers_ok_without_upstream() {
 
 #[tokio::test]
 async fn graphs_and_markers_are_forwarded_normalised() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = TestGateway::start(no_cache).await;
     let answer = gw.get("/api/blog/graphs.json?fields[]=pct&action_name=Posts%23show&fields%5B%5D=mean&from=1700000000&to=2023-11-15T00:00:00Z").await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let answer = gw.get("/api/blog/markers.json?kind=deploy&limit=3").await;

@@ -31,3 +31,17 @@ pub enum UpstreamError {
     #[error("AppSignal's answer is larger than {0} bytes")]
     TooLarge(u64),
 }
+
+impl UpstreamError {
+    /// The status AppSignal answered, when it answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            UpstreamError::Unauthorized(status) | UpstreamError::Status(status) => Some(*status),
+            UpstreamError::Throttled(_) => Some(429),
+            UpstreamError::NotJson | UpstreamError::TooLarge(_) => Some(200),
+            UpstreamError::Connect(_) | UpstreamError::Broken(_) | UpstreamError::Timeout(_) => {
+                None
+            }
+        }
+    }
+}

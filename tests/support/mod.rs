@@ -49,6 +49,20 @@ pub fn raw_config(upstream: &str) -> RawConfig {
     raw
 }
 
+/// Turns caching off (every TTL zero), for tests that watch each upstream request.
+pub fn no_cache(raw: &mut RawConfig) {
+    let ttl = &mut raw.cache.ttl;
+    for value in [
+        &mut ttl.list,
+        &mut ttl.show,
+        &mut ttl.not_found,
+        &mut ttl.graphs,
+        &mut ttl.markers,
+    ] {
+        *value = "0s".into();
+    }
+}
+
 /// A running gateway in front of a fake AppSignal.
 pub struct TestGateway {
     /// `http://127.0.0.1:{port}` of the public listener.

@@ -1,0 +1,136 @@
+//! The response cache: a moka cache bounded in bytes, with per-entry freshness, stale
+//! serving and single-flight upstream calls.
+//!
+//! moka keeps each entry for its TTL plus the longest stale window; whether an entry is
+//! fresh, revalidatable or only good as a fallback is judged from its own store time.
+
+mod entry;
+mod flight;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use entry::{CacheStatus, Entry};
+pub use flight::{Flights, Outcome, Ticket};
+
+use crate::config::CacheSettings;
+
+/// What the cache holds for a key, judged at one instant.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Fresh: serve it.
+    Fresh(Arc<Entry>),
+    /// Expired within `stale_while_revalidate`: serve it now and refresh in the background.
+    Revalidate(Arc<Entry>),
+    /// Expired within `stale_if_error` only: refetch, and serve it if AppSignal fails.
+    Fallback(Arc<Entry>),
+    /// Nothing usable.
+    Miss,
+}
+
+/// The cache and the flights that fill it.
+#[derive(Debug)]
+pub struct ResponseCache {
+    /// Entries by normalised upstream target.
+    entries: moka::future::Cache<Arc<str>, Arc<Entry>>,
+    /// Upstream calls under way, by the same key.
+    flights: Arc<Flights>,
+    /// See `cache.stale_while_revalidate`.
+    stale_while_revalidate: Duration,
+    /// See `cache.stale_if_error`.
+    stale_if_error: Duration,
+}
+
+/// Keeps each entry for its own `retain` time.
+struct Retain;
+
+impl moka::Expiry<Arc<str>, Arc<Entry>> for Retain {
+    fn expire_after_create(
+        &self,
+        _: &Arc<str>,
+        entry: &Arc<Entry>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(entry.retain)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Arc<str>,
+        entry: &Arc<Entry>,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.retain)
+    }
+}
+
+impl ResponseCache {
+    /// An empty cache bounded by `settings.max_size` bytes.
+    pub fn new(settings: &CacheSettings) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(settings.max_size)
+            .weigher(|key: &Arc<str>, entry: &Arc<Entry>| entry.weight(key))
+            .expire_after(Retain)
+            .support_invalidation_closures()
+            .build();
+        ResponseCache {
+            entries,
+            flights: Arc::default(),
+            stale_while_revalidate: settings.stale_while_revalidate,
+            stale_if_error: settings.stale_if_error,
+        }
+    }
+
+    /// How long an entry fresh for `ttl` is kept, to serve it stale afterwards.
+    pub fn retain_for(&self, ttl: Duration) -> Duration {
+        ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    }
+
+    /// Looks `key` up as of `now`.
+    pub async fn lookup(&self, key: &str, now: Instant) -> Lookup {
+        let Some(entry) = self.entries.get(key).await else {
+            return Lookup::Miss;
+        };
+        let age = entry.age(now);
+        if age < entry.ttl {
+            Lookup::Fresh(entry)
+        } else if age < entry.ttl + self.stale_while_revalidate {
+            Lookup::Revalidate(entry)
+        } else if age < entry.ttl + self.stale_if_error {
+            Lookup::Fallback(entry)
+        } else {
+            Lookup::Miss
+        }
+    }
+
+    /// Stores `entry` under `key`, replacing what was there.
+    pub async fn store(&self, key: Arc<str>, entry: Arc<Entry>) {
+        self.entries.insert(key, entry).await;
+    }
+
+    /// The single-flight table.
+    pub fn flights(&self) -> &Arc<Flights> {
+        &self.flights
+    }
+
+    /// Drops every entry.
+    pub fn purge_all(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Drops every entry whose key starts with `prefix` (`/api/{app_id}/` for one app).
+    pub fn purge_prefix(&self, prefix: String) {
+        let purged = self
+            .entries
+            .invalidate_entries_if(move |key, _| key.starts_with(&prefix));
+        // Only fails when invalidation closures are not enabled, which `new` does.
+        debug_assert!(purged.is_ok());
+    }
+
+    /// Entry count and weighted size in bytes, after moka has applied pending work.
+    pub async fn usage(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks().await;
+        (self.entries.entry_count(), self.entries.weighted_size())
+    }
+}
