@@ -55,10 +55,8 @@ impl Admin {
             "/cache/purge" if request.method() == Method::POST => {
                 self.purge(request.uri().query().unwrap_or(""))
             }
-            "/healthz" | "/readyz" | "/cache/purge" => {
-                GatewayError::MethodNotAllowed.into_response()
-            }
-            _ => GatewayError::NotFound.into_response(),
+            "/healthz" | "/readyz" | "/cache/purge" => GatewayError::MethodNotAllowed.into_response(None),
+            _ => GatewayError::NotFound.into_response(None),
         };
         if request.method() == Method::HEAD {
             response::strip_body(&mut response);
@@ -72,7 +70,7 @@ impl Admin {
     fn purge(&self, query: &str) -> Response<Body> {
         let pairs = match decode_query(query) {
             Ok(pairs) => pairs,
-            Err(e) => return GatewayError::BadParameter(e).into_response(),
+            Err(e) => return GatewayError::BadParameter(e).into_response(None),
         };
         let mut app = None;
         for (name, value) in pairs {
@@ -81,7 +79,7 @@ impl Admin {
                     &name,
                     "is not a parameter of /cache/purge",
                 ))
-                .into_response();
+                .into_response(None);
             }
             app = Some(value);
         }
@@ -96,7 +94,7 @@ impl Admin {
                     cache.purge_prefix(format!("/api/{id}/"));
                     id.to_string()
                 }
-                None => return GatewayError::NotFound.into_response(),
+                None => return GatewayError::NotFound.into_response(None),
             },
         };
         tracing::info!(purged = %purged, "cache purged");
@@ -106,11 +104,7 @@ impl Admin {
 }
 
 impl Handler for Admin {
-    async fn call(
-        &self,
-        request: Request<hyper::body::Incoming>,
-        _peer: SocketAddr,
-    ) -> Response<Body> {
+    async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
         self.handle(&request)
     }
 }

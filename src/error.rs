@@ -10,6 +10,8 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, RETRY_AFTER};
 use http::{Response, StatusCode};
 
+use crate::jsonp;
+use crate::limit::Refusal;
 use crate::response::{self, Body};
 use crate::route::ParamError;
 use crate::upstream::UpstreamError;
@@ -32,6 +34,9 @@ pub enum GatewayError {
     /// A method other than GET, HEAD or OPTIONS on a route.
     #[error("only GET, HEAD and OPTIONS are allowed")]
     MethodNotAllowed,
+    /// The client is over its rate limit.
+    #[error("too many requests; retry later")]
+    RateLimited(Refusal),
     /// AppSignal answered 404.
     #[error("AppSignal has no such resource")]
     UpstreamNotFound,
@@ -48,28 +53,22 @@ impl GatewayError {
         match self {
             GatewayError::BadParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             GatewayError::BadCallback => (StatusCode::BAD_REQUEST, "invalid_callback"),
-            GatewayError::NotFound | GatewayError::UpstreamNotFound => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            GatewayError::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-            }
+            GatewayError::NotFound | GatewayError::UpstreamNotFound => (StatusCode::NOT_FOUND, "not_found"),
+            GatewayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            GatewayError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
                 (StatusCode::BAD_GATEWAY, "upstream_unreachable")
             }
-            GatewayError::Upstream(U::Timeout(_)) => {
-                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
-            }
-            GatewayError::Upstream(U::Unauthorized(_)) => {
-                (StatusCode::BAD_GATEWAY, "upstream_unauthorized")
-            }
+            GatewayError::Upstream(U::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            GatewayError::Upstream(U::Unauthorized(_)) => (StatusCode::BAD_GATEWAY, "upstream_unauthorized"),
             GatewayError::Upstream(U::Throttled(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
             }
-            GatewayError::Upstream(U::Status(_)) => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            GatewayError::Upstream(U::NotJson) => {
-                (StatusCode::BAD_GATEWAY, "upstream_invalid_response")
+            GatewayError::Upstream(U::BudgetSpent(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "upstream_budget_exhausted")
             }
+            GatewayError::Upstream(U::Status(_)) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            GatewayError::Upstream(U::NotJson) => (StatusCode::BAD_GATEWAY, "upstream_invalid_response"),
             GatewayError::Upstream(U::TooLarge(_)) => {
                 (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
             }
@@ -81,9 +80,7 @@ impl GatewayError {
     pub fn client_message(&self) -> String {
         use UpstreamError as U;
         match self {
-            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
-                "AppSignal could not be reached".into()
-            }
+            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => "AppSignal could not be reached".into(),
             GatewayError::Upstream(U::Timeout(_)) => "AppSignal did not answer in time".into(),
             GatewayError::Upstream(U::Unauthorized(_)) => {
                 "AppSignal refused the gateway's credentials".into()
@@ -91,10 +88,11 @@ impl GatewayError {
             GatewayError::Upstream(U::Throttled(_)) => {
                 "AppSignal is rate-limiting the gateway; retry later".into()
             }
-            GatewayError::Upstream(U::Status(_)) => "AppSignal answered with an error".into(),
-            GatewayError::Upstream(U::NotJson) => {
-                "AppSignal answered with a body that is not JSON".into()
+            GatewayError::Upstream(U::BudgetSpent(_)) => {
+                "the gateway's budget of AppSignal calls is spent; retry later".into()
             }
+            GatewayError::Upstream(U::Status(_)) => "AppSignal answered with an error".into(),
+            GatewayError::Upstream(U::NotJson) => "AppSignal answered with a body that is not JSON".into(),
             GatewayError::Upstream(U::TooLarge(_)) => {
                 "AppSignal's answer is larger than the gateway accepts".into()
             }
@@ -105,7 +103,8 @@ impl GatewayError {
     /// How long the client should wait before retrying, for errors that say so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            GatewayError::Upstream(UpstreamError::Throttled(d)) => Some(*d),
+            GatewayError::Upstream(UpstreamError::Throttled(d) | UpstreamError::BudgetSpent(d)) => Some(*d),
+            GatewayError::RateLimited(refusal) => Some(refusal.retry_after),
             _ => None,
         }
     }
@@ -122,16 +121,26 @@ impl GatewayError {
         Bytes::from(body.to_string().replace('<', "\\u003c"))
     }
 
-    /// The whole response.
-    pub fn into_response(self) -> Response<Body> {
+    /// The whole response, wrapped in `callback` for a JSONP request.
+    pub fn into_response(self, callback: Option<&str>) -> Response<Body> {
         let (status, _) = self.status_and_code();
-        let mut response = response::with_body(status, response::JSON, self.body());
+        let body = self.body();
+        let mut response = response::with_body(status, response::JSON, body.clone());
+        if let Some(callback) = callback {
+            jsonp::wrap_response(&mut response, callback, &body);
+        }
         let headers = response.headers_mut();
         if status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
         }
         if let Some(wait) = self.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(wait)));
+        }
+        if let GatewayError::RateLimited(refusal) = &self {
+            let policy = format!("\"client\";q={};w={}", refusal.burst, refusal.window);
+            let state = format!("\"client\";r=0;t={}", retry_seconds(refusal.retry_after));
+            headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
+            headers.insert("ratelimit", HeaderValue::from_str(&state).expect("ascii"));
         }
         response
     }
@@ -154,49 +163,30 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
         assert_eq!(body["error"]["status"], status);
         assert_eq!(body["error"]["code"], code);
-        assert!(body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
-        assert_eq!(error.into_response().status().as_u16(), status);
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(error.into_response(None).status().as_u16(), status);
     }
 
     #[test]
     fn client_errors() {
-        check(
-            GatewayError::BadParameter(ParamError::new("limit", "bad")),
-            400,
-            "invalid_parameter",
-        );
+        check(GatewayError::BadParameter(ParamError::new("limit", "bad")), 400, "invalid_parameter");
         check(GatewayError::BadCallback, 400, "invalid_callback");
         check(GatewayError::NotFound, 404, "not_found");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
         check(GatewayError::MethodNotAllowed, 405, "method_not_allowed");
+        let refusal = Refusal { retry_after: Duration::from_millis(1200), burst: 40, window: 2 };
+        check(GatewayError::RateLimited(refusal), 429, "rate_limited");
     }
 
     #[test]
     fn upstream_errors() {
         use UpstreamError as U;
-        check(
-            U::Connect("refused".into()).into(),
-            502,
-            "upstream_unreachable",
-        );
-        check(
-            U::Broken("reset".into()).into(),
-            502,
-            "upstream_unreachable",
-        );
-        check(
-            U::Timeout(Duration::from_secs(1)).into(),
-            504,
-            "upstream_timeout",
-        );
+        check(U::Connect("refused".into()).into(), 502, "upstream_unreachable");
+        check(U::Broken("reset".into()).into(), 502, "upstream_unreachable");
+        check(U::Timeout(Duration::from_secs(1)).into(), 504, "upstream_timeout");
         check(U::Unauthorized(401).into(), 502, "upstream_unauthorized");
-        check(
-            U::Throttled(Duration::from_secs(3)).into(),
-            503,
-            "upstream_rate_limited",
-        );
+        check(U::Throttled(Duration::from_secs(3)).into(), 503, "upstream_rate_limited");
+        check(U::BudgetSpent(Duration::from_secs(1)).into(), 503, "upstream_budget_exhausted");
         check(U::Status(500).into(), 502, "upstream_error");
         check(U::NotJson.into(), 502, "upstream_invalid_response");
         check(U::TooLarge(10).into(), 502, "upstream_response_too_large");
@@ -204,18 +194,28 @@ mod tests {
 
     #[test]
     fn upstream_details_stay_out_of_the_message() {
-        let error: GatewayError =
-            UpstreamError::Connect("dns error for secret.example".into()).into();
+        let error: GatewayError = UpstreamError::Connect("dns error for secret.example".into()).into();
         assert!(!String::from_utf8_lossy(&error.body()).contains("secret.example"));
     }
 
     #[test]
     fn method_not_allowed_lists_methods_and_throttled_says_when() {
-        let response = GatewayError::MethodNotAllowed.into_response();
+        let response = GatewayError::MethodNotAllowed.into_response(None);
         assert_eq!(response.headers()[ALLOW], ALLOWED_METHODS);
-        let response = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500)))
-            .into_response();
-        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        let throttled = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500)));
+        assert_eq!(throttled.into_response(None).headers()[RETRY_AFTER], "3");
+        let refusal = Refusal { retry_after: Duration::from_millis(200), burst: 40, window: 2 };
+        let response = GatewayError::RateLimited(refusal).into_response(None);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        assert_eq!(response.headers()["ratelimit-policy"], "\"client\";q=40;w=2");
+        assert_eq!(response.headers()["ratelimit"], "\"client\";r=0;t=1");
+    }
+
+    #[test]
+    fn jsonp_errors_keep_their_status() {
+        let response = GatewayError::NotFound.into_response(Some("cb"));
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[http::header::CONTENT_TYPE], "text/javascript; charset=utf-8");
     }
 
     #[test]

@@ -1,21 +1,28 @@
-//! The gateway's request handler: route → validate → cache → upstream → answer.
+//! The gateway's request handler: route → validate → limit → cache → upstream → answer.
 //!
 //! Built from typed [`Settings`] and callable without a socket
 //! ([`Gateway::handle`]), so tests can drive it directly; [`crate::server`] puts it on
 //! a listener.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderValue, ALLOW, IF_NONE_MATCH};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http::header::IF_NONE_MATCH;
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
 
 use crate::cache::{CacheStatus, Entry, Lookup, ResponseCache, Ticket};
 use crate::config::Settings;
-use crate::error::{GatewayError, ALLOWED_METHODS};
+use crate::cors::Cors;
+use crate::error::GatewayError;
+use crate::jsonp;
+use crate::limit::{self, ClientId, ClientLimiter};
 use crate::response::{self, Body};
 use crate::route::{self, QueryOptions, RouteError, Target, TtlClass};
+
+/// The peer address [`Gateway::handle`] assumes when a test calls it without a socket.
+pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 use crate::server::Handler;
 use crate::upstream::{Fetched, Upstream};
 
@@ -28,6 +35,10 @@ pub struct Gateway {
     upstream: Upstream,
     /// Answers by normalised upstream target; shared with the flights that fill it.
     cache: Arc<ResponseCache>,
+    /// The CORS policy.
+    cors: Cors,
+    /// Per-client token buckets.
+    limiter: ClientLimiter,
 }
 
 /// What the access log line says about a request, filled in as it is handled.
@@ -44,13 +55,17 @@ struct AccessLog {
 impl Gateway {
     /// Builds the gateway; fails only if the upstream TLS roots cannot be loaded.
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
-        let upstream = Upstream::new(&settings.upstream)?;
+        let concurrency = settings.limits.max_upstream_concurrency.get();
+        let upstream = Upstream::new(&settings.upstream, concurrency)?;
         let cache = Arc::new(ResponseCache::new(&settings.cache));
-        Ok(Gateway {
-            settings,
-            upstream,
-            cache,
-        })
+        let cors = Cors::new(&settings.cors);
+        let limiter = ClientLimiter::new(settings.clients.rate_limit);
+        Ok(Gateway { settings, upstream, cache, cors, limiter })
+    }
+
+    /// Periodic upkeep: forgets idle clients' rate-limit state.
+    pub fn housekeeping(&self) {
+        self.limiter.housekeeping();
     }
 
     /// The settings in force.
@@ -63,18 +78,30 @@ impl Gateway {
         &self.cache
     }
 
-    /// Answers one request. The request body is never read: every route is a GET.
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
+    /// Answers one request from `peer`. The request body is never read: every route
+    /// is a GET.
+    pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
         let (parts, _body) = request.into_parts();
         let mut log = AccessLog::default();
-        let mut response = match self
-            .respond(&parts.method, &parts.uri, &parts.headers, &mut log)
-            .await
-        {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
+        let jsonp = &self.settings.jsonp;
+        let callback = if jsonp.enabled {
+            jsonp::requested_callback(parts.uri.query(), &jsonp.callback_param)
+        } else {
+            None
         };
+        let mut response = match self.respond(&parts, peer, callback.as_deref(), &mut log).await {
+            Ok(response) => response,
+            Err(error) => {
+                if let GatewayError::RateLimited(_) = error {
+                    tracing::debug!(peer = %peer, scope = "client", "rate limited");
+                }
+                error.into_response(callback.as_deref())
+            }
+        };
+        if parts.method != Method::OPTIONS {
+            self.cors.decorate(&parts.headers, &mut response);
+        }
         if parts.method == Method::HEAD {
             response::strip_body(&mut response);
         }
@@ -93,11 +120,12 @@ impl Gateway {
 
     async fn respond(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        request: &Parts,
+        peer: IpAddr,
+        callback: Option<&str>,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, GatewayError> {
+        let (method, uri, headers) = (&request.method, &request.uri, &request.headers);
         let path = uri.path();
         if path == "/healthz" {
             log.route = "healthz";
@@ -111,7 +139,8 @@ impl Gateway {
         log.app = Some(matched.app_id.clone());
         match *method {
             Method::GET | Method::HEAD => {}
-            Method::OPTIONS => return Ok(options()),
+            // Preflights and plain OPTIONS: answered here, never limited, never upstream.
+            Method::OPTIONS => return Ok(self.cors.options(headers)),
             _ => return Err(GatewayError::MethodNotAllowed),
         }
         let opts = QueryOptions {
@@ -123,6 +152,8 @@ impl Gateway {
             RouteError::Param(p) => GatewayError::BadParameter(p),
             RouteError::Callback => GatewayError::BadCallback,
         })?;
+        let client = limit::client_addr(peer, headers, &self.settings.clients.trusted_proxies);
+        self.limiter.check(&ClientId::Addr(client)).map_err(GatewayError::RateLimited)?;
         let now = Instant::now();
         let (entry, status) = self.cached(&target, now).await.inspect_err(|e| {
             if let GatewayError::Upstream(error) = e {
@@ -133,20 +164,15 @@ impl Gateway {
         if status.went_upstream() {
             log.upstream = Some(entry.status.as_u16());
         }
-        let not_modified = entry.status == StatusCode::OK
-            && headers
-                .get(IF_NONE_MATCH)
-                .is_some_and(|tag| entry.matches(tag));
-        Ok(entry.respond(status, now, not_modified))
+        let not_modified = callback.is_none()
+            && entry.status == StatusCode::OK
+            && headers.get(IF_NONE_MATCH).is_some_and(|tag| entry.matches(tag));
+        Ok(entry.respond(status, now, not_modified, target.callback.as_deref()))
     }
 
     /// The entry answering `target`: from the cache, or from AppSignal through the
     /// single-flight, falling back to a stale entry when AppSignal fails.
-    async fn cached(
-        &self,
-        target: &Target,
-        now: Instant,
-    ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
+    async fn cached(&self, target: &Target, now: Instant) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
         match self.cache.lookup(&target.upstream, now).await {
             Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => {
@@ -183,11 +209,9 @@ impl Gateway {
         self.cache.flights().join(&key.clone(), move || async move {
             let (status, body, ttl) = match upstream.fetch(&key).await {
                 Ok(Fetched::Found(body)) => (StatusCode::OK, body, ttl),
-                Ok(Fetched::NotFound) => (
-                    StatusCode::NOT_FOUND,
-                    GatewayError::UpstreamNotFound.body(),
-                    not_found_ttl,
-                ),
+                Ok(Fetched::NotFound) => {
+                    (StatusCode::NOT_FOUND, GatewayError::UpstreamNotFound.body(), not_found_ttl)
+                }
                 Err(error) => {
                     tracing::warn!(route, error = %error, "upstream call failed");
                     return Err(error);
@@ -212,22 +236,8 @@ impl Gateway {
     }
 }
 
-/// `OPTIONS` on a route: the methods it allows.
-fn options() -> Response<Body> {
-    let mut response = response::text(StatusCode::NO_CONTENT, "");
-    response
-        .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-    response.headers_mut().remove(http::header::CONTENT_TYPE);
-    response
-}
-
 impl Handler for Gateway {
-    async fn call(
-        &self,
-        request: Request<hyper::body::Incoming>,
-        _peer: SocketAddr,
-    ) -> Response<Body> {
-        self.handle(request).await
+    async fn call(&self, request: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
+        self.handle(request, peer.ip()).await
     }
 }

@@ -10,7 +10,9 @@
 //!   [`config::Token`] type, the only holder of the AppSignal token.
 //! - [`route`] — the route table as data, path matching and parameter normalisation
 //!   (pure functions).
-//! - [`jsonp`] — the JSONP callback validator.
+//! - [`jsonp`] — the JSONP callback validator and wrapper.
+//! - [`cors`] — cross-origin grants and preflights.
+//! - [`limit`] — per-client rate limits and who the client is.
 //! - [`upstream`] — the AppSignal client, the only code that opens outbound connections.
 //! - [`error`] — the request-level error and its one mapping to statuses.
 //! - [`response`] — response building blocks.
@@ -28,11 +30,13 @@
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod cors;
 pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod jsonp;
 pub mod lifecycle;
+pub mod limit;
 pub mod response;
 pub mod route;
 pub mod server;

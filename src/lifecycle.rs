@@ -60,13 +60,11 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
         addr: settings.listen,
         source,
     })?;
-    let admin = admin_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            key: "admin_listen",
-            addr: settings.admin_listen,
-            source,
-        })?;
+    let admin = admin_listener.local_addr().map_err(|source| StartError::Bind {
+        key: "admin_listen",
+        addr: settings.admin_listen,
+        source,
+    })?;
     let readiness = Arc::new(Readiness::default());
     let (stop, stopped) = watch::channel(false);
     let limits = ConnLimits {
@@ -74,17 +72,11 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
         header_read_timeout: settings.limits.header_read_timeout,
         grace,
     };
-    let admin_limits = ConnLimits {
-        max_connections: std::num::NonZeroUsize::new(64).expect("64 > 0"),
-        ..limits
-    };
+    let admin_limits =
+        ConnLimits { max_connections: std::num::NonZeroUsize::new(64).expect("64 > 0"), ..limits };
+    tokio::spawn(housekeeping(Arc::downgrade(&gateway)));
     let tasks = vec![
-        tokio::spawn(server::serve(
-            public,
-            gateway.clone(),
-            limits,
-            wait_for(stopped.clone()),
-        )),
+        tokio::spawn(server::serve(public, gateway.clone(), limits, wait_for(stopped.clone()))),
         tokio::spawn(server::serve(
             admin_listener,
             Arc::new(Admin::new(readiness.clone(), gateway)),
@@ -94,13 +86,7 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
     ];
     readiness.set(true);
     tracing::info!(%listen, %admin, "appsignal-gateway is serving");
-    Ok(Running {
-        listen,
-        admin,
-        stop,
-        readiness,
-        tasks,
-    })
+    Ok(Running { listen, admin, stop, readiness, tasks })
 }
 
 impl Running {
@@ -116,10 +102,24 @@ impl Running {
     }
 }
 
+/// How often idle rate-limit state is dropped.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// Periodic upkeep for as long as the gateway exists.
+async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match gateway.upgrade() {
+            Some(gateway) => gateway.housekeeping(),
+            None => return,
+        }
+    }
+}
+
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { key, addr, source })
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, addr, source })
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

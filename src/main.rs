@@ -75,10 +75,7 @@ fn config_error(path: &Path, e: &config::ConfigError) -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 /// Serves until SIGINT or SIGTERM; `demo` also prints where to look.
@@ -87,9 +84,9 @@ fn run(mode: Mode) -> ExitCode {
         rt.block_on(async {
             let settings = match &mode {
                 Mode::Serve(settings) => (**settings).clone(),
-                Mode::Demo(listen) => demo::start_simulation(*listen)
-                    .await
-                    .context("cannot start the simulated AppSignal")?,
+                Mode::Demo(listen) => {
+                    demo::start_simulation(*listen).await.context("cannot start the simulated AppSignal")?
+                }
             };
             if let Err(e) = telemetry::init(&settings.log) {
                 eprintln!("warning: logging not set up: {e}");

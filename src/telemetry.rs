@@ -9,16 +9,11 @@ use crate::config::{LogFormat, LogSettings};
 pub fn init(log: &LogSettings) -> Result<(), tracing_subscriber::util::TryInitError> {
     let registry = tracing_subscriber::registry().with(log.level.clone());
     match log.format {
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .try_init(),
+        LogFormat::Pretty => {
+            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()
+        }
         LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(std::io::stderr),
-            )
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr))
             .try_init(),
     }
 }

@@ -20,10 +20,8 @@ fn yaml(upstream: &str, extra: &str) -> String {
 #[test]
 fn check_prints_settings_without_the_token() {
     let dir = tempfile::tempdir().unwrap();
-    let path = binary::write_config(
-        dir.path(),
-        &yaml("https://appsignal.com", &format!("  token: \"{TOKEN}\"")),
-    );
+    let path =
+        binary::write_config(dir.path(), &yaml("https://appsignal.com", &format!("  token: \"{TOKEN}\"")));
     let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[]);
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("token: '[redacted]'"), "{stdout}");
@@ -91,29 +89,16 @@ async fn token_seen_upstream(extra: &str, envs: &[(&str, &str)]) -> String {
     let path = binary::write_config(dir.path(), &yaml(&fake.url, &extra));
     let mut process = Process::spawn(&["--config", &path], envs);
     let (listen, _) = process.wait_serving();
-    let answer = support::send(
-        Method::GET,
-        &format!("http://{listen}/api/blog/samples.json"),
-        &[],
-    )
-    .await;
+    let answer = support::send(Method::GET, &format!("http://{listen}/api/blog/samples.json"), &[]).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(process.terminate().success());
     let received = fake.received();
-    received[0]
-        .pairs()
-        .into_iter()
-        .find(|(k, _)| k == "token")
-        .unwrap()
-        .1
+    received[0].pairs().into_iter().find(|(k, _)| k == "token").unwrap().1
 }
 
 #[tokio::test]
 async fn token_file_is_read_and_trimmed() {
-    assert_eq!(
-        token_seen_upstream("  token_file: \"{dir}/token.txt\"", &[]).await,
-        TOKEN
-    );
+    assert_eq!(token_seen_upstream("  token_file: \"{dir}/token.txt\"", &[]).await, TOKEN);
 }
 
 #[tokio::test]
@@ -131,10 +116,7 @@ async fn logs_never_contain_the_token() {
     let fake = FakeAppSignal::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
-    let mut process = Process::spawn(
-        &["--config", &path],
-        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)],
-    );
+    let mut process = Process::spawn(&["--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
     let (listen, _) = process.wait_serving();
     let base = format!("http://{listen}");
     for (i, reply) in [
@@ -151,27 +133,16 @@ async fn logs_never_contain_the_token() {
     {
         fake.then(reply);
         // A distinct query per request, so each one is a cache miss that reaches the fake.
-        let url = format!(
-            "{base}/api/blog/samples.json?token=client-tok&limit={}",
-            i + 1
-        );
+        let url = format!("{base}/api/blog/samples.json?token=client-tok&limit={}", i + 1);
         let answer = support::send(Method::GET, &url, &[]).await;
         answer.assert_no_token();
     }
-    let answer = support::send(
-        Method::GET,
-        &format!("{base}/api/blog/samples.json?bogus=1"),
-        &[],
-    )
-    .await;
+    let answer = support::send(Method::GET, &format!("{base}/api/blog/samples.json?bogus=1"), &[]).await;
     assert_eq!(answer.status, 400);
     assert!(process.terminate().success());
     let output = process.all_output();
     assert!(!output.contains(TOKEN), "token in logs:\n{output}");
-    assert!(
-        output.contains("[redacted]"),
-        "the echoed URL should have been logged scrubbed:\n{output}"
-    );
+    assert!(output.contains("[redacted]"), "the echoed URL should have been logged scrubbed:\n{output}");
     // One access line per request, with the fields an operator needs.
     let access: Vec<serde_json::Value> = output
         .lines()
@@ -181,33 +152,20 @@ async fn logs_never_contain_the_token() {
     assert_eq!(access.len(), 8, "{output}");
     let first = &access[0];
     assert_eq!(
-        (
-            first["method"].as_str(),
-            first["route"].as_str(),
-            first["app"].as_str()
-        ),
+        (first["method"].as_str(), first["route"].as_str(), first["app"].as_str()),
         (Some("GET"), Some("samples"), Some(APP_ID))
     );
-    assert_eq!(
-        (first["status"].as_u64(), first["upstream"].as_u64()),
-        (Some(200), Some(200))
-    );
+    assert_eq!((first["status"].as_u64(), first["upstream"].as_u64()), (Some(200), Some(200)));
     assert!(first["duration_ms"].as_f64().is_some());
 }
 
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let fake = FakeAppSignal::start().await;
-    fake.always(Reply::Delay(
-        Duration::from_millis(500),
-        Box::new(Reply::Echo),
-    ));
+    fake.always(Reply::Delay(Duration::from_millis(500), Box::new(Reply::Echo)));
     let dir = tempfile::tempdir().unwrap();
     let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
-    let mut process = Process::spawn(
-        &["--config", &path],
-        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)],
-    );
+    let mut process = Process::spawn(&["--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
     let (listen, _) = process.wait_serving();
     let request = tokio::spawn(support::send(
         Method::GET,
@@ -215,9 +173,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
         &[],
     ));
     fake.wait_for(1).await;
-    let status = tokio::task::spawn_blocking(move || process.terminate())
-        .await
-        .unwrap();
+    let status = tokio::task::spawn_blocking(move || process.terminate()).await.unwrap();
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(request.await.unwrap().status, 200);
 }
@@ -230,10 +186,7 @@ fn bind_failure_exits_non_zero_naming_the_address() {
     let path = binary::write_config(dir.path(), &yaml("https://appsignal.com", ""));
     let (status, _, stderr) = binary::run(
         &["--config", &path],
-        &[
-            ("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN),
-            ("APPSIGNAL_GATEWAY_LISTEN", &addr),
-        ],
+        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN), ("APPSIGNAL_GATEWAY_LISTEN", &addr)],
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&addr), "{stderr}");
@@ -244,37 +197,19 @@ async fn demo_serves_simulated_samples() {
     let mut process = Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
     let line = process.wait_line(|l| l.trim_start().starts_with("gateway: http://"));
     let base = line.trim().trim_start_matches("gateway: ").to_owned();
-    let answer = support::send(
-        Method::GET,
-        &format!("{base}/api/blog/samples/errors.json?limit=2"),
-        &[],
-    )
-    .await;
+    let answer =
+        support::send(Method::GET, &format!("{base}/api/blog/samples/errors.json?limit=2"), &[]).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let entries = answer.json()["log_entries"].as_array().unwrap().clone();
     assert_eq!(entries.len(), 2);
     let id = entries[0]["id"].as_str().unwrap().replace('#', "%23");
-    let one = support::send(
-        Method::GET,
-        &format!("{base}/api/blog/samples/{id}.json"),
-        &[],
-    )
-    .await;
+    let one = support::send(Method::GET, &format!("{base}/api/blog/samples/{id}.json"), &[]).await;
     assert_eq!(one.status, 200, "{}", one.text());
     assert_eq!(one.json()["id"], entries[0]["id"]);
-    let missing = support::send(
-        Method::GET,
-        &format!("{base}/api/blog/samples/nope.json"),
-        &[],
-    )
-    .await;
+    let missing = support::send(Method::GET, &format!("{base}/api/blog/samples/nope.json"), &[]).await;
     assert_eq!(missing.status, 404);
-    let graphs = support::send(
-        Method::GET,
-        &format!("{base}/api/blog/graphs.json?kind=web&timeframe=day"),
-        &[],
-    )
-    .await;
+    let graphs =
+        support::send(Method::GET, &format!("{base}/api/blog/graphs.json?kind=web&timeframe=day"), &[]).await;
     assert_eq!(graphs.status, 200);
     assert!(process.terminate().success());
 }

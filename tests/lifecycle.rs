@@ -10,10 +10,7 @@ use support::{Reply, TestGateway};
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     let mut gw = TestGateway::start(|_| {}).await;
-    gw.fake.always(Reply::Delay(
-        Duration::from_millis(300),
-        Box::new(Reply::Echo),
-    ));
+    gw.fake.always(Reply::Delay(Duration::from_millis(300), Box::new(Reply::Echo)));
     let url = format!("{}/api/blog/samples.json", gw.url);
     let in_flight = tokio::spawn(async move { support::send(Method::GET, &url, &[]).await });
     gw.fake.wait_for(1).await;
@@ -21,10 +18,7 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     let answer = in_flight.await.unwrap();
     assert_eq!(answer.status, 200, "{}", answer.text());
     let refused = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://")).await;
-    assert!(
-        refused.is_err(),
-        "the listener still accepts after shutdown"
-    );
+    assert!(refused.is_err(), "the listener still accepts after shutdown");
 }
 
 #[tokio::test]

@@ -8,9 +8,7 @@ use support::{no_cache, TestGateway, APP_ID, TOKEN};
 #[tokio::test]
 async fn token_is_injected_last_and_client_token_dropped() {
     let gw = TestGateway::start(no_cache).await;
-    let answer = gw
-        .get("/api/blog/samples.json?token=client-token&limit=5")
-        .await;
+    let answer = gw.get("/api/blog/samples.json?token=client-token&limit=5").await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.header("content-type"), Some("application/json"));
     answer.assert_no_token();
@@ -19,10 +17,7 @@ async fn token_is_injected_last_and_client_token_dropped() {
     assert_eq!(received[0].method, "GET");
     assert_eq!(received[0].path, format!("/api/{APP_ID}/samples.json"));
     let pairs = received[0].pairs();
-    assert_eq!(
-        pairs,
-        vec![("limit".into(), "5".into()), ("token".into(), TOKEN.into())]
-    );
+    assert_eq!(pairs, vec![("limit".into(), "5".into()), ("token".into(), TOKEN.into())]);
 }
 
 #[tokio::test]
@@ -32,31 +27,17 @@ async fn body_is_relayed_byte_for_byte() {
     gw.fake.always(support::Reply::Json(200, body));
     let answer = gw.get("/api/blog/samples/errors.json").await;
     assert_eq!(answer.text(), body);
-    assert_eq!(
-        answer.header("content-length"),
-        Some(body.len().to_string().as_str())
-    );
+    assert_eq!(answer.header("content-length"), Some(body.len().to_string().as_str()));
 }
 
 #[tokio::test]
 async fn alias_and_id_reach_the_same_upstream_path() {
     let gw = TestGateway::start(no_cache).await;
-    assert_eq!(
-        gw.get("/api/blog/samples/performance.json").await.status,
-        200
-    );
-    assert_eq!(
-        gw.get(&format!("/api/{APP_ID}/samples/performance.json"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(gw.get("/api/blog/samples/performance.json").await.status, 200);
+    assert_eq!(gw.get(&format!("/api/{APP_ID}/samples/performance.json")).await.status, 200);
     let received = gw.fake.received();
     assert_eq!(received[0].path, received[1].path);
-    assert_eq!(
-        received[0].path,
-        format!("/api/{APP_ID}/samples/performance.json")
-    );
+    assert_eq!(received[0].path, format!("/api/{APP_ID}/samples/performance.json"));
 }
 
 #[tokio::test]
@@ -65,22 +46,14 @@ async fn parameters_are_normalised_before_forwarding() {
     let raw = "/api/blog/samples.json?since=2023-11-14T22:13:20Z&action_id=Api%2FV1%2EPosts%23show\
                &count_only=true&exception=ActionView%3A%3ATemplate%3A%3AError&before=1700003600&_=123&callback=cb";
     assert_eq!(gw.get(raw).await.status, 200);
-    let escaped =
-        "/api/blog/samples.json?action_id=Api-slash-V1-dot-Posts-hash-show&before=1700003600\
+    let escaped = "/api/blog/samples.json?action_id=Api-slash-V1-dot-Posts-hash-show&before=1700003600\
                    &count_only=true&exception=ActionView::Template::Error&since=1700000000";
     assert_eq!(gw.get(escaped).await.status, 200);
     let received = gw.fake.received();
-    assert_eq!(
-        received[0].query, received[1].query,
-        "raw and escaped forms differ upstream"
-    );
+    assert_eq!(received[0].query, received[1].query, "raw and escaped forms differ upstream");
     let pairs = received[0].pairs();
-    let expect = |k: &str, v: &str| {
-        assert!(
-            pairs.contains(&(k.into(), v.into())),
-            "{k}={v} missing in {pairs:?}"
-        )
-    };
+    let expect =
+        |k: &str, v: &str| assert!(pairs.contains(&(k.into(), v.into())), "{k}={v} missing in {pairs:?}");
     expect("action_id", "Api-slash-V1-dot-Posts-hash-show");
     expect("since", "1700000000");
     expect("before", "1700003600");
@@ -94,13 +67,15 @@ async fn parameters_are_normalised_before_forwarding() {
 async fn raw_and_sanitized_sample_ids_are_one_upstream_path() {
     let gw = TestGateway::start(no_cache).await;
     let raw = "/api/blog/samples/51f29e7b183d700800150358_SlowController%23show_1476962400.json";
-    let sanitized =
-        "/api/blog/samples/51f29e7b183d700800150358_SlowController-hash-show_1476962400.json";
+    let sanitized = "/api/blog/samples/51f29e7b183d700800150358_SlowController-hash-show_1476962400.json";
     assert_eq!(gw.get(raw).await.status, 200);
     assert_eq!(gw.get(sanitized).await.status, 200);
     let received = gw.fake.received();
     assert_eq!(received[0].path, received[1].path);
-    assert_eq!(received[0].path, format!("/api/{APP_ID}/samples/51f29e7b183d700800150358_SlowController-hash-show_1476962400.json"));
+    assert_eq!(
+        received[0].path,
+        format!("/api/{APP_ID}/samples/51f29e7b183d700800150358_SlowController-hash-show_1476962400.json")
+    );
 }
 
 #[tokio::test]
@@ -114,12 +89,7 @@ async fn no_client_header_reaches_appsignal() {
         ("origin", "https://dash.example.com"),
         ("user-agent", "browser/1.0"),
     ];
-    assert_eq!(
-        gw.send(Method::GET, "/api/blog/samples.json", &headers)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(gw.send(Method::GET, "/api/blog/samples.json", &headers).await.status, 200);
     let received = &gw.fake.received()[0];
     let names: Vec<&str> = received.headers.keys().map(|k| k.as_str()).collect();
     for (name, _) in headers.iter().filter(|(n, _)| *n != "user-agent") {
@@ -127,10 +97,7 @@ async fn no_client_header_reaches_appsignal() {
     }
     assert_ne!(received.headers["user-agent"], "browser/1.0");
     let allowed = ["host", "accept", "user-agent"];
-    assert!(
-        names.iter().all(|n| allowed.contains(n)),
-        "unexpected upstream headers {names:?}"
-    );
+    assert!(names.iter().all(|n| allowed.contains(n)), "unexpected upstream headers {names:?}");
 }
 
 #[tokio::test]
@@ -151,17 +118,11 @@ async fn bad_parameters_are_400_naming_them_and_never_forwarded() {
         let answer = gw.get(&format!("/api/blog/samples.json?{query}")).await;
         assert_eq!(answer.status, 400, "{query}: {}", answer.text());
         assert_eq!(answer.code(), "invalid_parameter");
-        let message = answer.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let message = answer.json()["error"]["message"].as_str().unwrap().to_owned();
         assert!(message.contains(&format!("`{name}`")), "{query}: {message}");
     }
     let answer = gw.get("/api/blog/samples.json?callback=alert(1)//").await;
-    assert_eq!(
-        (answer.status.as_u16(), answer.code().as_str()),
-        (400, "invalid_callback")
-    );
+    assert_eq!((answer.status.as_u16(), answer.code().as_str()), (400, "invalid_callback"));
     assert!(!answer.text().contains("alert"));
     assert_eq!(gw.fake.count(), 0);
 }
@@ -209,8 +170,7 @@ async fn other_methods_are_405_with_allow() {
 #[tokio::test]
 async fn head_answers_like_get_without_a_body() {
     let gw = TestGateway::start(no_cache).await;
-    gw.fake
-        .always(support::Reply::Json(200, r#"{"count":0,"log_entries":[]}"#));
+    gw.fake.always(support::Reply::Json(200, r#"{"count":0,"log_entries":[]}"#));
     let get = gw.get("/api/blog/samples.json").await;
     let head = gw.send(Method::HEAD, "/api/blog/samples.json", &[]).await;
     assert_eq!(head.status, 200);
@@ -223,10 +183,7 @@ async fn head_answers_like_get_without_a_body() {
 async fn healthz_answers_ok_without_upstream() {
     let gw = TestGateway::start(no_cache).await;
     let answer = gw.get("/healthz").await;
-    assert_eq!(
-        (answer.status.as_u16(), answer.text().as_str()),
-        (200, "ok")
-    );
+    assert_eq!((answer.status.as_u16(), answer.text().as_str()), (200, "ok"));
     let admin = support::send(Method::GET, &format!("{}/readyz", gw.admin_url), &[]).await;
     assert_eq!(admin.status, 200);
     assert_eq!(gw.fake.count(), 0);

@@ -5,17 +5,11 @@ use appsignal_gateway::config::{App, Apps};
 use appsignal_gateway::route::{match_path, target, QueryOptions, Target};
 use proptest::prelude::*;
 
-const OPTS: QueryOptions<'static> = QueryOptions {
-    callback_param: "callback",
-    jsonp: true,
-};
+const OPTS: QueryOptions<'static> = QueryOptions { callback_param: "callback", jsonp: true };
 const ID: &str = "5114f7e38c5ce90000000011";
 
 fn apps() -> Apps {
-    Apps::new(vec![App {
-        id: ID.into(),
-        name: Some("blog".into()),
-    }])
+    Apps::new(vec![App { id: ID.into(), name: Some("blog".into()) }])
 }
 
 fn resolve(path: &str, query: &str) -> Option<Target> {
@@ -77,13 +71,8 @@ fn query_strategy() -> impl Strategy<Value = String> {
         "%[0-9a-fA-F]{2}",
         ".{0,12}",
     ];
-    prop::collection::vec((name, value), 0..8).prop_map(|pairs| {
-        pairs
-            .into_iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("&")
-    })
+    prop::collection::vec((name, value), 0..8)
+        .prop_map(|pairs| pairs.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&"))
 }
 
 proptest! {

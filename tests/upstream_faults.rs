@@ -30,71 +30,43 @@ async fn slow_upstream_is_504_within_the_timeout() {
     let answer = answer_to(Reply::Hang, |raw| raw.upstream.timeout = "300ms".into()).await;
     assert_error(&answer, 504, "upstream_timeout");
     // Generous: the bound is 300 ms; a loaded machine may add a lot, but not a hang.
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn body_that_never_finishes_is_504() {
-    let answer = answer_to(
-        Reply::Delay(Duration::from_secs(5), Box::new(Reply::Echo)),
-        |raw| raw.upstream.timeout = "200ms".into(),
-    )
+    let answer = answer_to(Reply::Delay(Duration::from_secs(5), Box::new(Reply::Echo)), |raw| {
+        raw.upstream.timeout = "200ms".into()
+    })
     .await;
     assert_error(&answer, 504, "upstream_timeout");
 }
 
 #[tokio::test]
 async fn reset_connection_is_502() {
-    assert_error(
-        &answer_to(Reply::Reset, |_| {}).await,
-        502,
-        "upstream_unreachable",
-    );
+    assert_error(&answer_to(Reply::Reset, |_| {}).await, 502, "upstream_unreachable");
 }
 
 #[tokio::test]
 async fn unreachable_upstream_is_502() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let answer = answer_to(Reply::Echo, |raw| {
-        raw.upstream.base_url = format!("http://127.0.0.1:{port}")
-    })
-    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let answer =
+        answer_to(Reply::Echo, |raw| raw.upstream.base_url = format!("http://127.0.0.1:{port}")).await;
     assert_error(&answer, 502, "upstream_unreachable");
 }
 
 #[tokio::test]
 async fn non_json_200_is_502() {
-    assert_error(
-        &answer_to(Reply::NotJson, |_| {}).await,
-        502,
-        "upstream_invalid_response",
-    );
+    assert_error(&answer_to(Reply::NotJson, |_| {}).await, 502, "upstream_invalid_response");
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_502_with_or_without_length() {
-    let small = |raw: &mut appsignal_gateway::config::RawConfig| {
-        raw.upstream.max_response_size = "16KiB".into()
-    };
-    assert_error(
-        &answer_to(Reply::Huge(64 * 1024), small).await,
-        502,
-        "upstream_response_too_large",
-    );
-    assert_error(
-        &answer_to(Reply::HugeChunked(64 * 1024), small).await,
-        502,
-        "upstream_response_too_large",
-    );
+    let small =
+        |raw: &mut appsignal_gateway::config::RawConfig| raw.upstream.max_response_size = "16KiB".into();
+    assert_error(&answer_to(Reply::Huge(64 * 1024), small).await, 502, "upstream_response_too_large");
+    assert_error(&answer_to(Reply::HugeChunked(64 * 1024), small).await, 502, "upstream_response_too_large");
 }
 
 #[tokio::test]
@@ -113,16 +85,8 @@ async fn refused_token_is_502() {
 
 #[tokio::test]
 async fn server_errors_are_502() {
-    assert_error(
-        &answer_to(Reply::Json(500, r#"{"error":"boom"}"#), |_| {}).await,
-        502,
-        "upstream_error",
-    );
-    assert_error(
-        &answer_to(Reply::Json(503, r#"{"error":"down"}"#), |_| {}).await,
-        502,
-        "upstream_error",
-    );
+    assert_error(&answer_to(Reply::Json(500, r#"{"error":"boom"}"#), |_| {}).await, 502, "upstream_error");
+    assert_error(&answer_to(Reply::Json(503, r#"{"error":"down"}"#), |_| {}).await, 502, "upstream_error");
 }
 
 #[tokio::test]
@@ -134,11 +98,7 @@ async fn throttled_upstream_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn upstream_404_is_404() {
-    assert_error(
-        &answer_to(Reply::Json(404, r#"{"error":"not found"}"#), |_| {}).await,
-        404,
-        "not_found",
-    );
+    assert_error(&answer_to(Reply::Json(404, r#"{"error":"not found"}"#), |_| {}).await, 404, "not_found");
 }
 
 #[tokio::test]
@@ -146,10 +106,6 @@ async fn echoed_token_never_reaches_the_client() {
     for status in [400, 401, 404, 422, 500] {
         let answer = answer_to(Reply::EchoUrl(status), |_| {}).await;
         assert!(answer.status.is_client_error() || answer.status.is_server_error());
-        assert!(
-            !answer.text().contains("bad request to"),
-            "upstream body relayed: {}",
-            answer.text()
-        );
+        assert!(!answer.text().contains("bad request to"), "upstream body relayed: {}", answer.text());
     }
 }

@@ -8,6 +8,7 @@ use http::header::{HeaderValue, AGE, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
+use crate::jsonp;
 use crate::response::{self, Body};
 
 /// One cached answer: AppSignal's JSON (200) or the gateway's not-found error (404).
@@ -86,12 +87,8 @@ impl CacheStatus {
             CacheStatus::MissCollapsed => "appsignal-gateway; fwd=miss; collapsed",
             CacheStatus::MissNotStored => "appsignal-gateway; fwd=miss",
             CacheStatus::StaleStored => "appsignal-gateway; fwd=stale; stored",
-            CacheStatus::StaleRevalidating => {
-                "appsignal-gateway; hit; fwd=stale; detail=revalidating"
-            }
-            CacheStatus::StaleUpstreamError => {
-                "appsignal-gateway; fwd=stale; detail=upstream-error"
-            }
+            CacheStatus::StaleRevalidating => "appsignal-gateway; hit; fwd=stale; detail=revalidating",
+            CacheStatus::StaleUpstreamError => "appsignal-gateway; fwd=stale; detail=upstream-error",
         };
         HeaderValue::from_static(text)
     }
@@ -130,14 +127,18 @@ impl Entry {
             return false;
         };
         let ours = self.etag.to_str().unwrap_or_default();
-        text.split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+        text.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
     }
 
     /// The response for this entry: the body (or 304 when `not_modified`), with
-    /// `Cache-Status`, `Age`, `ETag` and `Cache-Control`.
-    pub fn respond(&self, status: CacheStatus, now: Instant, not_modified: bool) -> Response<Body> {
+    /// `Cache-Status`, `Age`, `ETag` and `Cache-Control`; JSONP when `callback` is given.
+    pub fn respond(
+        &self,
+        status: CacheStatus,
+        now: Instant,
+        not_modified: bool,
+        callback: Option<&str>,
+    ) -> Response<Body> {
         let ttl_left = self.ttl_left(now).as_secs();
         let mut headers = HeaderMap::with_capacity(8);
         headers.insert("cache-status", status.header(ttl_left));
@@ -154,6 +155,9 @@ impl Entry {
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         *response.headers_mut() = headers;
+        if let Some(callback) = callback {
+            jsonp::wrap_response(&mut response, callback, &self.body);
+        }
         response
     }
 
@@ -198,9 +202,7 @@ mod tests {
         assert_ne!(a.etag, c.etag);
         assert!(!a.etag.to_str().unwrap().starts_with("W/"));
         assert!(a.matches(&a.etag));
-        assert!(a.matches(
-            &HeaderValue::from_str(&format!("\"x\", W/{}", a.etag.to_str().unwrap())).unwrap()
-        ));
+        assert!(a.matches(&HeaderValue::from_str(&format!("\"x\", W/{}", a.etag.to_str().unwrap())).unwrap()));
         assert!(a.matches(&HeaderValue::from_static("*")));
         assert!(!a.matches(&c.etag));
     }
@@ -214,14 +216,11 @@ mod tests {
             Duration::from_secs(60),
         );
         let later = entry.stored_at + Duration::from_secs(12);
-        let response = entry.respond(CacheStatus::Hit, later, false);
-        assert_eq!(
-            response.headers()["cache-status"],
-            "appsignal-gateway; hit; ttl=18"
-        );
+        let response = entry.respond(CacheStatus::Hit, later, false, None);
+        assert_eq!(response.headers()["cache-status"], "appsignal-gateway; hit; ttl=18");
         assert_eq!(response.headers()[AGE], "12");
         assert_eq!(response.headers()[CACHE_CONTROL], "private, max-age=18");
-        let response = entry.respond(CacheStatus::Hit, later, true);
+        let response = entry.respond(CacheStatus::Hit, later, true, None);
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert!(response.headers().get(CONTENT_LENGTH).is_none());
     }

@@ -37,9 +37,7 @@ impl Ticket {
         match self.receiver.wait_for(Option::is_some).await {
             Ok(outcome) => outcome.clone().expect("waited for Some"),
             // The task ended without sending: it panicked.
-            Err(_) => Err(UpstreamError::Broken(
-                "the upstream call failed unexpectedly".into(),
-            )),
+            Err(_) => Err(UpstreamError::Broken("the upstream call failed unexpectedly".into())),
         }
     }
 }
@@ -54,18 +52,12 @@ impl Flights {
     {
         let mut inflight = self.inflight.lock().expect("flight map lock");
         if let Some(receiver) = inflight.get(key) {
-            return Ticket {
-                receiver: receiver.clone(),
-                leader: false,
-            };
+            return Ticket { receiver: receiver.clone(), leader: false };
         }
         let (sender, receiver) = watch::channel(None);
         inflight.insert(key.clone(), receiver.clone());
         drop(inflight);
-        let landing = Landing {
-            flights: self.clone(),
-            key: key.clone(),
-        };
+        let landing = Landing { flights: self.clone(), key: key.clone() };
         let call = call();
         tokio::spawn(async move {
             let outcome = call.await;
@@ -74,18 +66,12 @@ impl Flights {
             drop(landing);
             let _ = sender.send(Some(outcome));
         });
-        Ticket {
-            receiver,
-            leader: true,
-        }
+        Ticket { receiver, leader: true }
     }
 
     /// Whether a flight for `key` is under way.
     pub fn in_flight(&self, key: &str) -> bool {
-        self.inflight
-            .lock()
-            .expect("flight map lock")
-            .contains_key(key)
+        self.inflight.lock().expect("flight map lock").contains_key(key)
     }
 }
 

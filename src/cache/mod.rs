@@ -121,9 +121,7 @@ impl ResponseCache {
 
     /// Drops every entry whose key starts with `prefix` (`/api/{app_id}/` for one app).
     pub fn purge_prefix(&self, prefix: String) {
-        let purged = self
-            .entries
-            .invalidate_entries_if(move |key, _| key.starts_with(&prefix));
+        let purged = self.entries.invalidate_entries_if(move |key, _| key.starts_with(&prefix));
         // Only fails when invalidation closures are not enabled, which `new` does.
         debug_assert!(purged.is_ok());
     }

@@ -21,23 +21,14 @@ pub struct ConfigError {
 impl ConfigError {
     /// A configuration error about one key.
     pub fn single(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError {
-            errors: vec![KeyError {
-                key: key.into(),
-                reason: reason.into(),
-            }],
-        }
+        ConfigError { errors: vec![KeyError { key: key.into(), reason: reason.into() }] }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(
-            f,
-            "invalid configuration ({n} error{}):",
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "invalid configuration ({n} error{}):", if n == 1 { "" } else { "s" })?;
         for error in &self.errors {
             write!(f, "\n  - {}: {}", error.key, error.reason)?;
         }

@@ -95,10 +95,7 @@ fn key_error(e: &figment::Error) -> KeyError {
         Kind::MissingField(field) => format!("missing required key `{field}`"),
         other => other.to_string(),
     };
-    KeyError {
-        key: if key.is_empty() { "(root)".into() } else { key },
-        reason,
-    }
+    KeyError { key: if key.is_empty() { "(root)".into() } else { key }, reason }
 }
 
 /// Removes the value at `path` from the tree; false if there is nothing to remove,
@@ -114,12 +111,10 @@ fn remove(tree: &mut Value, path: &[String]) -> bool {
                 Some(child) => child,
                 None => return false,
             },
-            Value::Array(_, items) => {
-                match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    Some(child) => child,
-                    None => return false,
-                }
-            }
+            Value::Array(_, items) => match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(child) => child,
+                None => return false,
+            },
             _ => return false,
         };
     }

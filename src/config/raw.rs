@@ -183,10 +183,7 @@ impl Default for RawUpstream {
             connect_timeout: "3s".into(),
             timeout: "20s".into(),
             max_response_size: "32MiB".into(),
-            rate_limit: RawRate {
-                per_second: 10,
-                burst: 20,
-            },
+            rate_limit: RawRate { per_second: 10, burst: 20 },
         }
     }
 }
@@ -217,10 +214,7 @@ impl Default for RawTtl {
 impl Default for RawClients {
     fn default() -> Self {
         RawClients {
-            rate_limit: RawRate {
-                per_second: 20,
-                burst: 40,
-            },
+            rate_limit: RawRate { per_second: 20, burst: 40 },
             trusted_proxies: Vec::new(),
             keys: Vec::new(),
         }
@@ -229,28 +223,19 @@ impl Default for RawClients {
 
 impl Default for RawCompression {
     fn default() -> Self {
-        RawCompression {
-            enabled: true,
-            min_size: "1KiB".into(),
-        }
+        RawCompression { enabled: true, min_size: "1KiB".into() }
     }
 }
 
 impl Default for RawCors {
     fn default() -> Self {
-        RawCors {
-            allowed_origins: Vec::new(),
-            max_age: "10m".into(),
-        }
+        RawCors { allowed_origins: Vec::new(), max_age: "10m".into() }
     }
 }
 
 impl Default for RawJsonp {
     fn default() -> Self {
-        RawJsonp {
-            enabled: true,
-            callback_param: "callback".into(),
-        }
+        RawJsonp { enabled: true, callback_param: "callback".into() }
     }
 }
 
@@ -269,9 +254,6 @@ impl Default for RawLimits {
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog {
-            format: "pretty".into(),
-            level: "info".into(),
-        }
+        RawLog { format: "pretty".into(), level: "info".into() }
     }
 }

@@ -106,10 +106,8 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
                 true,
             ),
             idle_timeout: c.duration("limits.idle_timeout", &raw.limits.idle_timeout, true),
-            max_upstream_concurrency: c.nonzero_usize(
-                "limits.max_upstream_concurrency",
-                raw.limits.max_upstream_concurrency,
-            ),
+            max_upstream_concurrency: c
+                .nonzero_usize("limits.max_upstream_concurrency", raw.limits.max_upstream_concurrency),
         },
         log: LogSettings {
             format: match raw.log.format.as_str() {
@@ -146,10 +144,7 @@ fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
 fn token(c: &mut Collector, raw: &RawUpstream) -> Token {
     let token = match (&raw.token, &raw.token_file) {
         (Some(_), Some(_)) => {
-            c.fail(
-                "upstream.token_file",
-                "set either upstream.token or upstream.token_file, not both",
-            );
+            c.fail("upstream.token_file", "set either upstream.token or upstream.token_file, not both");
             return Token::new("");
         }
         (Some(token), None) => token.clone(),
@@ -170,11 +165,7 @@ fn token(c: &mut Collector, raw: &RawUpstream) -> Token {
         }
     };
     if token.is_empty() {
-        let key = if raw.token.is_some() {
-            "upstream.token"
-        } else {
-            "upstream.token_file"
-        };
+        let key = if raw.token.is_some() { "upstream.token" } else { "upstream.token_file" };
         c.fail(key, "the AppSignal API token is empty");
     }
     token
@@ -182,10 +173,7 @@ fn token(c: &mut Collector, raw: &RawUpstream) -> Token {
 
 fn apps(c: &mut Collector, raw: &RawConfig) -> Apps {
     if raw.apps.is_empty() {
-        c.fail(
-            "apps",
-            "list at least one AppSignal app id: an app not listed is a 404",
-        );
+        c.fail("apps", "list at least one AppSignal app id: an app not listed is a 404");
     }
     let mut seen: Vec<&str> = Vec::new();
     let mut list = Vec::new();
@@ -197,19 +185,13 @@ fn apps(c: &mut Collector, raw: &RawConfig) -> Apps {
         for (field, value) in [("id", Some(&app.id)), ("name", app.name.as_ref())] {
             let Some(value) = value else { continue };
             if seen.contains(&value.as_str()) {
-                c.fail(
-                    format!("apps[{i}].{field}"),
-                    format!("\"{value}\" is already used by another app"),
-                );
+                c.fail(format!("apps[{i}].{field}"), format!("\"{value}\" is already used by another app"));
                 ok = false;
             }
             seen.push(value);
         }
         if ok {
-            list.push(App {
-                id: Arc::from(app.id.as_str()),
-                name: app.name.clone(),
-            });
+            list.push(App { id: Arc::from(app.id.as_str()), name: app.name.clone() });
         }
     }
     Apps::new(list)
@@ -221,40 +203,27 @@ fn keys(c: &mut Collector, raw: &RawConfig, apps: &Apps) -> Vec<DashboardKey> {
     for (i, key) in raw.clients.keys.iter().enumerate() {
         let mut ok = c.identifier(&format!("clients.keys[{i}].name"), &key.name);
         if names.contains(&key.name.as_str()) {
-            c.fail(
-                format!("clients.keys[{i}].name"),
-                "another key has this name",
-            );
+            c.fail(format!("clients.keys[{i}].name"), "another key has this name");
             ok = false;
         }
         names.push(&key.name);
         let sha256 = parse_sha256(&key.sha256);
         if sha256.is_none() {
-            c.fail(
-                format!("clients.keys[{i}].sha256"),
-                "must be 64 hexadecimal digits (a SHA-256)",
-            );
+            c.fail(format!("clients.keys[{i}].sha256"), "must be 64 hexadecimal digits (a SHA-256)");
         }
         let mut key_apps = Vec::new();
         for (j, app) in key.apps.iter().flatten().enumerate() {
             match apps.resolve(app) {
                 Some(id) => key_apps.push(id.clone()),
                 None => {
-                    c.fail(
-                        format!("clients.keys[{i}].apps[{j}]"),
-                        format!("\"{app}\" is not a listed app"),
-                    );
+                    c.fail(format!("clients.keys[{i}].apps[{j}]"), format!("\"{app}\" is not a listed app"));
                     ok = false;
                 }
             }
         }
         if let (true, Some(sha256)) = (ok, sha256) {
             let apps = key.apps.as_ref().map(|_| key_apps);
-            keys.push(DashboardKey {
-                name: key.name.clone(),
-                sha256,
-                apps,
-            });
+            keys.push(DashboardKey { name: key.name.clone(), sha256, apps });
         }
     }
     keys
@@ -274,19 +243,12 @@ fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
 }
 
 fn callback_param(c: &mut Collector, name: &str) -> String {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let valid =
+        !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !valid {
-        c.fail(
-            "jsonp.callback_param",
-            "must be 1 to 64 letters, digits or underscores",
-        );
+        c.fail("jsonp.callback_param", "must be 1 to 64 letters, digits or underscores");
     } else if TAKEN_PARAMS.contains(&name) {
-        c.fail(
-            "jsonp.callback_param",
-            format!("\"{name}\" is already a query parameter of a route"),
-        );
+        c.fail("jsonp.callback_param", format!("\"{name}\" is already a query parameter of a route"));
     }
     name.to_owned()
 }
@@ -299,10 +261,7 @@ struct Collector {
 
 impl Collector {
     fn fail(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.errors.push(KeyError {
-            key: key.into(),
-            reason: reason.into(),
-        });
+        self.errors.push(KeyError { key: key.into(), reason: reason.into() });
     }
 
     fn duration(&mut self, key: &str, value: &str, positive: bool) -> Duration {
@@ -315,9 +274,7 @@ impl Collector {
             Err(e) => {
                 self.fail(
                     key,
-                    format!(
-                        "\"{value}\" is not a duration like \"500ms\", \"30s\" or \"10m\" ({e})"
-                    ),
+                    format!("\"{value}\" is not a duration like \"500ms\", \"30s\" or \"10m\" ({e})"),
                 );
                 Duration::ZERO
             }
@@ -332,10 +289,7 @@ impl Collector {
             }
             Ok(size) => size.as_u64(),
             Err(_) => {
-                self.fail(
-                    key,
-                    format!("\"{value}\" is not a size like \"64KiB\", \"256MiB\" or \"1GiB\""),
-                );
+                self.fail(key, format!("\"{value}\" is not a size like \"64KiB\", \"256MiB\" or \"1GiB\""));
                 0
             }
         }
@@ -352,10 +306,7 @@ impl Collector {
         match u32::try_from(value).ok().and_then(NonZeroU32::new) {
             Some(n) => n,
             None => {
-                self.fail(
-                    key,
-                    format!("must be a whole number from 1 to {}", u32::MAX),
-                );
+                self.fail(key, format!("must be a whole number from 1 to {}", u32::MAX));
                 NonZeroU32::MIN
             }
         }
@@ -373,23 +324,15 @@ impl Collector {
 
     fn socket_addr(&mut self, key: &str, value: &str) -> SocketAddr {
         value.parse().unwrap_or_else(|_| {
-            self.fail(
-                key,
-                format!("\"{value}\" is not an address like \"127.0.0.1:8080\""),
-            );
+            self.fail(key, format!("\"{value}\" is not an address like \"127.0.0.1:8080\""));
             SocketAddr::from(([127, 0, 0, 1], 0))
         })
     }
 
     fn cidr(&mut self, key: &str, value: &str) -> Option<IpNet> {
-        let parsed = IpNet::from_str(value)
-            .ok()
-            .or_else(|| IpAddr::from_str(value).ok().map(IpNet::from));
+        let parsed = IpNet::from_str(value).ok().or_else(|| IpAddr::from_str(value).ok().map(IpNet::from));
         if parsed.is_none() {
-            self.fail(
-                key,
-                format!("\"{value}\" is not an address or CIDR like \"10.0.0.0/8\""),
-            );
+            self.fail(key, format!("\"{value}\" is not an address or CIDR like \"10.0.0.0/8\""));
         }
         parsed
     }
@@ -398,15 +341,10 @@ impl Collector {
     fn identifier(&mut self, key: &str, value: &str) -> bool {
         let ok = !value.is_empty()
             && value.len() <= 64
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             && !value.starts_with('.');
         if !ok {
-            self.fail(
-                key,
-                "must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'",
-            );
+            self.fail(key, "must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'");
         }
         ok
     }
@@ -422,10 +360,7 @@ impl Collector {
         let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
         let has_query = uri.query().is_some();
         if !scheme_ok || uri.authority().is_none() || has_query {
-            self.fail(
-                key,
-                "must be an http:// or https:// URL with a host and no query",
-            );
+            self.fail(key, "must be an http:// or https:// URL with a host and no query");
             return String::new();
         }
         value.trim_end_matches('/').to_owned()
@@ -438,12 +373,45 @@ impl Collector {
         let ok = Uri::from_str(value).is_ok_and(|uri| {
             matches!(uri.scheme_str(), Some("http" | "https"))
                 && uri.authority().is_some()
-                && uri.path_and_query().is_none_or(|p| p.as_str().is_empty())
+                // A bare origin parses with the path "/"; the text itself must not have one.
+                && uri.path_and_query().is_none_or(|p| matches!(p.as_str(), "" | "/"))
                 && !value.ends_with('/')
         });
         if !ok {
             self.fail(key, format!("\"{value}\" is not \"*\" or an origin like \"https://dash.example.com\" (no path, no trailing slash)"));
         }
         ok.then(|| value.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_exact_scheme_host_port() {
+        let mut c = Collector::default();
+        for ok in ["*", "https://dash.example.com", "http://127.0.0.1:3000"] {
+            assert_eq!(c.origin("o", ok).as_deref(), Some(ok));
+        }
+        for bad in
+            ["dash.example.com", "https://dash.example.com/", "https://dash.example.com/app", "ftp://x.y"]
+        {
+            assert_eq!(c.origin("o", bad), None, "{bad} accepted");
+        }
+        assert_eq!(c.errors.len(), 4);
+    }
+
+    #[test]
+    fn defaults_need_only_a_token_and_an_app() {
+        let mut raw = RawConfig::default();
+        let errors = validate(&raw).unwrap_err().errors;
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["apps", "upstream.token"]);
+        raw.upstream.token = Some(Token::new("t"));
+        raw.apps = vec![super::super::RawApp { id: "a1".into(), name: Some("blog".into()) }];
+        let settings = validate(&raw).unwrap();
+        assert_eq!(settings.cache.ttl.list, Duration::from_secs(30));
+        assert_eq!(settings.apps.resolve("blog").map(|id| &**id), Some("a1"));
     }
 }

@@ -45,12 +45,8 @@ const ACTIONS: &[(&str, &str)] = &[
     ("SearchController#show", "/search"),
 ];
 
-const EXCEPTIONS: &[&str] = &[
-    "NoMethodError",
-    "ActiveRecord::RecordNotFound",
-    "ActionView::Template::Error",
-    "Redis::TimeoutError",
-];
+const EXCEPTIONS: &[&str] =
+    &["NoMethodError", "ActiveRecord::RecordNotFound", "ActionView::Template::Error", "Redis::TimeoutError"];
 
 /// One generated sample: what the list shows and what the show route returns.
 #[derive(Debug, Clone)]
@@ -102,21 +98,12 @@ impl AppData {
         let markers = markers(&mut rng, now);
         let mut samples: Vec<Sample> = (0..240).map(|_| sample(&mut rng, now)).collect();
         samples.sort_by_key(|s| std::cmp::Reverse(s.time));
-        AppData {
-            samples,
-            markers,
-            base_mean: 80.0 + 40.0 * rng.unit(),
-            seed,
-        }
+        AppData { samples, markers, base_mean: 80.0 + 40.0 * rng.unit(), seed }
     }
 
     /// The mean response time at `time`: each deploy moves it.
     fn mean_at(&self, time: i64) -> f64 {
-        let deploys = self
-            .markers
-            .iter()
-            .filter(|m| m.kind == "deploy" && m.time <= time)
-            .count();
+        let deploys = self.markers.iter().filter(|m| m.kind == "deploy" && m.time <= time).count();
         // The second deploy is a regression, the third fixes it.
         let shift = match deploys {
             0 | 1 => 0.0,
@@ -203,15 +190,7 @@ fn sample(rng: &mut Rng, now: i64) -> Sample {
         })),
     });
     let sanitized_id = escape_action(&id);
-    Sample {
-        id,
-        sanitized_id,
-        action,
-        time,
-        exception,
-        summary,
-        detail,
-    }
+    Sample { id, sanitized_id, action, time, exception, summary, detail }
 }
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -249,10 +228,7 @@ fn markers(rng: &mut Rng, now: i64) -> Vec<Marker> {
 pub fn iso(seconds: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(seconds)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 

@@ -19,22 +19,14 @@ use crate::config::{self, RawApp, RawConfig, Settings, Token};
 use crate::server::{self, ConnLimits};
 
 /// The demo's apps: (id, alias).
-pub const DEMO_APPS: &[(&str, &str)] = &[
-    ("5114f7e38c5ce90000000011", "blog"),
-    ("5114f7e38c5ce90000000022", "shop"),
-];
+pub const DEMO_APPS: &[(&str, &str)] =
+    &[("5114f7e38c5ce90000000011", "blog"), ("5114f7e38c5ce90000000022", "shop")];
 
 /// Starts the simulated AppSignal on a free loopback port and returns the gateway
 /// settings that point at it, listening on `listen`.
 pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let token = Token::new(&format!(
-        "demo-{:016x}",
-        data::Rng::new(now as u64 ^ 0x5EED).next_u64()
-    ));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let token = Token::new(&format!("demo-{:016x}", data::Rng::new(now as u64 ^ 0x5EED).next_u64()));
     let ids: Vec<&str> = DEMO_APPS.iter().map(|(id, _)| *id).collect();
     let simulated = Arc::new(SimulatedAppSignal::new(token.clone(), &ids, now));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -44,27 +36,14 @@ pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
         header_read_timeout: std::time::Duration::from_secs(10),
         grace: std::time::Duration::ZERO,
     };
-    tokio::spawn(server::serve(
-        listener,
-        simulated,
-        limits,
-        std::future::pending(),
-    ));
+    tokio::spawn(server::serve(listener, simulated, limits, std::future::pending()));
 
-    let mut raw = RawConfig {
-        listen: listen.to_string(),
-        admin_listen: "127.0.0.1:0".into(),
-        ..RawConfig::default()
-    };
+    let mut raw =
+        RawConfig { listen: listen.to_string(), admin_listen: "127.0.0.1:0".into(), ..RawConfig::default() };
     raw.upstream.base_url = format!("http://{upstream}");
     raw.upstream.token = Some(token);
-    raw.apps = DEMO_APPS
-        .iter()
-        .map(|(id, name)| RawApp {
-            id: (*id).into(),
-            name: Some((*name).into()),
-        })
-        .collect();
+    raw.apps =
+        DEMO_APPS.iter().map(|(id, name)| RawApp { id: (*id).into(), name: Some((*name).into()) }).collect();
     config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))
 }
 

@@ -28,22 +28,15 @@ impl SimulatedAppSignal {
         let apps = app_ids
             .iter()
             .enumerate()
-            .map(|(i, id)| {
-                (
-                    (*id).to_owned(),
-                    AppData::generate(0xA995_1600 + i as u64, now),
-                )
-            })
+            .map(|(i, id)| ((*id).to_owned(), AppData::generate(0xA995_1600 + i as u64, now)))
             .collect();
         SimulatedAppSignal { token, apps }
     }
 
     /// Answers one request as AppSignal would.
     pub fn answer(&self, path: &str, query: &str) -> (StatusCode, Value) {
-        let params: HashMap<String, Vec<String>> = decode_query(query)
-            .unwrap_or_default()
-            .into_iter()
-            .fold(HashMap::new(), |mut map, (k, v)| {
+        let params: HashMap<String, Vec<String>> =
+            decode_query(query).unwrap_or_default().into_iter().fold(HashMap::new(), |mut map, (k, v)| {
                 map.entry(k.into_owned()).or_default().push(v.into_owned());
                 map
             });
@@ -52,8 +45,7 @@ impl SimulatedAppSignal {
             return (StatusCode::UNAUTHORIZED, json!({ "error": "Unauthorized" }));
         }
         let not_found = (StatusCode::NOT_FOUND, json!({ "error": "Not found" }));
-        let Some((app_id, rest)) = path.strip_prefix("/api/").and_then(|p| p.split_once('/'))
-        else {
+        let Some((app_id, rest)) = path.strip_prefix("/api/").and_then(|p| p.split_once('/')) else {
             return not_found;
         };
         let Some(app) = self.apps.get(app_id) else {
@@ -66,11 +58,8 @@ impl SimulatedAppSignal {
             "graphs.json" => graphs(app, &one, params.get("fields[]")),
             "markers.json" => markers(app, &one),
             _ => {
-                let id = rest
-                    .strip_prefix("samples/")
-                    .and_then(|r| r.strip_suffix(".json"));
-                let id =
-                    id.and_then(|id| percent_encoding::percent_decode_str(id).decode_utf8().ok());
+                let id = rest.strip_prefix("samples/").and_then(|r| r.strip_suffix(".json"));
+                let id = id.and_then(|id| percent_encoding::percent_decode_str(id).decode_utf8().ok());
                 match id.and_then(|id| app.samples.iter().find(|s| s.sanitized_id == id)) {
                     Some(sample) => sample.detail.clone(),
                     None => return not_found,
@@ -118,11 +107,7 @@ fn samples<'a>(
     json!({ "count": entries.len(), "log_entries": entries })
 }
 
-fn graphs<'a>(
-    app: &AppData,
-    one: &impl Fn(&str) -> Option<&'a str>,
-    fields: Option<&Vec<String>>,
-) -> Value {
+fn graphs<'a>(app: &AppData, one: &impl Fn(&str) -> Option<&'a str>, fields: Option<&Vec<String>>) -> Value {
     let newest = app.samples.first().map_or(0, |s| s.time);
     let to = time_param(one("to")).unwrap_or(newest);
     let span = match one("timeframe") {
@@ -132,9 +117,7 @@ fn graphs<'a>(
         _ => 86_400,
     };
     let from = time_param(one("from")).unwrap_or(to - span);
-    let fields: Vec<&str> = fields
-        .map(|f| f.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let fields: Vec<&str> = fields.map(|f| f.iter().map(String::as_str).collect()).unwrap_or_default();
     // Hourly points, at most a month of them, so a year's timeframe stays small.
     let first = from - from.rem_euclid(3600);
     let points: Vec<Value> = (0..)
@@ -164,11 +147,7 @@ fn markers<'a>(app: &AppData, one: &impl Fn(&str) -> Option<&'a str>) -> Value {
 }
 
 impl Handler for SimulatedAppSignal {
-    async fn call(
-        &self,
-        request: Request<hyper::body::Incoming>,
-        _peer: SocketAddr,
-    ) -> Response<Body> {
+    async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
         let (status, body) = self.answer(request.uri().path(), request.uri().query().unwrap_or(""));
         response::with_body(status, response::JSON, Bytes::from(body.to_string()))
     }
@@ -184,18 +163,9 @@ mod tests {
 
     #[test]
     fn token_is_checked() {
-        assert_eq!(
-            sim().answer("/api/app1/samples.json", "token=wrong").0,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            sim().answer("/api/app1/samples.json", "token=t").0,
-            StatusCode::OK
-        );
-        assert_eq!(
-            sim().answer("/api/nope/samples.json", "token=t").0,
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(sim().answer("/api/app1/samples.json", "token=wrong").0, StatusCode::UNAUTHORIZED);
+        assert_eq!(sim().answer("/api/app1/samples.json", "token=t").0, StatusCode::OK);
+        assert_eq!(sim().answer("/api/nope/samples.json", "token=t").0, StatusCode::NOT_FOUND);
     }
 
     #[test]
@@ -216,10 +186,8 @@ mod tests {
     #[test]
     fn graphs_and_markers() {
         let sim = sim();
-        let (_, graph) = sim.answer(
-            "/api/app1/graphs.json",
-            "kind=web&timeframe=day&fields%5B%5D=mean&token=t",
-        );
+        let (_, graph) =
+            sim.answer("/api/app1/graphs.json", "kind=web&timeframe=day&fields%5B%5D=mean&token=t");
         let data = graph["data"].as_array().unwrap();
         assert!(data.len() >= 24);
         assert!(data[0]["mean"].is_number() && data[0].get("count").is_none());

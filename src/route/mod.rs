@@ -22,11 +22,7 @@ pub use table::{Route, Shape, TtlClass, ROUTES};
 
 /// Characters percent-encoded in the query values and path ids the gateway forwards:
 /// everything but RFC 3986's unreserved characters.
-pub const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+pub const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A request the gateway can forward: the route, the app, and the normalised upstream
 /// path and query.
@@ -64,18 +60,9 @@ pub struct QueryOptions<'a> {
 }
 
 /// Builds the target of a matched path from its query string.
-pub fn target(
-    m: PathMatch,
-    query: Option<&str>,
-    opts: QueryOptions<'_>,
-) -> Result<Target, RouteError> {
+pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Result<Target, RouteError> {
     let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
     let mut upstream = m.upstream_path;
     normalised.append_to(&mut upstream);
-    Ok(Target {
-        route: m.route,
-        app_id: m.app_id,
-        upstream,
-        callback,
-    })
+    Ok(Target { route: m.route, app_id: m.app_id, upstream, callback })
 }

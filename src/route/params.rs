@@ -66,10 +66,7 @@ impl ParamError {
     pub fn new(name: &str, reason: impl Into<String>) -> Self {
         // Names are echoed to the client; a hostile one must not fill the answer.
         let name: String = name.chars().take(64).collect();
-        ParamError {
-            name,
-            reason: reason.into(),
-        }
+        ParamError { name, reason: reason.into() }
     }
 }
 
@@ -123,10 +120,7 @@ fn text<'a>(name: &str, value: &'a str) -> Result<&'a str, ParamError> {
     if value.is_empty() {
         Err(ParamError::new(name, "must not be empty"))
     } else if value.len() > MAX_TEXT {
-        Err(ParamError::new(
-            name,
-            format!("must be at most {MAX_TEXT} bytes"),
-        ))
+        Err(ParamError::new(name, format!("must be at most {MAX_TEXT} bytes")))
     } else if value.chars().any(char::is_control) {
         Err(ParamError::new(name, "must not contain control characters"))
     } else {
@@ -160,9 +154,7 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ParamError> {
     let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         value.parse::<i64>().ok()
     } else {
-        OffsetDateTime::parse(value, &Rfc3339)
-            .ok()
-            .map(OffsetDateTime::unix_timestamp)
+        OffsetDateTime::parse(value, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
     };
     match seconds {
         Some(s @ 0..=MAX_TIME) => Ok(s),
@@ -194,9 +186,7 @@ pub mod cross_checks {
     /// with four-digit years, so text order is time order.
     pub fn from_before_to(q: &Normalised) -> Result<(), ParamError> {
         match (q.get("from"), q.get("to")) {
-            (Some(from), Some(to)) if from >= to => {
-                Err(ParamError::new("from", "must be before `to`"))
-            }
+            (Some(from), Some(to)) if from >= to => Err(ParamError::new("from", "must be before `to`")),
             _ => Ok(()),
         }
     }
@@ -205,24 +195,13 @@ pub mod cross_checks {
     pub fn graphs(q: &Normalised) -> Result<(), ParamError> {
         match (q.get("kind"), q.get("action_name")) {
             (Some(_), Some(_)) => {
-                return Err(ParamError::new(
-                    "action_name",
-                    "give either `kind` or `action_name`, not both",
-                ))
+                return Err(ParamError::new("action_name", "give either `kind` or `action_name`, not both"))
             }
-            (None, None) => {
-                return Err(ParamError::new(
-                    "kind",
-                    "give one of `kind` or `action_name`",
-                ))
-            }
+            (None, None) => return Err(ParamError::new("kind", "give one of `kind` or `action_name`")),
             _ => {}
         }
         if q.get("timeframe").is_some() && (q.get("from").is_some() || q.get("to").is_some()) {
-            return Err(ParamError::new(
-                "timeframe",
-                "give either `timeframe` or `from`/`to`, not both",
-            ));
+            return Err(ParamError::new("timeframe", "give either `timeframe` or `from`/`to`, not both"));
         }
         from_before_to(q)
     }
@@ -243,32 +222,12 @@ mod tests {
     fn times_accept_unix_and_rfc3339() {
         let unix = ParamKind::UnixTime;
         assert_eq!(unix.normalise("since", "1700000000").unwrap(), "1700000000");
-        assert_eq!(
-            unix.normalise("since", "2023-11-14T22:13:20Z").unwrap(),
-            "1700000000"
-        );
-        assert_eq!(
-            unix.normalise("since", "2023-11-14T23:13:20+01:00")
-                .unwrap(),
-            "1700000000"
-        );
+        assert_eq!(unix.normalise("since", "2023-11-14T22:13:20Z").unwrap(), "1700000000");
+        assert_eq!(unix.normalise("since", "2023-11-14T23:13:20+01:00").unwrap(), "1700000000");
         let iso = ParamKind::IsoTime;
-        assert_eq!(
-            iso.normalise("from", "1700000000").unwrap(),
-            "2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            iso.normalise("from", "2023-11-14T22:13:20Z").unwrap(),
-            "2023-11-14T22:13:20Z"
-        );
-        for bad in [
-            "",
-            "-1",
-            "yesterday",
-            "1e9",
-            "2023-13-01T00:00:00Z",
-            "99999999999999999999",
-        ] {
+        assert_eq!(iso.normalise("from", "1700000000").unwrap(), "2023-11-14T22:13:20Z");
+        assert_eq!(iso.normalise("from", "2023-11-14T22:13:20Z").unwrap(), "2023-11-14T22:13:20Z");
+        for bad in ["", "-1", "yesterday", "1e9", "2023-13-01T00:00:00Z", "99999999999999999999"] {
             assert!(unix.normalise("since", bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -286,8 +245,7 @@ mod tests {
     fn action_with_exception_escapes_the_action_only() {
         let kind = ParamKind::ActionWithException;
         assert_eq!(
-            kind.normalise("action_name", "Posts#show:|:Mongoid::RecordNotFound")
-                .unwrap(),
+            kind.normalise("action_name", "Posts#show:|:Mongoid::RecordNotFound").unwrap(),
             "Posts-hash-show:|:Mongoid::RecordNotFound"
         );
         assert!(kind.normalise("action_name", "Posts#show:|:").is_err());

@@ -42,11 +42,7 @@ pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
             },
         };
         let upstream_path = format!("/api/{app_id}/{tail}");
-        return Some(PathMatch {
-            route,
-            app_id,
-            upstream_path,
-        });
+        return Some(PathMatch { route, app_id, upstream_path });
     }
     None
 }
@@ -75,10 +71,7 @@ mod tests {
     use crate::config::App;
 
     fn apps() -> Apps {
-        Apps::new(vec![App {
-            id: "5114f7e38c5ce90000000011".into(),
-            name: Some("blog".into()),
-        }])
+        Apps::new(vec![App { id: "5114f7e38c5ce90000000011".into(), name: Some("blog".into()) }])
     }
 
     fn upstream(path: &str) -> Option<String> {
@@ -88,25 +81,18 @@ mod tests {
     #[test]
     fn routes_and_aliases_match() {
         let id = "5114f7e38c5ce90000000011";
-        assert_eq!(
-            upstream("/api/blog/samples.json").unwrap(),
-            format!("/api/{id}/samples.json")
-        );
+        assert_eq!(upstream("/api/blog/samples.json").unwrap(), format!("/api/{id}/samples.json"));
         assert_eq!(
             upstream(&format!("/api/{id}/samples/errors.json")).unwrap(),
             format!("/api/{id}/samples/errors.json")
         );
-        assert_eq!(
-            upstream("/api/blog/graphs.json").unwrap(),
-            format!("/api/{id}/graphs.json")
-        );
+        assert_eq!(upstream("/api/blog/graphs.json").unwrap(), format!("/api/{id}/graphs.json"));
     }
 
     #[test]
     fn raw_and_sanitized_ids_meet() {
         let raw = upstream("/api/blog/samples/51f2_SlowController%23show_1476962400.json").unwrap();
-        let sanitized =
-            upstream("/api/blog/samples/51f2_SlowController-hash-show_1476962400.json").unwrap();
+        let sanitized = upstream("/api/blog/samples/51f2_SlowController-hash-show_1476962400.json").unwrap();
         assert_eq!(raw, sanitized);
         assert!(raw.ends_with("/samples/51f2_SlowController-hash-show_1476962400.json"));
         let dotted = upstream("/api/blog/samples/a_Api.Posts%23show_1.json").unwrap();

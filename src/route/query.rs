@@ -22,10 +22,7 @@ pub struct Normalised {
 impl Normalised {
     /// The normalised value of a (non-repeated) parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     /// The pairs in canonical order.
@@ -49,10 +46,7 @@ impl Normalised {
                     continue;
                 }
                 if seen_callback {
-                    return Err(RouteError::Param(ParamError::new(
-                        &name,
-                        "given more than once",
-                    )));
+                    return Err(RouteError::Param(ParamError::new(&name, "given more than once")));
                 }
                 seen_callback = true;
                 if !jsonp::valid_callback(&value) {
@@ -65,21 +59,12 @@ impl Normalised {
                 continue;
             }
             let Some(spec) = route.params.iter().find(|p| p.name == name) else {
-                return Err(RouteError::Param(ParamError::new(
-                    &name,
-                    "is not a parameter of this route",
-                )));
+                return Err(RouteError::Param(ParamError::new(&name, "is not a parameter of this route")));
             };
             if !spec.repeatable() && pairs.iter().any(|(n, _)| *n == spec.name) {
-                return Err(RouteError::Param(ParamError::new(
-                    &name,
-                    "given more than once",
-                )));
+                return Err(RouteError::Param(ParamError::new(&name, "given more than once")));
             }
-            let value = spec
-                .kind
-                .normalise(spec.name, &value)
-                .map_err(RouteError::Param)?;
+            let value = spec.kind.normalise(spec.name, &value).map_err(RouteError::Param)?;
             pairs.push((spec.name, value));
         }
         pairs.sort();
@@ -110,13 +95,10 @@ pub fn decode_query(query: &str) -> Result<Vec<Pair<'_>>, ParamError> {
     for piece in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
         let name = decode(name).ok_or_else(|| {
-            ParamError::new(
-                "(name)",
-                "a parameter name is not valid percent-encoded UTF-8",
-            )
+            ParamError::new("(name)", "a parameter name is not valid percent-encoded UTF-8")
         })?;
-        let value = decode(value)
-            .ok_or_else(|| ParamError::new(&name, "is not valid percent-encoded UTF-8"))?;
+        let value =
+            decode(value).ok_or_else(|| ParamError::new(&name, "is not valid percent-encoded UTF-8"))?;
         out.push((name, value));
     }
     Ok(out)
@@ -127,10 +109,7 @@ fn decode(text: &str) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(text));
     }
     let spaced = text.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|s| Cow::Owned(s.into_owned()))
+    percent_decode_str(&spaced).decode_utf8().ok().map(|s| Cow::Owned(s.into_owned()))
 }
 
 #[cfg(test)]
@@ -139,21 +118,11 @@ mod tests {
     use super::*;
     use crate::config::{App, Apps};
 
-    const OPTS: QueryOptions<'static> = QueryOptions {
-        callback_param: "callback",
-        jsonp: true,
-    };
+    const OPTS: QueryOptions<'static> = QueryOptions { callback_param: "callback", jsonp: true };
 
     fn resolve(path: &str, query: &str) -> Result<Target, RouteError> {
-        let apps = Apps::new(vec![App {
-            id: "app1".into(),
-            name: Some("blog".into()),
-        }]);
-        target(
-            match_path(path, &apps).expect("path matches"),
-            Some(query),
-            OPTS,
-        )
+        let apps = Apps::new(vec![App { id: "app1".into(), name: Some("blog".into()) }]);
+        target(match_path(path, &apps).expect("path matches"), Some(query), OPTS)
     }
 
     fn upstream(path: &str, query: &str) -> String {
@@ -178,39 +147,27 @@ mod tests {
             "since=1700000000&action_id=BlogPostsController-hash-show&limit=5",
         );
         assert_eq!(a, b);
-        assert_eq!(a, "/api/app1/samples.json?action_id=BlogPostsController-hash-show&limit=5&since=1700000000");
+        assert_eq!(
+            a,
+            "/api/app1/samples.json?action_id=BlogPostsController-hash-show&limit=5&since=1700000000"
+        );
     }
 
     #[test]
     fn unknown_and_repeated_params_are_named() {
-        assert_eq!(
-            rejected("/api/blog/samples.json", "limit=5&bogus=1"),
-            "bogus"
-        );
-        assert_eq!(
-            rejected("/api/blog/samples.json", "limit=5&limit=6"),
-            "limit"
-        );
+        assert_eq!(rejected("/api/blog/samples.json", "limit=5&bogus=1"), "bogus");
+        assert_eq!(rejected("/api/blog/samples.json", "limit=5&limit=6"), "limit");
         assert_eq!(rejected("/api/blog/samples.json", "limit=0"), "limit");
-        assert_eq!(
-            rejected("/api/blog/samples.json", "count_only=yes"),
-            "count_only"
-        );
+        assert_eq!(rejected("/api/blog/samples.json", "count_only=yes"), "count_only");
         assert_eq!(rejected("/api/blog/samples/abc.json", "limit=5"), "limit");
         assert_eq!(rejected("/api/blog/samples.json", "since=%ff"), "since");
     }
 
     #[test]
     fn bad_callback_is_its_own_error() {
+        assert_eq!(resolve("/api/blog/samples.json", "callback=alert(1)").unwrap_err(), RouteError::Callback);
         assert_eq!(
-            resolve("/api/blog/samples.json", "callback=alert(1)").unwrap_err(),
-            RouteError::Callback
-        );
-        assert_eq!(
-            resolve("/api/blog/samples.json", "callback=a.b")
-                .unwrap()
-                .callback
-                .as_deref(),
+            resolve("/api/blog/samples.json", "callback=a.b").unwrap().callback.as_deref(),
             Some("a.b")
         );
     }
@@ -221,40 +178,19 @@ mod tests {
             "/api/blog/graphs.json",
             "kind=web&fields[]=pct&fields%5B%5D=mean&fields[]=pct&timeframe=day",
         );
-        let b = upstream(
-            "/api/blog/graphs.json",
-            "timeframe=day&fields[]=mean&kind=web&fields[]=pct",
-        );
+        let b = upstream("/api/blog/graphs.json", "timeframe=day&fields[]=mean&kind=web&fields[]=pct");
         assert_eq!(a, b);
-        assert_eq!(
-            a,
-            "/api/app1/graphs.json?fields%5B%5D=mean&fields%5B%5D=pct&kind=web&timeframe=day"
-        );
+        assert_eq!(a, "/api/app1/graphs.json?fields%5B%5D=mean&fields%5B%5D=pct&kind=web&timeframe=day");
     }
 
     #[test]
     fn graphs_rules() {
         assert_eq!(rejected("/api/blog/graphs.json", "timeframe=day"), "kind");
-        assert_eq!(
-            rejected("/api/blog/graphs.json", "kind=web&action_name=A%23b"),
-            "action_name"
-        );
-        assert_eq!(
-            rejected("/api/blog/graphs.json", "kind=web&timeframe=day&from=1"),
-            "timeframe"
-        );
-        assert_eq!(
-            rejected("/api/blog/graphs.json", "kind=web&from=20&to=10"),
-            "from"
-        );
-        assert_eq!(
-            rejected("/api/blog/graphs.json", "kind=web&fields[]=median"),
-            "fields[]"
-        );
-        assert_eq!(
-            rejected("/api/blog/graphs.json", "kind=web&timeframe=week"),
-            "timeframe"
-        );
+        assert_eq!(rejected("/api/blog/graphs.json", "kind=web&action_name=A%23b"), "action_name");
+        assert_eq!(rejected("/api/blog/graphs.json", "kind=web&timeframe=day&from=1"), "timeframe");
+        assert_eq!(rejected("/api/blog/graphs.json", "kind=web&from=20&to=10"), "from");
+        assert_eq!(rejected("/api/blog/graphs.json", "kind=web&fields[]=median"), "fields[]");
+        assert_eq!(rejected("/api/blog/graphs.json", "kind=web&timeframe=week"), "timeframe");
         let ok = upstream(
             "/api/blog/graphs.json",
             "action_name=Posts%23show&from=1700000000&to=2023-11-15T00:00:00Z",
@@ -270,10 +206,7 @@ mod tests {
         assert_eq!(rejected("/api/blog/markers.json", "kind=other"), "kind");
         assert_eq!(rejected("/api/blog/markers.json", "limit=1001"), "limit");
         assert_eq!(rejected("/api/blog/markers.json", "from=10&to=10"), "from");
-        assert_eq!(
-            rejected("/api/blog/markers.json", "timeframe=day"),
-            "timeframe"
-        );
+        assert_eq!(rejected("/api/blog/markers.json", "timeframe=day"), "timeframe");
         assert_eq!(
             upstream("/api/blog/markers.json", "kind=deploy&count_only=true"),
             "/api/app1/markers.json?count_only=true&kind=deploy"

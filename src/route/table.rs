@@ -60,14 +60,8 @@ const GRAPHS: &[ParamSpec] = &[
     ParamSpec::new("action_name", ParamKind::ActionWithException),
     ParamSpec::new("from", ParamKind::IsoTime),
     ParamSpec::new("to", ParamKind::IsoTime),
-    ParamSpec::new(
-        "timeframe",
-        ParamKind::OneOf(&["hour", "day", "month", "year"]),
-    ),
-    ParamSpec::new(
-        "fields[]",
-        ParamKind::SetOf(&["mean", "count", "ex_count", "ex_rate", "pct"]),
-    ),
+    ParamSpec::new("timeframe", ParamKind::OneOf(&["hour", "day", "month", "year"])),
+    ParamSpec::new("fields[]", ParamKind::SetOf(&["mean", "count", "ex_count", "ex_rate", "pct"])),
 ];
 
 const MARKERS: &[ParamSpec] = &[

@@ -21,6 +21,9 @@ pub enum UpstreamError {
     /// AppSignal is limiting the gateway (429); retry after this long.
     #[error("AppSignal is rate-limiting the gateway; retry after {0:?}")]
     Throttled(Duration),
+    /// The gateway's own budget for calls (`upstream.rate_limit`) is spent for this long.
+    #[error("the gateway's upstream call budget is spent; next call in {0:?}")]
+    BudgetSpent(Duration),
     /// Any other unexpected status, such as a 5xx.
     #[error("AppSignal answered status {0}")]
     Status(u16),
@@ -39,9 +42,10 @@ impl UpstreamError {
             UpstreamError::Unauthorized(status) | UpstreamError::Status(status) => Some(*status),
             UpstreamError::Throttled(_) => Some(429),
             UpstreamError::NotJson | UpstreamError::TooLarge(_) => Some(200),
-            UpstreamError::Connect(_) | UpstreamError::Broken(_) | UpstreamError::Timeout(_) => {
-                None
-            }
+            UpstreamError::Connect(_)
+            | UpstreamError::Broken(_)
+            | UpstreamError::Timeout(_)
+            | UpstreamError::BudgetSpent(_) => None,
         }
     }
 }

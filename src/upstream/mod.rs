@@ -6,9 +6,11 @@
 //! `upstream.max_response_size`.
 
 mod error;
+mod guard;
 mod retry_after;
 mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,19 +55,20 @@ pub struct Upstream {
     timeout: Duration,
     /// Bound on the body.
     max_response_size: u64,
+    /// Back-off, budget and concurrency cap, shared by all clones.
+    guard: Arc<guard::Guard>,
 }
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Upstream").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
 impl Upstream {
-    /// Builds the client; fails only if `ca_file` cannot be read.
-    pub fn new(settings: &UpstreamSettings) -> std::io::Result<Self> {
+    /// Builds the client, allowing `concurrency` calls in flight; fails only if
+    /// `ca_file` cannot be read.
+    pub fn new(settings: &UpstreamSettings, concurrency: usize) -> std::io::Result<Self> {
         let tls = tls::client_config(settings.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -76,15 +79,15 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let client =
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
         Ok(Upstream {
             client,
             base_url: settings.base_url.clone(),
             token: settings.token.clone(),
             timeout: settings.timeout,
             max_response_size: settings.max_response_size,
+            guard: Arc::new(guard::Guard::new(settings, concurrency)),
         })
     }
 
@@ -93,12 +96,23 @@ impl Upstream {
         &self.token
     }
 
-    /// Fetches `path_and_query` (a route's normalised upstream target).
+    /// Fetches `path_and_query` (a route's normalised upstream target), unless the
+    /// gateway is backing off or out of budget. Waiting for a free slot counts towards
+    /// the timeout.
     pub async fn fetch(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
-        match tokio::time::timeout(self.timeout, self.exchange(path_and_query)).await {
+        self.guard.admit()?;
+        let exchange = async {
+            let _slot = self.guard.slot().await;
+            self.exchange(path_and_query).await
+        };
+        let result = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+        };
+        if let Err(UpstreamError::Throttled(wait)) = &result {
+            self.guard.back_off(*wait);
         }
+        result
     }
 
     async fn exchange(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
@@ -122,16 +136,13 @@ impl Upstream {
         }
         let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
         let limit = usize::try_from(self.max_response_size).unwrap_or(usize::MAX);
-        let body = Limited::new(response.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    UpstreamError::TooLarge(self.max_response_size)
-                } else {
-                    UpstreamError::Broken(self.token.scrub(&e.to_string()).into_owned())
-                }
-            })?;
+        let body = Limited::new(response.into_body(), limit).collect().await.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                UpstreamError::TooLarge(self.max_response_size)
+            } else {
+                UpstreamError::Broken(self.token.scrub(&e.to_string()).into_owned())
+            }
+        })?;
         let body = body.to_bytes();
         match status {
             StatusCode::OK => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
@@ -158,11 +169,7 @@ impl Upstream {
     }
 
     fn request(&self, path_and_query: &str) -> Result<Request<Empty<Bytes>>, UpstreamError> {
-        let separator = if path_and_query.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
+        let separator = if path_and_query.contains('?') { '&' } else { '?' };
         let mut uri = String::with_capacity(self.base_url.len() + path_and_query.len() + 80);
         uri.push_str(&self.base_url);
         uri.push_str(path_and_query);
@@ -173,10 +180,7 @@ impl Upstream {
             .method(Method::GET)
             .uri(uri)
             .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")),
-            )
+            .header(header::USER_AGENT, concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")))
             .body(Empty::new())
             // The URI is built from validated parts; an error here must not quote it.
             .map_err(|_| UpstreamError::Broken("could not build the upstream request".into()))

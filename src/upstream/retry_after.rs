@@ -27,15 +27,9 @@ mod tests {
     fn seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let v = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert_eq!(
-            parse_retry_after(&v("7"), now),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(parse_retry_after(&v("7"), now), Some(Duration::from_secs(7)));
         let date = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(
-            parse_retry_after(&v(&date), now),
-            Some(Duration::from_secs(90))
-        );
+        assert_eq!(parse_retry_after(&v(&date), now), Some(Duration::from_secs(90)));
         assert_eq!(parse_retry_after(&v("99999999"), now), Some(MAX_BACKOFF));
         assert_eq!(parse_retry_after(&v("soon"), now), None);
     }

@@ -13,10 +13,7 @@ pub fn client_config(ca_file: Option<&Path>) -> std::io::Result<ClientConfig> {
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
         let invalid = |e: rustls::pki_types::pem::Error| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
         };
         let mut added = 0;
         for cert in CertificateDer::pem_file_iter(path).map_err(invalid)? {

@@ -49,17 +49,12 @@ pub struct Process {
 impl Process {
     /// Starts the binary.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut child = command(args, envs)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary starts");
+        let mut child =
+            command(args, envs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("binary starts");
         let (tx, lines) = channel();
         let output = Arc::new(Mutex::new(Vec::new()));
-        let readers: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
+        let readers: [Box<dyn Read + Send>; 2] =
+            [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
         for stream in readers {
             let (tx, output) = (tx.clone(), output.clone());
             std::thread::spawn(move || {
@@ -69,11 +64,7 @@ impl Process {
                 }
             });
         }
-        Process {
-            child,
-            lines,
-            output,
-        }
+        Process { child, lines, output }
     }
 
     /// Waits for a line satisfying `wanted` (the event that says the process is ready).
@@ -93,10 +84,7 @@ impl Process {
     pub fn wait_serving(&self) -> (String, String) {
         let line = self.wait_line(|l| l.contains("appsignal-gateway is serving"));
         let json: serde_json::Value = serde_json::from_str(&line).expect("json log line");
-        (
-            json["listen"].as_str().unwrap().to_owned(),
-            json["admin"].as_str().unwrap().to_owned(),
-        )
+        (json["listen"].as_str().unwrap().to_owned(), json["admin"].as_str().unwrap().to_owned())
     }
 
     /// Everything printed so far.
@@ -107,10 +95,7 @@ impl Process {
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         assert!(sent.success());
         self.wait()
     }
@@ -124,11 +109,7 @@ impl Process {
                 while self.lines.recv_timeout(Duration::from_millis(200)).is_ok() {}
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "process did not exit:\n{}",
-                self.all_output()
-            );
+            assert!(Instant::now() < deadline, "process did not exit:\n{}", self.all_output());
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -66,12 +66,7 @@ impl Received {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                let d = |s: &str| {
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8()
-                        .unwrap()
-                        .into_owned()
-                };
+                let d = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().unwrap().into_owned();
                 (d(k), d(v))
             })
             .collect()
@@ -118,9 +113,7 @@ impl FakeAppSignal {
                         let fake = fake.clone();
                         async move { fake.answer(req).await }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
         });
@@ -158,9 +151,7 @@ impl FakeAppSignal {
                 notified.await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(30), wait)
-            .await
-            .expect("the fake never got the requests");
+        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the fake never got the requests");
     }
 
     async fn answer(&self, req: Request<Incoming>) -> Result<Response<Chunks>, std::io::Error> {
@@ -173,11 +164,7 @@ impl FakeAppSignal {
                 headers: req.headers().clone(),
             });
             let seq = state.received.len();
-            let reply = state
-                .queue
-                .pop_front()
-                .or_else(|| state.default.clone())
-                .unwrap_or(Reply::Echo);
+            let reply = state.queue.pop_front().or_else(|| state.default.clone()).unwrap_or(Reply::Echo);
             (reply, seq)
         };
         self.arrived.notify_waiters();
@@ -189,32 +176,25 @@ impl FakeAppSignal {
                     reply = *then;
                     continue;
                 }
-                Reply::Echo => json(
-                    200,
-                    format!(r#"{{"count":1,"path":"{}","seq":{seq}}}"#, req.uri().path()),
-                ),
+                Reply::Echo => {
+                    json(200, format!(r#"{{"count":1,"path":"{}","seq":{seq}}}"#, req.uri().path()))
+                }
                 Reply::Json(status, body) => json(status, body.to_owned()),
                 Reply::NotJson => {
                     let mut r = json(200, "<html>maintenance</html>".into());
-                    r.headers_mut()
-                        .insert("content-type", "text/html".parse().unwrap());
+                    r.headers_mut().insert("content-type", "text/html".parse().unwrap());
                     r
                 }
                 Reply::Huge(size) => json(200, huge(size)),
-                Reply::HugeChunked(size) => Response::new(Chunks::Stream {
-                    left: size,
-                    first: true,
-                }),
+                Reply::HugeChunked(size) => Response::new(Chunks::Stream { left: size, first: true }),
                 Reply::Hang => std::future::pending().await,
                 Reply::Reset => return Err(std::io::Error::other("reset by the fake")),
-                Reply::EchoUrl(status) => json(
-                    status,
-                    format!(r#"{{"error":"bad request to {}"}}"#, req.uri()),
-                ),
+                Reply::EchoUrl(status) => {
+                    json(status, format!(r#"{{"error":"bad request to {}"}}"#, req.uri()))
+                }
                 Reply::Throttle(after) => {
                     let mut r = json(429, r#"{"error":"slow down"}"#.into());
-                    r.headers_mut()
-                        .insert("retry-after", after.parse().unwrap());
+                    r.headers_mut().insert("retry-after", after.parse().unwrap());
                     r
                 }
             });
@@ -230,9 +210,7 @@ fn json(status: u16, body: String) -> Response<Chunks> {
     let len = body.len();
     let mut response = Response::new(Chunks::Whole(Some(Bytes::from(body))));
     *response.status_mut() = StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
+    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
     response.headers_mut().insert("content-length", len.into());
     response
 }

@@ -36,15 +36,12 @@ pub fn raw_config(upstream: &str) -> RawConfig {
     raw.upstream.base_url = upstream.to_owned();
     raw.upstream.token = Some(Token::new(TOKEN));
     raw.upstream.timeout = "5s".into();
+    // Limits generous enough not to interfere; the limit tests set their own.
+    raw.upstream.rate_limit = config::RawRate { per_second: 10_000, burst: 10_000 };
+    raw.clients.rate_limit = config::RawRate { per_second: 10_000, burst: 10_000 };
     raw.apps = vec![
-        RawApp {
-            id: APP_ID.into(),
-            name: Some(APP_NAME.into()),
-        },
-        RawApp {
-            id: "other0000000000000000022".into(),
-            name: None,
-        },
+        RawApp { id: APP_ID.into(), name: Some(APP_NAME.into()) },
+        RawApp { id: "other0000000000000000022".into(), name: None },
     ];
     raw
 }
@@ -52,13 +49,7 @@ pub fn raw_config(upstream: &str) -> RawConfig {
 /// Turns caching off (every TTL zero), for tests that watch each upstream request.
 pub fn no_cache(raw: &mut RawConfig) {
     let ttl = &mut raw.cache.ttl;
-    for value in [
-        &mut ttl.list,
-        &mut ttl.show,
-        &mut ttl.not_found,
-        &mut ttl.graphs,
-        &mut ttl.markers,
-    ] {
+    for value in [&mut ttl.list, &mut ttl.show, &mut ttl.not_found, &mut ttl.graphs, &mut ttl.markers] {
         *value = "0s".into();
     }
 }
@@ -86,9 +77,7 @@ impl TestGateway {
         let mut raw = raw_config(&fake.url);
         tweak(&mut raw);
         let settings = config::validate(&raw).expect("test configuration is valid");
-        let running = lifecycle::start(settings, grace)
-            .await
-            .expect("gateway starts");
+        let running = lifecycle::start(settings, grace).await.expect("gateway starts");
         TestGateway {
             url: format!("http://{}", running.listen),
             admin_url: format!("http://{}", running.admin),
@@ -103,12 +92,7 @@ impl TestGateway {
     }
 
     /// Sends any request to the public listener.
-    pub async fn send(
-        &self,
-        method: Method,
-        path_and_query: &str,
-        headers: &[(&str, &str)],
-    ) -> Answer {
+    pub async fn send(&self, method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
         send(method, &format!("{}{path_and_query}", self.url), headers).await
     }
 
@@ -139,16 +123,12 @@ impl Answer {
 
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// The error code of a JSON error body.
     pub fn code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
     }
 
     /// A header as text.
@@ -158,17 +138,10 @@ impl Answer {
 
     /// Asserts the token appears nowhere in the answer.
     pub fn assert_no_token(&self) {
-        assert!(
-            !self.text().contains(TOKEN),
-            "token in body: {}",
-            self.text()
-        );
+        assert!(!self.text().contains(TOKEN), "token in body: {}", self.text());
         for (name, value) in &self.headers {
             assert!(
-                !value
-                    .as_bytes()
-                    .windows(TOKEN.len())
-                    .any(|w| w == TOKEN.as_bytes()),
+                !value.as_bytes().windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
                 "token in header {name}"
             );
         }
@@ -177,8 +150,7 @@ impl Answer {
 
 /// Sends one request, with a generous bound so a hang fails the test instead of stalling it.
 pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Answer {
-    let client: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -188,13 +160,7 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Answer
         let response = client.request(request).await.expect("request sent");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body read").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        Answer { status: parts.status, headers: parts.headers, body }
     };
-    tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .expect("the gateway answered within 30 s")
+    tokio::time::timeout(Duration::from_secs(30), exchange).await.expect("the gateway answered within 30 s")
 }

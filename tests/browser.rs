@@ -1,0 +1,184 @@
+//! The browser surface: JSONP and CORS.
+
+mod support;
+
+use http::Method;
+use support::{Reply, TestGateway};
+
+/// The JSON inside `/**/ typeof cb === 'function' && cb(<json>);`.
+fn unwrap_jsonp<'a>(body: &'a str, callback: &str) -> &'a str {
+    let prefix = format!("/**/ typeof {callback} === 'function' && {callback}(");
+    body.strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(");"))
+        .unwrap_or_else(|| panic!("not JSONP: {body}"))
+}
+
+#[tokio::test]
+async fn jsonp_wraps_the_same_json_and_shares_its_cache_entry() {
+    let gw = TestGateway::start(|_| {}).await;
+    let plain = gw.get("/api/blog/samples.json?limit=2").await;
+    let jsonp = gw.get("/api/blog/samples.json?limit=2&callback=jQuery123_456&_=1700000000").await;
+    assert_eq!(jsonp.status, 200);
+    assert_eq!(jsonp.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(jsonp.header("x-content-type-options"), Some("nosniff"));
+    let inner: serde_json::Value =
+        serde_json::from_str(unwrap_jsonp(&jsonp.text(), "jQuery123_456")).unwrap();
+    assert_eq!(inner, plain.json());
+    assert_eq!(jsonp.header("content-length"), Some(jsonp.body.len().to_string().as_str()));
+    assert_eq!(gw.fake.count(), 1, "JSON and JSONP should share one entry");
+}
+
+#[tokio::test]
+async fn dotted_callbacks_are_allowed() {
+    let gw = TestGateway::start(|_| {}).await;
+    let answer = gw.get("/api/blog/samples.json?callback=window.dash.update_1").await;
+    assert_eq!(answer.status, 200);
+    unwrap_jsonp(&answer.text(), "window.dash.update_1");
+}
+
+#[tokio::test]
+async fn hostile_callbacks_are_400_without_echo() {
+    let gw = TestGateway::start(|_| {}).await;
+    let long = "a".repeat(300);
+    for callback in [
+        "alert(1)//",
+        "%3Cscript%3E",
+        "a%20b",
+        &long,
+        "a..b",
+        "1abc",
+        "a%0Ab",
+        "a'b",
+        "a%22b",
+        "constructor%5B0%5D",
+        "function",
+        "var",
+        "a.delete",
+        "",
+        ".a",
+    ] {
+        let answer = gw.get(&format!("/api/blog/samples.json?callback={callback}")).await;
+        assert_eq!(answer.status, 400, "{callback:?} accepted");
+        assert_eq!(answer.code(), "invalid_callback");
+        assert!(!answer.text().contains('<'), "{}", answer.text());
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        if callback.len() > 3 {
+            assert!(!answer.text().contains(callback), "callback echoed: {}", answer.text());
+        }
+    }
+    assert_eq!(gw.fake.count(), 0);
+}
+
+#[tokio::test]
+async fn line_separators_are_escaped_in_jsonp() {
+    let gw = TestGateway::start(|_| {}).await;
+    gw.fake.always(Reply::Json(200, "{\"path\":\"/a\u{2028}b\u{2029}c\"}"));
+    let answer = gw.get("/api/blog/samples.json?callback=cb").await;
+    let text = answer.text();
+    assert!(!text.contains('\u{2028}') && !text.contains('\u{2029}'));
+    assert!(text.contains("\\u2028") && text.contains("\\u2029"));
+    let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&text, "cb")).unwrap();
+    assert_eq!(inner["path"], "/a\u{2028}b\u{2029}c");
+}
+
+#[tokio::test]
+async fn jsonp_errors_keep_their_status_and_are_wrapped() {
+    let gw = TestGateway::start(|_| {}).await;
+    let bad = gw.get("/api/blog/samples.json?callback=cb&limit=0").await;
+    assert_eq!(bad.status, 400);
+    let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&bad.text(), "cb")).unwrap();
+    assert_eq!(inner["error"]["code"], "invalid_parameter");
+    let unknown = gw.get("/api/nope/samples.json?callback=cb").await;
+    assert_eq!(unknown.status, 404);
+    unwrap_jsonp(&unknown.text(), "cb");
+    gw.fake.then(Reply::Json(500, "{}"));
+    let failed = gw.get("/api/blog/samples.json?callback=cb").await;
+    assert_eq!(failed.status, 502);
+    let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&failed.text(), "cb")).unwrap();
+    assert_eq!(inner["error"]["code"], "upstream_error");
+}
+
+#[tokio::test]
+async fn jsonp_on_graphs_and_markers() {
+    let gw = TestGateway::start(|_| {}).await;
+    for path in [
+        "/api/blog/graphs.json?kind=web&timeframe=day&callback=g",
+        "/api/blog/markers.json?kind=deploy&callback=g",
+    ] {
+        let answer = gw.get(path).await;
+        assert_eq!(answer.status, 200, "{path}");
+        unwrap_jsonp(&answer.text(), "g");
+    }
+}
+
+#[tokio::test]
+async fn disabled_jsonp_ignores_the_callback() {
+    let gw = TestGateway::start(|raw| raw.jsonp.enabled = false).await;
+    let answer = gw.get("/api/blog/samples.json?callback=cb").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    answer.json();
+}
+
+#[tokio::test]
+async fn custom_callback_parameter() {
+    let gw = TestGateway::start(|raw| raw.jsonp.callback_param = "jsonp".into()).await;
+    unwrap_jsonp(&gw.get("/api/blog/samples.json?jsonp=cb").await.text(), "cb");
+    assert_eq!(gw.get("/api/blog/samples.json?callback=cb").await.status, 400);
+}
+
+const DASH: &str = "https://dash.example.com";
+
+#[tokio::test]
+async fn listed_origins_get_cors_headers_and_others_none() {
+    let gw = TestGateway::start(|raw| raw.cors.allowed_origins = vec![DASH.into()]).await;
+    let allowed = gw.send(Method::GET, "/api/blog/samples.json", &[("origin", DASH)]).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(DASH));
+    assert!(allowed.headers.get_all("vary").iter().any(|v| v.to_str().unwrap().contains("origin")));
+    assert!(allowed.header("access-control-expose-headers").unwrap().contains("cache-status"));
+    assert!(allowed.header("access-control-allow-credentials").is_none());
+    let denied =
+        gw.send(Method::GET, "/api/blog/samples.json", &[("origin", "https://evil.example.com")]).await;
+    assert_eq!(denied.status, 200);
+    assert!(denied.header("access-control-allow-origin").is_none());
+    assert!(denied.headers.keys().all(|k| !k.as_str().starts_with("access-control-")));
+    // Errors carry the grant too, so the page can read them.
+    let error = gw.send(Method::GET, "/api/blog/samples.json?limit=0", &[("origin", DASH)]).await;
+    assert_eq!(error.header("access-control-allow-origin"), Some(DASH));
+}
+
+#[tokio::test]
+async fn preflight_is_204_and_never_reaches_appsignal() {
+    let gw = TestGateway::start(|raw| {
+        raw.cors.allowed_origins = vec![DASH.into()];
+        raw.cors.max_age = "10m".into();
+    })
+    .await;
+    let preflight = [
+        ("origin", DASH),
+        ("access-control-request-method", "GET"),
+        ("access-control-request-headers", "authorization"),
+    ];
+    let answer = gw.send(Method::OPTIONS, "/api/blog/samples.json?limit=5", &preflight).await;
+    assert_eq!(answer.status, 204);
+    assert_eq!(answer.header("access-control-allow-origin"), Some(DASH));
+    assert_eq!(answer.header("access-control-allow-methods"), Some("GET, HEAD"));
+    assert_eq!(answer.header("access-control-max-age"), Some("600"));
+    assert!(answer.header("access-control-allow-headers").unwrap().contains("authorization"));
+    assert!(answer.header("access-control-allow-credentials").is_none());
+    let denied = [("origin", "https://evil.example.com"), ("access-control-request-method", "GET")];
+    let answer = gw.send(Method::OPTIONS, "/api/blog/samples.json", &denied).await;
+    assert_eq!(answer.status, 204);
+    assert!(answer.header("access-control-allow-origin").is_none());
+    assert_eq!(gw.fake.count(), 0);
+}
+
+#[tokio::test]
+async fn wildcard_allows_any_origin_without_credentials() {
+    let gw = TestGateway::start(|raw| raw.cors.allowed_origins = vec!["*".into()]).await;
+    let answer =
+        gw.send(Method::GET, "/api/blog/samples.json", &[("origin", "https://any.example.org")]).await;
+    assert_eq!(answer.header("access-control-allow-origin"), Some("https://any.example.org"));
+    assert!(answer.header("access-control-allow-credentials").is_none());
+}
