@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+#[allow(unused_imports)] // Each test binary uses a different subset.
 pub use fake::{FakeAppSignal, Reply};
 
 /// The AppSignal token every test gateway holds; no response or log may contain it.
