@@ -91,11 +91,12 @@ fn run(mode: Mode) -> ExitCode {
             if let Err(e) = telemetry::init(&settings.log) {
                 eprintln!("warning: logging not set up: {e}");
             }
+            let stop = lifecycle::StopSignal::install().context("cannot install signal handlers")?;
             let running = lifecycle::start(settings, lifecycle::SHUTDOWN_GRACE).await?;
             if matches!(mode, Mode::Demo(_)) {
                 println!("{}", demo::banner(running.listen, running.admin));
             }
-            lifecycle::stop_signal().await;
+            stop.wait().await;
             tracing::info!("stop requested; draining");
             running.shutdown().await;
             anyhow::Ok(())
