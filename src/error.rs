@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, RETRY_AFTER};
+use http::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 use crate::jsonp;
@@ -34,6 +34,9 @@ pub enum GatewayError {
     /// A method other than GET, HEAD or OPTIONS on a route.
     #[error("only GET, HEAD and OPTIONS are allowed")]
     MethodNotAllowed,
+    /// Dashboard keys are configured and the request presented none, or an unknown one.
+    #[error("a dashboard key is required: send `Authorization: Bearer <key>` or the `key` parameter")]
+    Unauthorized,
     /// The client is over its rate limit.
     #[error("too many requests; retry later")]
     RateLimited(Refusal),
@@ -55,6 +58,7 @@ impl GatewayError {
             GatewayError::BadCallback => (StatusCode::BAD_REQUEST, "invalid_callback"),
             GatewayError::NotFound | GatewayError::UpstreamNotFound => (StatusCode::NOT_FOUND, "not_found"),
             GatewayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            GatewayError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             GatewayError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
                 (StatusCode::BAD_GATEWAY, "upstream_unreachable")
@@ -133,6 +137,9 @@ impl GatewayError {
         if status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(wait) = self.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(wait)));
         }
@@ -174,6 +181,8 @@ mod tests {
         check(GatewayError::NotFound, 404, "not_found");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
         check(GatewayError::MethodNotAllowed, 405, "method_not_allowed");
+        check(GatewayError::Unauthorized, 401, "unauthorized");
+        assert_eq!(GatewayError::Unauthorized.into_response(None).headers()[WWW_AUTHENTICATE], "Bearer");
         let refusal = Refusal { retry_after: Duration::from_millis(1200), burst: 40, window: 2 };
         check(GatewayError::RateLimited(refusal), 429, "rate_limited");
     }

@@ -8,11 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::IF_NONE_MATCH;
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 
-use crate::cache::{CacheStatus, Entry, Lookup, ResponseCache, Ticket};
+use crate::auth::Keys;
+use crate::cache::{Ask, CacheStatus, Entry, Lookup, ResponseCache, Ticket};
 use crate::config::Settings;
 use crate::cors::Cors;
 use crate::error::GatewayError;
@@ -24,7 +24,7 @@ use crate::route::{self, QueryOptions, RouteError, Target, TtlClass};
 /// The peer address [`Gateway::handle`] assumes when a test calls it without a socket.
 pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 use crate::server::Handler;
-use crate::upstream::{Fetched, Upstream};
+use crate::upstream::{Fetched, Upstream, UpstreamError};
 
 /// The gateway: its settings, its cache and its one upstream client.
 #[derive(Debug)]
@@ -39,6 +39,8 @@ pub struct Gateway {
     cors: Cors,
     /// Per-client token buckets.
     limiter: ClientLimiter,
+    /// Dashboard keys, when configured.
+    keys: Keys,
 }
 
 /// What the access log line says about a request, filled in as it is handled.
@@ -46,6 +48,8 @@ pub struct Gateway {
 struct AccessLog {
     route: &'static str,
     app: Option<Arc<str>>,
+    /// The dashboard key's name, when keys are configured.
+    key: Option<Arc<str>>,
     /// How the cache answered, when the route is cached.
     cache: Option<CacheStatus>,
     /// AppSignal's status, when this request's answer came from an upstream call.
@@ -60,7 +64,8 @@ impl Gateway {
         let cache = Arc::new(ResponseCache::new(&settings.cache));
         let cors = Cors::new(&settings.cors);
         let limiter = ClientLimiter::new(settings.clients.rate_limit);
-        Ok(Gateway { settings, upstream, cache, cors, limiter })
+        let keys = Keys::new(&settings.clients.keys);
+        Ok(Gateway { settings, upstream, cache, cors, limiter, keys })
     }
 
     /// Periodic upkeep: forgets idle clients' rate-limit state.
@@ -90,7 +95,7 @@ impl Gateway {
         } else {
             None
         };
-        let mut response = match self.respond(&parts, peer, callback.as_deref(), &mut log).await {
+        let mut response = match self.respond(&parts, peer, &mut log).await {
             Ok(response) => response,
             Err(error) => {
                 if let GatewayError::RateLimited(_) = error {
@@ -111,6 +116,7 @@ impl Gateway {
             app = log.app.as_deref().unwrap_or("-"),
             status = response.status().as_u16(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            key = log.key.as_deref(),
             cache = log.cache.map(CacheStatus::name),
             upstream = log.upstream,
             "request"
@@ -122,7 +128,6 @@ impl Gateway {
         &self,
         request: &Parts,
         peer: IpAddr,
-        callback: Option<&str>,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, GatewayError> {
         let (method, uri, headers) = (&request.method, &request.uri, &request.headers);
@@ -134,14 +139,24 @@ impl Gateway {
                 _ => Err(GatewayError::MethodNotAllowed),
             };
         }
-        let matched = route::match_path(path, &self.settings.apps).ok_or(GatewayError::NotFound)?;
+        let matched = route::match_path(path, &self.settings.apps);
+        if *method == Method::OPTIONS {
+            // Preflights carry no key: answered here, never limited, never upstream.
+            log.route = matched.as_ref().ok_or(GatewayError::NotFound)?.route.name;
+            return Ok(self.cors.options(headers));
+        }
+        let key = match self.keys.required() {
+            true => Some(self.keys.authenticate(headers, uri.query()).ok_or(GatewayError::Unauthorized)?),
+            false => None,
+        };
+        log.key = key.map(|k| k.name.clone());
+        // An app outside the key's scope is answered exactly like an unknown app.
+        let matched =
+            matched.filter(|m| key.is_none_or(|k| k.may_read(&m.app_id))).ok_or(GatewayError::NotFound)?;
         log.route = matched.route.name;
         log.app = Some(matched.app_id.clone());
-        match *method {
-            Method::GET | Method::HEAD => {}
-            // Preflights and plain OPTIONS: answered here, never limited, never upstream.
-            Method::OPTIONS => return Ok(self.cors.options(headers)),
-            _ => return Err(GatewayError::MethodNotAllowed),
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            return Err(GatewayError::MethodNotAllowed);
         }
         let opts = QueryOptions {
             callback_param: &self.settings.jsonp.callback_param,
@@ -152,8 +167,11 @@ impl Gateway {
             RouteError::Param(p) => GatewayError::BadParameter(p),
             RouteError::Callback => GatewayError::BadCallback,
         })?;
-        let client = limit::client_addr(peer, headers, &self.settings.clients.trusted_proxies);
-        self.limiter.check(&ClientId::Addr(client)).map_err(GatewayError::RateLimited)?;
+        let client = match key {
+            Some(key) => ClientId::Key(key.name.clone()),
+            None => ClientId::Addr(limit::client_addr(peer, headers, &self.settings.clients.trusted_proxies)),
+        };
+        self.limiter.check(&client).map_err(GatewayError::RateLimited)?;
         let now = Instant::now();
         let (entry, status) = self.cached(&target, now).await.inspect_err(|e| {
             if let GatewayError::Upstream(error) = e {
@@ -164,10 +182,7 @@ impl Gateway {
         if status.went_upstream() {
             log.upstream = Some(entry.status.as_u16());
         }
-        let not_modified = callback.is_none()
-            && entry.status == StatusCode::OK
-            && headers.get(IF_NONE_MATCH).is_some_and(|tag| entry.matches(tag));
-        Ok(entry.respond(status, now, not_modified, target.callback.as_deref()))
+        Ok(entry.respond(status, now, Ask::from_headers(headers, target.callback.as_deref())))
     }
 
     /// The entry answering `target`: from the cache, or from AppSignal through the
@@ -205,6 +220,8 @@ impl Gateway {
         let cache = self.cache.clone();
         let ttl = self.ttl(target.route.ttl);
         let not_found_ttl = self.settings.cache.ttl.not_found;
+        let compression = self.settings.compression;
+        let compress_from = compression.enabled.then_some(compression.min_size);
         let route = target.route.name;
         self.cache.flights().join(&key.clone(), move || async move {
             let (status, body, ttl) = match upstream.fetch(&key).await {
@@ -217,7 +234,17 @@ impl Gateway {
                     return Err(error);
                 }
             };
-            let entry = Arc::new(Entry::new(status, body, ttl, cache.retain_for(ttl)));
+            let retain = cache.retain_for(ttl);
+            let entry = if compress_from.is_some_and(|min| body.len() as u64 >= min) {
+                // Compressing is CPU work: keep it off the async workers.
+                let build = move || Entry::new(status, body, ttl, retain, compress_from);
+                tokio::task::spawn_blocking(build)
+                    .await
+                    .map_err(|_| UpstreamError::Broken("compressing the answer failed".into()))?
+            } else {
+                Entry::new(status, body, ttl, retain, compress_from)
+            };
+            let entry = Arc::new(entry);
             if !ttl.is_zero() {
                 cache.store(key, entry.clone()).await;
             }

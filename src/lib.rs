@@ -13,6 +13,8 @@
 //! - [`jsonp`] — the JSONP callback validator and wrapper.
 //! - [`cors`] — cross-origin grants and preflights.
 //! - [`limit`] — per-client rate limits and who the client is.
+//! - [`auth`] — dashboard keys: digests, constant-time checks, app scopes.
+//! - [`compress`] — gzip / brotli forms made at store time, `Accept-Encoding` negotiation.
 //! - [`upstream`] — the AppSignal client, the only code that opens outbound connections.
 //! - [`error`] — the request-level error and its one mapping to statuses.
 //! - [`response`] — response building blocks.
@@ -28,7 +30,9 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod cache;
+pub mod compress;
 pub mod config;
 pub mod cors;
 pub mod demo;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use appsignal_gateway::config::{self, Settings};
-use appsignal_gateway::{demo, lifecycle, telemetry};
+use appsignal_gateway::{auth, demo, lifecycle, telemetry};
 use clap::{Parser, Subcommand};
 
 /// A caching gateway that lets browser dashboards read the AppSignal REST API
@@ -30,11 +30,29 @@ struct Cli {
 enum Command {
     /// Load and validate the configuration, print the effective settings (token redacted).
     Check,
+    /// Manage dashboard keys (`clients.keys`).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Run in front of a built-in simulated AppSignal API: no account needed.
     Demo {
         /// Where the gateway listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print a fresh random key and the `clients.keys` entry holding its SHA-256.
+    New {
+        /// The key's name, shown in logs and metrics.
+        #[arg(long)]
+        name: String,
+        /// Apps the key may read, by id or name, comma-separated; omitted: all listed apps.
+        #[arg(long, value_delimiter = ',')]
+        apps: Vec<String>,
     },
 }
 
@@ -47,6 +65,7 @@ fn main() -> ExitCode {
             Err(e) => config_error(&cli.config, &e),
         },
         Some(Command::Demo { listen }) => run(Mode::Demo(listen)),
+        Some(Command::Key { command: KeyCommand::New { name, apps } }) => new_key(&name, &apps),
     }
 }
 
@@ -66,6 +85,29 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => config_error(path, &e),
+    }
+}
+
+fn new_key(name: &str, apps: &[String]) -> ExitCode {
+    let valid = |s: &str| {
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if !valid(name) || !apps.iter().all(|a| valid(a)) {
+        eprintln!("error: names and apps must be 1 to 64 letters, digits, '-', '_' or '.'");
+        return ExitCode::from(2);
+    }
+    match auth::generate_key() {
+        Ok(key) => {
+            println!("# Dashboard key \"{name}\": give it to the dashboard now; it is not stored anywhere.");
+            println!("key: {key}");
+            println!("# Add this entry under clients.keys in the gateway configuration:");
+            print!("{}", auth::key_entry(name, &key, apps));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot read the operating system's random generator: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

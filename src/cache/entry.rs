@@ -1,29 +1,58 @@
-//! A cached answer and the headers it is served with.
+//! A cached answer, its compressed forms, and the headers it is served with.
 
 use std::hash::{DefaultHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, AGE, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::header::{
+    HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, VARY,
+};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
+use crate::compress::{self, Coding};
 use crate::jsonp;
 use crate::response::{self, Body};
 
+/// One encoding of a body, with what a hit sends alongside it.
+#[derive(Debug)]
+struct Form {
+    /// The bytes sent.
+    body: Bytes,
+    /// Strong validator of these bytes, quoted.
+    etag: HeaderValue,
+    /// Their length, ready to send.
+    content_length: HeaderValue,
+}
+
+impl Form {
+    fn new(body: Bytes, hash: u64, suffix: &str) -> Self {
+        let etag = format!("\"{hash:016x}{suffix}\"");
+        Form {
+            etag: HeaderValue::from_str(&etag).expect("hex is a valid header"),
+            content_length: HeaderValue::from(body.len()),
+            body,
+        }
+    }
+}
+
 /// One cached answer: AppSignal's JSON (200) or the gateway's not-found error (404).
 ///
-/// Everything a hit needs that does not depend on the clock is computed once, here.
+/// Everything a hit needs that does not depend on the clock is computed once, here:
+/// the compressed forms, their ETags and lengths.
 #[derive(Debug)]
 pub struct Entry {
     /// 200 or 404.
     pub status: StatusCode,
-    /// The body served, shared by every hit.
-    pub body: Bytes,
-    /// Strong validator of the body, quoted.
-    pub etag: HeaderValue,
-    /// The body length, ready to send.
-    content_length: HeaderValue,
+    /// The body as AppSignal sent it.
+    identity: Form,
+    /// gzip form, when compression is on and the body is large enough.
+    gzip: Option<Form>,
+    /// brotli form, likewise.
+    brotli: Option<Form>,
+    /// Whether answers vary by `Accept-Encoding` (compression is on).
+    vary_encoding: bool,
     /// When the answer arrived; freshness and `Age` count from here.
     pub stored_at: Instant,
     /// How long it is fresh.
@@ -94,21 +123,60 @@ impl CacheStatus {
     }
 }
 
+/// What a request asks of an entry besides its body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask<'a> {
+    /// `If-None-Match`, for a 304.
+    pub if_none_match: Option<&'a HeaderValue>,
+    /// `Accept-Encoding`, to pick a form.
+    pub accept_encoding: Option<&'a HeaderValue>,
+    /// A JSONP callback: the answer is wrapped, never compressed, and has no ETag.
+    pub callback: Option<&'a str>,
+}
+
+impl<'a> Ask<'a> {
+    /// What the request headers ask, with an optional JSONP callback.
+    pub fn from_headers(headers: &'a HeaderMap, callback: Option<&'a str>) -> Self {
+        Ask {
+            if_none_match: headers.get(IF_NONE_MATCH),
+            accept_encoding: headers.get(ACCEPT_ENCODING),
+            callback,
+        }
+    }
+}
+
 impl Entry {
-    /// A new entry for `body`, fresh for `ttl` and kept for `retain`.
-    pub fn new(status: StatusCode, body: Bytes, ttl: Duration, retain: Duration) -> Self {
+    /// A new entry for `body`, fresh for `ttl` and kept for `retain`. With
+    /// `compress_from` set, bodies at least that large also get gzip and brotli forms.
+    pub fn new(
+        status: StatusCode,
+        body: Bytes,
+        ttl: Duration,
+        retain: Duration,
+        compress_from: Option<u64>,
+    ) -> Self {
         let mut hasher = DefaultHasher::new();
         hasher.write(&body);
-        let etag = format!("\"{:016x}{:x}\"", hasher.finish(), body.len());
+        let hash = hasher.finish();
+        let compress = compress_from.is_some_and(|min| body.len() as u64 >= min);
+        let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, "-gz"));
+        let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, "-br"));
+        let identity = Form::new(body, hash, "");
         Entry {
             status,
-            etag: HeaderValue::from_str(&etag).expect("hex is a valid header"),
-            content_length: HeaderValue::from(body.len()),
-            body,
+            identity,
+            gzip,
+            brotli,
+            vary_encoding: compress_from.is_some(),
             stored_at: Instant::now(),
             ttl,
             retain,
         }
+    }
+
+    /// The body as AppSignal sent it.
+    pub fn body(&self) -> &Bytes {
+        &self.identity.body
     }
 
     /// How long ago it was stored.
@@ -121,53 +189,70 @@ impl Entry {
         self.ttl.saturating_sub(self.age(now))
     }
 
-    /// Whether `If-None-Match` names this entry's ETag (weak comparison, `*` too).
-    pub fn matches(&self, if_none_match: &HeaderValue) -> bool {
-        let Ok(text) = if_none_match.to_str() else {
-            return false;
+    /// The form for `coding`; negotiation only picks forms that were made.
+    fn form(&self, coding: Coding) -> &Form {
+        let form = match coding {
+            Coding::Identity => None,
+            Coding::Gzip => self.gzip.as_ref(),
+            Coding::Brotli => self.brotli.as_ref(),
         };
-        let ours = self.etag.to_str().unwrap_or_default();
-        text.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+        form.unwrap_or(&self.identity)
     }
 
-    /// The response for this entry: the body (or 304 when `not_modified`), with
-    /// `Cache-Status`, `Age`, `ETag` and `Cache-Control`; JSONP when `callback` is given.
-    pub fn respond(
-        &self,
-        status: CacheStatus,
-        now: Instant,
-        not_modified: bool,
-        callback: Option<&str>,
-    ) -> Response<Body> {
+    /// The response for this entry: the chosen form (or 304 when `If-None-Match` names
+    /// it), with `Cache-Status`, `Age`, `ETag` and `Cache-Control`.
+    pub fn respond(&self, status: CacheStatus, now: Instant, ask: Ask<'_>) -> Response<Body> {
+        let coding = match ask.callback {
+            Some(_) => Coding::Identity,
+            None => compress::negotiate(ask.accept_encoding, self.gzip.is_some(), self.brotli.is_some()),
+        };
+        let form = self.form(coding);
+        let not_modified = ask.callback.is_none()
+            && self.status == StatusCode::OK
+            && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
         let ttl_left = self.ttl_left(now).as_secs();
-        let mut headers = HeaderMap::with_capacity(8);
+        let mut headers = HeaderMap::with_capacity(10);
         headers.insert("cache-status", status.header(ttl_left));
         headers.insert(AGE, HeaderValue::from(self.age(now).as_secs()));
         headers.insert(CACHE_CONTROL, cache_control(ttl_left));
-        headers.insert(ETAG, self.etag.clone());
+        headers.insert(ETAG, form.etag.clone());
+        if self.vary_encoding {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
         let (status, body) = if not_modified {
             (StatusCode::NOT_MODIFIED, Bytes::new())
         } else {
             headers.insert(CONTENT_TYPE, response::JSON);
-            headers.insert(CONTENT_LENGTH, self.content_length.clone());
-            (self.status, self.body.clone())
+            headers.insert(CONTENT_LENGTH, form.content_length.clone());
+            if let Some(encoding) = coding.header() {
+                headers.insert(CONTENT_ENCODING, encoding);
+            }
+            (self.status, form.body.clone())
         };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         *response.headers_mut() = headers;
-        if let Some(callback) = callback {
-            jsonp::wrap_response(&mut response, callback, &self.body);
+        if let Some(callback) = ask.callback {
+            jsonp::wrap_response(&mut response, callback, &self.identity.body);
         }
         response
     }
 
-    /// What the weigher charges for this entry under `key`: key, body, validator and
-    /// a fixed overhead for the entry's own fields and moka's bookkeeping.
+    /// What the weigher charges for this entry under `key`: key, every form, and a
+    /// fixed overhead for the entry's own fields and moka's bookkeeping.
     pub fn weight(&self, key: &str) -> u32 {
-        const OVERHEAD: usize = 160;
-        let bytes = key.len() + self.body.len() + self.etag.len() + OVERHEAD;
-        u32::try_from(bytes).unwrap_or(u32::MAX)
+        const OVERHEAD: usize = 200;
+        let forms = [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()];
+        let bytes: usize = forms.iter().flatten().map(|f| f.body.len() + f.etag.len()).sum();
+        u32::try_from(key.len() + bytes + OVERHEAD).unwrap_or(u32::MAX)
     }
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, `*` too).
+fn matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(text) = if_none_match.to_str() else { return false };
+    let ours = etag.to_str().unwrap_or_default();
+    text.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
 fn cache_control(ttl_left: u64) -> HeaderValue {
@@ -178,50 +263,59 @@ fn cache_control(ttl_left: u64) -> HeaderValue {
 mod tests {
     use super::*;
 
+    fn entry(body: &'static [u8], compress_from: Option<u64>) -> Entry {
+        let ttl = Duration::from_secs(30);
+        Entry::new(StatusCode::OK, Bytes::from_static(body), ttl, ttl * 2, compress_from)
+    }
+
+    fn etag(response: &Response<Body>) -> String {
+        response.headers()[ETAG].to_str().unwrap().to_owned()
+    }
+
     #[test]
     fn etag_is_strong_and_follows_the_body() {
-        let a = Entry::new(
-            StatusCode::OK,
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        );
-        let b = Entry::new(
-            StatusCode::OK,
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(9),
-            Duration::from_secs(9),
-        );
-        let c = Entry::new(
-            StatusCode::OK,
-            Bytes::from_static(b"[]"),
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        );
-        assert_eq!(a.etag, b.etag);
-        assert_ne!(a.etag, c.etag);
-        assert!(!a.etag.to_str().unwrap().starts_with("W/"));
-        assert!(a.matches(&a.etag));
-        assert!(a.matches(&HeaderValue::from_str(&format!("\"x\", W/{}", a.etag.to_str().unwrap())).unwrap()));
-        assert!(a.matches(&HeaderValue::from_static("*")));
-        assert!(!a.matches(&c.etag));
+        let now = Instant::now();
+        let a = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default()));
+        let b = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default()));
+        let c = etag(&entry(b"[]", None).respond(CacheStatus::Hit, now, Ask::default()));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with('"'));
+        let tag = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert!(matches(&tag(&a), &tag(&a)));
+        assert!(matches(&tag(&format!("\"x\", W/{a}")), &tag(&a)));
+        assert!(matches(&tag("*"), &tag(&a)));
+        assert!(!matches(&tag(&c), &tag(&a)));
     }
 
     #[test]
     fn headers_count_down() {
-        let entry = Entry::new(
-            StatusCode::OK,
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(30),
-            Duration::from_secs(60),
-        );
+        let entry = entry(b"{}", None);
         let later = entry.stored_at + Duration::from_secs(12);
-        let response = entry.respond(CacheStatus::Hit, later, false, None);
+        let response = entry.respond(CacheStatus::Hit, later, Ask::default());
         assert_eq!(response.headers()["cache-status"], "appsignal-gateway; hit; ttl=18");
         assert_eq!(response.headers()[AGE], "12");
         assert_eq!(response.headers()[CACHE_CONTROL], "private, max-age=18");
-        let response = entry.respond(CacheStatus::Hit, later, true, None);
+        let tag = response.headers()[ETAG].clone();
+        let ask = Ask { if_none_match: Some(&tag), ..Ask::default() };
+        let response = entry.respond(CacheStatus::Hit, later, ask);
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert!(response.headers().get(CONTENT_LENGTH).is_none());
+    }
+
+    #[test]
+    fn small_bodies_are_not_compressed_and_weights_count_forms() {
+        let small = entry(b"{}", Some(1024));
+        let accept = HeaderValue::from_static("br");
+        let ask = Ask { accept_encoding: Some(&accept), ..Ask::default() };
+        let response = small.respond(CacheStatus::Hit, Instant::now(), ask);
+        assert!(response.headers().get(CONTENT_ENCODING).is_none());
+        assert_eq!(response.headers()[VARY], "accept-encoding");
+        let big: &'static [u8] = Box::leak(b"{\"a\":\"xxxxxxxx\"}".repeat(200).into_boxed_slice());
+        let plain = entry(big, None);
+        let compressed = entry(big, Some(1024));
+        assert!(compressed.weight("k") > plain.weight("k"));
+        let response = compressed.respond(CacheStatus::Hit, Instant::now(), ask);
+        assert_eq!(response.headers()[CONTENT_ENCODING], "br");
     }
 }

@@ -10,7 +10,7 @@ mod flight;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use entry::{CacheStatus, Entry};
+pub use entry::{Ask, CacheStatus, Entry};
 pub use flight::{Flights, Outcome, Ticket};
 
 use crate::config::CacheSettings;

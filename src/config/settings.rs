@@ -156,7 +156,7 @@ pub struct ClientSettings {
 #[derive(Debug, Clone)]
 pub struct DashboardKey {
     /// Shown in logs and metrics; the key itself never is.
-    pub name: String,
+    pub name: Arc<str>,
     /// SHA-256 of the key.
     pub sha256: [u8; 32],
     /// App ids this key may read; `None` means every allowlisted app.

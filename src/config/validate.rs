@@ -223,7 +223,7 @@ fn keys(c: &mut Collector, raw: &RawConfig, apps: &Apps) -> Vec<DashboardKey> {
         }
         if let (true, Some(sha256)) = (ok, sha256) {
             let apps = key.apps.as_ref().map(|_| key_apps);
-            keys.push(DashboardKey { name: key.name.clone(), sha256, apps });
+            keys.push(DashboardKey { name: Arc::from(key.name.as_str()), sha256, apps });
         }
     }
     keys
