@@ -1,17 +1,23 @@
-//! The admin surface on `admin_listen`: liveness, readiness and cache purge. Never public.
+//! The admin surface on `admin_listen`: liveness, readiness, metrics, cache purge and
+//! reload. Never public: none of it is served on `listen`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
 
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::reload::{ReloadError, Reloader};
 use crate::response::{self, Body};
 use crate::route::{decode_query, ParamError};
 use crate::server::Handler;
+
+/// The Prometheus text format's content type.
+const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
 
 /// Whether the gateway should receive traffic: set once both listeners are bound,
 /// cleared when draining begins.
@@ -35,37 +41,47 @@ impl Readiness {
 pub struct Admin {
     /// Shared with the lifecycle, which flips it.
     readiness: Arc<Readiness>,
-    /// The gateway whose cache this surface purges.
+    /// The gateway whose cache and metrics this surface shows.
     gateway: Arc<Gateway>,
+    /// What `POST /config/reload` runs, as SIGHUP does.
+    reloader: Arc<Reloader>,
 }
 
 impl Admin {
     /// An admin surface for `gateway`, reporting `readiness`.
-    pub fn new(readiness: Arc<Readiness>, gateway: Arc<Gateway>) -> Self {
-        Admin { readiness, gateway }
+    pub fn new(readiness: Arc<Readiness>, gateway: Arc<Gateway>, reloader: Arc<Reloader>) -> Self {
+        Admin { readiness, gateway, reloader }
     }
 
     /// Answers one admin request.
-    pub fn handle<B>(&self, request: &Request<B>) -> Response<Body> {
-        let get = matches!(*request.method(), Method::GET | Method::HEAD);
+    pub async fn handle<B>(&self, request: &Request<B>) -> Response<Body> {
+        let method = request.method();
+        let get = matches!(*method, Method::GET | Method::HEAD);
+        let post = method == Method::POST;
         let mut response = match request.uri().path() {
             "/healthz" if get => response::text(StatusCode::OK, "ok"),
             "/readyz" if get && self.readiness.get() => response::text(StatusCode::OK, "ready"),
             "/readyz" if get => response::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
-            "/cache/purge" if request.method() == Method::POST => {
-                self.purge(request.uri().query().unwrap_or(""))
+            "/metrics" if get => self.metrics().await,
+            "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")),
+            "/config/reload" if post => self.reload(),
+            "/healthz" | "/readyz" | "/metrics" | "/cache/purge" | "/config/reload" => {
+                GatewayError::MethodNotAllowed.into_response(None)
             }
-            "/healthz" | "/readyz" | "/cache/purge" => GatewayError::MethodNotAllowed.into_response(None),
             _ => GatewayError::NotFound.into_response(None),
         };
-        if request.method() == Method::HEAD {
+        if method == Method::HEAD {
             response::strip_body(&mut response);
         }
         response
     }
-}
 
-impl Admin {
+    async fn metrics(&self) -> Response<Body> {
+        let (entries, bytes) = self.gateway.cache().usage().await;
+        let text = self.gateway.metrics().encode(entries, bytes);
+        response::with_body(StatusCode::OK, PROMETHEUS, Bytes::from(text))
+    }
+
     /// `POST /cache/purge[?app={id or alias}]`: drops every cached answer, or one app's.
     fn purge(&self, query: &str) -> Response<Body> {
         let pairs = match decode_query(query) {
@@ -75,11 +91,8 @@ impl Admin {
         let mut app = None;
         for (name, value) in pairs {
             if name != "app" {
-                return GatewayError::BadParameter(ParamError::new(
-                    &name,
-                    "is not a parameter of /cache/purge",
-                ))
-                .into_response(None);
+                let error = ParamError::new(&name, "is not a parameter of /cache/purge");
+                return GatewayError::BadParameter(error).into_response(None);
             }
             app = Some(value);
         }
@@ -98,13 +111,40 @@ impl Admin {
             },
         };
         tracing::info!(purged = %purged, "cache purged");
-        let body = serde_json::json!({ "purged": purged }).to_string();
-        response::with_body(StatusCode::OK, response::JSON, Bytes::from(body))
+        json(StatusCode::OK, serde_json::json!({ "purged": purged }))
     }
+
+    /// `POST /config/reload`: 200 with what needs a restart, or 400 with every bad key.
+    fn reload(&self) -> Response<Body> {
+        match self.reloader.reload() {
+            Ok(restart) => {
+                json(StatusCode::OK, serde_json::json!({ "reloaded": true, "restart_required": restart }))
+            }
+            Err(ReloadError::Invalid(config)) => {
+                let errors: Vec<_> = config
+                    .errors
+                    .iter()
+                    .map(|e| serde_json::json!({ "key": e.key, "reason": e.reason }))
+                    .collect();
+                let error = serde_json::json!({
+                    "status": 400, "code": "invalid_config", "message": config.to_string(), "errors": errors
+                });
+                json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": error }))
+            }
+            Err(other) => {
+                let error = serde_json::json!({ "status": 400, "code": "reload_failed", "message": other.to_string() });
+                json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": error }))
+            }
+        }
+    }
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    response::with_body(status, response::JSON, Bytes::from(body.to_string()))
 }
 
 impl Handler for Admin {
     async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
-        self.handle(&request)
+        self.handle(&request).await
     }
 }

@@ -20,10 +20,12 @@
 //! - [`response`] — response building blocks.
 //! - [`cache`] — the moka response cache, single-flight upstream calls, stale serving.
 //! - [`gateway`] — the request handler tying the above together.
-//! - [`admin`] — liveness and readiness on the admin listener.
+//! - [`metrics`] — Prometheus metrics; hit-path counters are pre-created, lock-free.
+//! - [`admin`] — liveness, readiness, metrics, cache purge and reload on the admin listener.
 //! - [`server`] — serving a handler on a bound listener with graceful drain.
 //! - [`lifecycle`] — binding both listeners, starting and stopping.
-//! - [`telemetry`] — logging.
+//! - [`telemetry`] — logging, with a reloadable level.
+//! - [`reload`] — hot reload (SIGHUP, `POST /config/reload`).
 //! - [`demo`] — a simulated AppSignal API for `appsignal-gateway demo`.
 
 #![forbid(unsafe_code)]
@@ -41,6 +43,8 @@ pub mod gateway;
 pub mod jsonp;
 pub mod lifecycle;
 pub mod limit;
+pub mod metrics;
+pub mod reload;
 pub mod response;
 pub mod route;
 pub mod server;

@@ -1,6 +1,7 @@
-//! Starting and stopping: bind both listeners, serve, drain on request.
+//! Starting and stopping: bind both listeners, serve, reload on SIGHUP, drain on request.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +12,14 @@ use tokio::task::JoinHandle;
 use crate::admin::{Admin, Readiness};
 use crate::config::Settings;
 use crate::gateway::Gateway;
+use crate::reload::Reloader;
 use crate::server::{self, ConnLimits};
+use crate::telemetry::LevelHandle;
 
 /// How long in-flight requests may finish after a stop is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often idle rate-limit state is dropped.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,39 +39,51 @@ pub enum StartError {
     Upstream(std::io::Error),
 }
 
-/// A running gateway: its bound addresses and the handle that stops it.
+/// How to start, besides the settings.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// How long in-flight requests may finish after a stop; [`SHUTDOWN_GRACE`] if unset.
+    pub grace: Option<Duration>,
+    /// The configuration file a reload re-reads; none in the demo.
+    pub config_path: Option<PathBuf>,
+    /// The log filter a reload updates.
+    pub log_level: Option<LevelHandle>,
+}
+
+/// A running gateway: its bound addresses and the handles that reload and stop it.
 #[derive(Debug)]
 pub struct Running {
     /// The bound `listen` address (its real port when configured as 0).
     pub listen: SocketAddr,
     /// The bound `admin_listen` address.
     pub admin: SocketAddr,
-    /// Flipped to true to begin the drain.
-    stop: watch::Sender<bool>,
+    /// Reloads the configuration, as SIGHUP and `POST /config/reload` do.
+    pub reloader: Arc<Reloader>,
+    /// The gateway itself, for tests that look inside.
+    pub gateway: Arc<Gateway>,
     /// Cleared when draining begins.
     readiness: Arc<Readiness>,
-    /// The two server tasks.
-    tasks: Vec<JoinHandle<()>>,
+    /// Stops the public server; it drains first.
+    stop_public: watch::Sender<bool>,
+    /// Stops the admin server, once the public one has drained.
+    stop_admin: watch::Sender<bool>,
+    /// The public server task.
+    public_task: JoinHandle<()>,
+    /// The admin server task.
+    admin_task: JoinHandle<()>,
 }
 
 /// Binds both listeners and starts serving.
-pub async fn start(settings: Settings, grace: Duration) -> Result<Running, StartError> {
+pub async fn start(settings: Settings, options: StartOptions) -> Result<Running, StartError> {
     let settings = Arc::new(settings);
     let gateway = Arc::new(Gateway::new(settings.clone()).map_err(StartError::Upstream)?);
     let public = bind("listen", settings.listen).await?;
     let admin_listener = bind("admin_listen", settings.admin_listen).await?;
-    let listen = public.local_addr().map_err(|source| StartError::Bind {
-        key: "listen",
-        addr: settings.listen,
-        source,
-    })?;
-    let admin = admin_listener.local_addr().map_err(|source| StartError::Bind {
-        key: "admin_listen",
-        addr: settings.admin_listen,
-        source,
-    })?;
+    let listen = local_addr("listen", &public, settings.listen)?;
+    let admin = local_addr("admin_listen", &admin_listener, settings.admin_listen)?;
     let readiness = Arc::new(Readiness::default());
-    let (stop, stopped) = watch::channel(false);
+    let reloader = Arc::new(Reloader::new(options.config_path, gateway.clone(), options.log_level));
+    let grace = options.grace.unwrap_or(SHUTDOWN_GRACE);
     let limits = ConnLimits {
         max_connections: settings.limits.max_connections,
         header_read_timeout: settings.limits.header_read_timeout,
@@ -74,36 +91,53 @@ pub async fn start(settings: Settings, grace: Duration) -> Result<Running, Start
     };
     let admin_limits =
         ConnLimits { max_connections: std::num::NonZeroUsize::new(64).expect("64 > 0"), ..limits };
+    let (stop_public, public_stopped) = watch::channel(false);
+    let (stop_admin, admin_stopped) = watch::channel(false);
     tokio::spawn(housekeeping(Arc::downgrade(&gateway)));
-    let tasks = vec![
-        tokio::spawn(server::serve(public, gateway.clone(), limits, wait_for(stopped.clone()))),
-        tokio::spawn(server::serve(
-            admin_listener,
-            Arc::new(Admin::new(readiness.clone(), gateway)),
-            admin_limits,
-            wait_for(stopped),
-        )),
-    ];
+    let public_task = tokio::spawn(server::serve(public, gateway.clone(), limits, wait_for(public_stopped)));
+    let admin_handler = Arc::new(Admin::new(readiness.clone(), gateway.clone(), reloader.clone()));
+    let admin_task =
+        tokio::spawn(server::serve(admin_listener, admin_handler, admin_limits, wait_for(admin_stopped)));
     readiness.set(true);
     tracing::info!(%listen, %admin, "appsignal-gateway is serving");
-    Ok(Running { listen, admin, stop, readiness, tasks })
+    Ok(Running {
+        listen,
+        admin,
+        reloader,
+        gateway,
+        readiness,
+        stop_public,
+        stop_admin,
+        public_task,
+        admin_task,
+    })
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish within the grace period, and
-    /// returns when both servers have stopped.
+    /// Reports not-ready, stops accepting, lets in-flight requests finish within the
+    /// grace period, then stops the admin listener (which says 503 on `/readyz` meanwhile).
     pub async fn shutdown(self) {
         self.readiness.set(false);
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        let _ = self.stop_public.send(true);
+        let _ = self.public_task.await;
+        let _ = self.stop_admin.send(true);
+        let _ = self.admin_task.await;
         tracing::info!("appsignal-gateway stopped");
     }
 }
 
-/// How often idle rate-limit state is dropped.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, addr, source })
+}
+
+fn local_addr(key: &'static str, listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind { key, addr, source })
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
 
 /// Periodic upkeep for as long as the gateway exists.
 async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
@@ -116,15 +150,6 @@ async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
             None => return,
         }
     }
-}
-
-async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { key, addr, source })
-}
-
-async fn wait_for(mut stopped: watch::Receiver<bool>) {
-    // An error means the sender is gone, which also means stop.
-    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// SIGINT and SIGTERM handlers, installed when this is made: a signal that arrives
@@ -161,5 +186,43 @@ impl StopSignal {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The SIGHUP handler, installed when this is made (before binding, so a SIGHUP right
+/// after start is never fatal); [`Hangup::reload_with`] then acts on it.
+#[derive(Debug)]
+pub struct Hangup {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangup {
+    /// Installs the handler.
+    pub fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        return Ok(Hangup {
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
+        });
+        #[cfg(not(unix))]
+        Ok(Hangup {})
+    }
+
+    /// Reloads on every SIGHUP, for as long as the process runs.
+    pub fn reload_with(self, reloader: Arc<Reloader>) {
+        #[cfg(unix)]
+        {
+            let mut signal = self.signal;
+            tokio::spawn(async move {
+                while signal.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    // Reloading reads a file: on the blocking pool, off the workers.
+                    let reloader = reloader.clone();
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        drop((self, reloader));
     }
 }

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check) => check(&cli.config),
         None => match config::load(&cli.config) {
-            Ok((_, settings)) => run(Mode::Serve(Box::new(settings))),
+            Ok((_, settings)) => run(Mode::Serve(Box::new(settings), cli.config)),
             Err(e) => config_error(&cli.config, &e),
         },
         Some(Command::Demo { listen }) => run(Mode::Demo(listen)),
@@ -71,8 +71,8 @@ fn main() -> ExitCode {
 
 /// What `run` serves.
 enum Mode {
-    /// The gateway as configured.
-    Serve(Box<Settings>),
+    /// The gateway as configured, from this file.
+    Serve(Box<Settings>, PathBuf),
     /// The gateway on `listen` in front of the simulated AppSignal.
     Demo(SocketAddr),
 }
@@ -120,22 +120,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-/// Serves until SIGINT or SIGTERM; `demo` also prints where to look.
+/// Serves until SIGINT or SIGTERM, reloading on SIGHUP; `demo` also prints where to look.
 fn run(mode: Mode) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let settings = match &mode {
-                Mode::Serve(settings) => (**settings).clone(),
-                Mode::Demo(listen) => {
-                    demo::start_simulation(*listen).await.context("cannot start the simulated AppSignal")?
-                }
+            let (settings, config_path) = match mode {
+                Mode::Serve(settings, path) => (*settings, Some(path)),
+                Mode::Demo(listen) => (
+                    demo::start_simulation(listen).await.context("cannot start the simulated AppSignal")?,
+                    None,
+                ),
             };
-            if let Err(e) = telemetry::init(&settings.log) {
-                eprintln!("warning: logging not set up: {e}");
-            }
+            let log_level = telemetry::init(&settings.log)
+                .inspect_err(|e| eprintln!("warning: logging not set up: {e}"))
+                .ok();
             let stop = lifecycle::StopSignal::install().context("cannot install signal handlers")?;
-            let running = lifecycle::start(settings, lifecycle::SHUTDOWN_GRACE).await?;
-            if matches!(mode, Mode::Demo(_)) {
+            let hangup = lifecycle::Hangup::install().context("cannot install the SIGHUP handler")?;
+            let is_demo = config_path.is_none();
+            let options = lifecycle::StartOptions { grace: None, config_path, log_level };
+            let running = lifecycle::start(settings, options).await?;
+            hangup.reload_with(running.reloader.clone());
+            if is_demo {
                 println!("{}", demo::banner(running.listen, running.admin));
             }
             stop.wait().await;

@@ -35,10 +35,6 @@ pub struct ResponseCache {
     entries: moka::future::Cache<Arc<str>, Arc<Entry>>,
     /// Upstream calls under way, by the same key.
     flights: Arc<Flights>,
-    /// See `cache.stale_while_revalidate`.
-    stale_while_revalidate: Duration,
-    /// See `cache.stale_if_error`.
-    stale_if_error: Duration,
 }
 
 /// Keeps each entry for its own `retain` time.
@@ -66,38 +62,33 @@ impl moka::Expiry<Arc<str>, Arc<Entry>> for Retain {
 }
 
 impl ResponseCache {
-    /// An empty cache bounded by `settings.max_size` bytes.
-    pub fn new(settings: &CacheSettings) -> Self {
+    /// An empty cache bounded by `max_size` bytes.
+    pub fn new(max_size: u64) -> Self {
         let entries = moka::future::Cache::builder()
-            .max_capacity(settings.max_size)
+            .max_capacity(max_size)
             .weigher(|key: &Arc<str>, entry: &Arc<Entry>| entry.weight(key))
             .expire_after(Retain)
             .support_invalidation_closures()
             .build();
-        ResponseCache {
-            entries,
-            flights: Arc::default(),
-            stale_while_revalidate: settings.stale_while_revalidate,
-            stale_if_error: settings.stale_if_error,
-        }
+        ResponseCache { entries, flights: Arc::default() }
     }
 
     /// How long an entry fresh for `ttl` is kept, to serve it stale afterwards.
-    pub fn retain_for(&self, ttl: Duration) -> Duration {
-        ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    pub fn retain_for(&self, ttl: Duration, settings: &CacheSettings) -> Duration {
+        ttl + settings.stale_while_revalidate.max(settings.stale_if_error)
     }
 
-    /// Looks `key` up as of `now`.
-    pub async fn lookup(&self, key: &str, now: Instant) -> Lookup {
+    /// Looks `key` up as of `now`, judging staleness by the windows in `settings`.
+    pub async fn lookup(&self, key: &str, now: Instant, settings: &CacheSettings) -> Lookup {
         let Some(entry) = self.entries.get(key).await else {
             return Lookup::Miss;
         };
         let age = entry.age(now);
         if age < entry.ttl {
             Lookup::Fresh(entry)
-        } else if age < entry.ttl + self.stale_while_revalidate {
+        } else if age < entry.ttl + settings.stale_while_revalidate {
             Lookup::Revalidate(entry)
-        } else if age < entry.ttl + self.stale_if_error {
+        } else if age < entry.ttl + settings.stale_if_error {
             Lookup::Fallback(entry)
         } else {
             Lookup::Miss

@@ -11,7 +11,7 @@ mod retry_after;
 mod tls;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
@@ -26,6 +26,7 @@ pub use error::UpstreamError;
 pub use retry_after::parse_retry_after;
 
 use crate::config::{Token, UpstreamSettings};
+use crate::metrics::{LimitScope, Metrics};
 use crate::route::QUERY_VALUE;
 
 /// What AppSignal answered, when it answered something the gateway can pass on.
@@ -57,6 +58,8 @@ pub struct Upstream {
     max_response_size: u64,
     /// Back-off, budget and concurrency cap, shared by all clones.
     guard: Arc<guard::Guard>,
+    /// Where calls and refusals are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -68,7 +71,11 @@ impl std::fmt::Debug for Upstream {
 impl Upstream {
     /// Builds the client, allowing `concurrency` calls in flight; fails only if
     /// `ca_file` cannot be read.
-    pub fn new(settings: &UpstreamSettings, concurrency: usize) -> std::io::Result<Self> {
+    pub fn new(
+        settings: &UpstreamSettings,
+        concurrency: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
         let tls = tls::client_config(settings.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -88,6 +95,7 @@ impl Upstream {
             timeout: settings.timeout,
             max_response_size: settings.max_response_size,
             guard: Arc::new(guard::Guard::new(settings, concurrency)),
+            metrics,
         })
     }
 
@@ -100,7 +108,15 @@ impl Upstream {
     /// gateway is backing off or out of budget. Waiting for a free slot counts towards
     /// the timeout.
     pub async fn fetch(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
-        self.guard.admit()?;
+        if let Err(refused) = self.guard.admit() {
+            let scope = match refused {
+                UpstreamError::Throttled(_) => LimitScope::AppSignal,
+                _ => LimitScope::Upstream,
+            };
+            self.metrics.rate_limited(scope);
+            return Err(refused);
+        }
+        let started = Instant::now();
         let exchange = async {
             let _slot = self.guard.slot().await;
             self.exchange(path_and_query).await
@@ -109,7 +125,14 @@ impl Upstream {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
         };
+        let status = match &result {
+            Ok(Fetched::Found(_)) => Some(200),
+            Ok(Fetched::NotFound) => Some(404),
+            Err(error) => error.status(),
+        };
+        self.metrics.upstream_call(status, started.elapsed());
         if let Err(UpstreamError::Throttled(wait)) = &result {
+            self.metrics.rate_limited(LimitScope::AppSignal);
             self.guard.back_off(*wait);
         }
         result

@@ -78,7 +78,8 @@ impl TestGateway {
         let mut raw = raw_config(&fake.url);
         tweak(&mut raw);
         let settings = config::validate(&raw).expect("test configuration is valid");
-        let running = lifecycle::start(settings, grace).await.expect("gateway starts");
+        let options = lifecycle::StartOptions { grace: Some(grace), ..Default::default() };
+        let running = lifecycle::start(settings, options).await.expect("gateway starts");
         TestGateway {
             url: format!("http://{}", running.listen),
             admin_url: format!("http://{}", running.admin),

@@ -1,0 +1,89 @@
+//! From a validated target to its cached entry: lookup, stale serving, single-flight.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::StatusCode;
+
+use super::runtime::Runtime;
+use super::Gateway;
+use crate::cache::{CacheStatus, Entry, Lookup, Ticket};
+use crate::error::GatewayError;
+use crate::route::Target;
+use crate::upstream::{Fetched, UpstreamError};
+
+impl Gateway {
+    /// The entry answering `target`: from the cache, or from AppSignal through the
+    /// single-flight, falling back to a stale entry when AppSignal fails.
+    pub(super) async fn cached(
+        &self,
+        rt: &Runtime,
+        target: &Target,
+        now: Instant,
+    ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
+        match self.cache.lookup(&target.upstream, now, &rt.settings.cache).await {
+            Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
+            Lookup::Revalidate(entry) => {
+                // Joining a refresh already under way starts nothing: one per key.
+                drop(self.fetch(rt, target));
+                Ok((entry, CacheStatus::StaleRevalidating))
+            }
+            Lookup::Fallback(stale) => match self.fetch(rt, target).outcome().await {
+                Ok(entry) => Ok((entry, CacheStatus::StaleStored)),
+                Err(_) => Ok((stale, CacheStatus::StaleUpstreamError)),
+            },
+            Lookup::Miss => {
+                let ticket = self.fetch(rt, target);
+                let leader = ticket.leader;
+                let entry = ticket.outcome().await?;
+                let status = match (leader, entry.ttl.is_zero()) {
+                    (false, _) => CacheStatus::MissCollapsed,
+                    (true, false) => CacheStatus::MissStored,
+                    (true, true) => CacheStatus::MissNotStored,
+                };
+                Ok((entry, status))
+            }
+        }
+    }
+
+    /// Joins or starts the upstream call for `target`, which stores what it gets.
+    fn fetch(&self, rt: &Runtime, target: &Target) -> Ticket {
+        let key: Arc<str> = Arc::from(target.upstream.as_str());
+        let upstream = rt.upstream.clone();
+        let cache = self.cache.clone();
+        let cache_settings = rt.settings.cache.clone();
+        let ttl = rt.ttl(target.route.ttl);
+        let compression = rt.settings.compression;
+        let compress_from = compression.enabled.then_some(compression.min_size);
+        let route = target.route.name;
+        self.cache.flights().join(&key.clone(), move || async move {
+            let (status, body, ttl) = match upstream.fetch(&key).await {
+                Ok(Fetched::Found(body)) => (StatusCode::OK, body, ttl),
+                Ok(Fetched::NotFound) => (
+                    StatusCode::NOT_FOUND,
+                    GatewayError::UpstreamNotFound.body(),
+                    cache_settings.ttl.not_found,
+                ),
+                Err(error) => {
+                    tracing::warn!(route, error = %error, "upstream call failed");
+                    return Err(error);
+                }
+            };
+            let retain = cache.retain_for(ttl, &cache_settings);
+            let entry = if compress_from.is_some_and(|min| body.len() as u64 >= min) {
+                // Compressing is CPU work: keep it off the async workers.
+                let build = move || Entry::new(status, body, ttl, retain, compress_from);
+                tokio::task::spawn_blocking(build)
+                    .await
+                    .map_err(|_| UpstreamError::Broken("compressing the answer failed".into()))?
+            } else {
+                Entry::new(status, body, ttl, retain, compress_from)
+            };
+            let entry = Arc::new(entry);
+            if !ttl.is_zero() {
+                cache.store(key, entry.clone()).await;
+            }
+            Ok(entry)
+        })
+    }
+}

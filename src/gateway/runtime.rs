@@ -1,0 +1,110 @@
+//! The parts of the gateway a reload replaces: settings and what is built from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Keys;
+use crate::config::{Settings, UpstreamSettings};
+use crate::cors::Cors;
+use crate::limit::ClientLimiter;
+use crate::metrics::Metrics;
+use crate::route::TtlClass;
+use crate::upstream::Upstream;
+
+/// One consistent generation of configuration. A request loads it once and uses it
+/// throughout, so a reload never mixes two generations within a request.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The validated settings of this generation.
+    pub settings: Arc<Settings>,
+    /// The AppSignal client (holding the token).
+    pub upstream: Upstream,
+    /// The CORS policy.
+    pub cors: Cors,
+    /// Per-client buckets; kept across reloads that leave the rate unchanged.
+    pub limiter: Arc<ClientLimiter>,
+    /// Dashboard keys.
+    pub keys: Keys,
+}
+
+impl Runtime {
+    /// Builds a generation from `settings`; fails only if `upstream.ca_file` cannot be read.
+    pub fn new(settings: Arc<Settings>, metrics: &Arc<Metrics>) -> std::io::Result<Self> {
+        let concurrency = settings.limits.max_upstream_concurrency.get();
+        Ok(Runtime {
+            upstream: Upstream::new(&settings.upstream, concurrency, metrics.clone())?,
+            cors: Cors::new(&settings.cors),
+            limiter: Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
+            keys: Keys::new(&settings.clients.keys),
+            settings,
+        })
+    }
+
+    /// The next generation: `settings`, keeping the upstream client (its pool, budget and
+    /// back-off) and the client buckets when their settings did not change.
+    pub fn next(&self, settings: Arc<Settings>, metrics: &Arc<Metrics>) -> std::io::Result<Self> {
+        let concurrency = settings.limits.max_upstream_concurrency;
+        let same_upstream = same_upstream(&self.settings.upstream, &settings.upstream)
+            && self.settings.limits.max_upstream_concurrency == concurrency;
+        let upstream = match same_upstream {
+            true => self.upstream.clone(),
+            false => Upstream::new(&settings.upstream, concurrency.get(), metrics.clone())?,
+        };
+        let limiter = match self.settings.clients.rate_limit == settings.clients.rate_limit {
+            true => self.limiter.clone(),
+            false => Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
+        };
+        Ok(Runtime {
+            upstream,
+            cors: Cors::new(&settings.cors),
+            limiter,
+            keys: Keys::new(&settings.clients.keys),
+            settings,
+        })
+    }
+
+    /// The freshness of a route class.
+    pub fn ttl(&self, class: TtlClass) -> Duration {
+        let ttl = &self.settings.cache.ttl;
+        match class {
+            TtlClass::List => ttl.list,
+            TtlClass::Show => ttl.show,
+            TtlClass::Graphs => ttl.graphs,
+            TtlClass::Markers => ttl.markers,
+        }
+    }
+}
+
+fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {
+    a.base_url == b.base_url
+        && a.token == b.token
+        && a.ca_file == b.ca_file
+        && a.connect_timeout == b.connect_timeout
+        && a.timeout == b.timeout
+        && a.max_response_size == b.max_response_size
+        && a.rate_limit == b.rate_limit
+}
+
+/// The keys whose change a reload cannot apply, with the values that stay in force.
+pub fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.listen != new.listen {
+        keys.push("listen");
+    }
+    if old.admin_listen != new.admin_listen {
+        keys.push("admin_listen");
+    }
+    if old.cache.max_size != new.cache.max_size {
+        keys.push("cache.max_size");
+    }
+    if old.log.format != new.log.format {
+        keys.push("log.format");
+    }
+    if old.limits.max_connections != new.limits.max_connections {
+        keys.push("limits.max_connections");
+    }
+    if old.limits.header_read_timeout != new.limits.header_read_timeout {
+        keys.push("limits.header_read_timeout");
+    }
+    keys
+}

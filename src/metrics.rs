@@ -1,0 +1,300 @@
+//! Prometheus metrics, served as text on the admin listener.
+//!
+//! The counters a request touches on the hit path (requests by route and status, cache
+//! outcomes) are created once, at startup, for every route and every status the gateway
+//! answers; recording one is an atomic add, with no lock taken. Rarer label values fall
+//! back to the family's own map.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use prometheus_client::encoding::{text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::cache::CacheStatus;
+use crate::route::ROUTES;
+
+/// The statuses the gateway answers with, given their counters up front.
+const STATUSES: &[u16] = &[200, 204, 304, 400, 401, 404, 405, 414, 429, 431, 500, 502, 503, 504];
+/// Route labels besides the route table's: health and anything unmatched.
+const OTHER_ROUTES: &[&str] = &["healthz", "-"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusClass {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabel {
+    scope: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyLabel {
+    key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: &'static str,
+}
+
+/// Why a request was refused by a rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// The client's own limit.
+    Client,
+    /// The gateway's upstream budget.
+    Upstream,
+    /// AppSignal's 429 and the back-off after it.
+    AppSignal,
+}
+
+/// Every metric the gateway records.
+#[derive(Debug)]
+pub struct Metrics {
+    /// What `/metrics` encodes.
+    registry: Registry,
+    /// `requests_total{route,status}`, for lookups that miss `request_handles`.
+    requests: Family<RequestLabels, Counter>,
+    /// Pre-created handles of `requests`, read without a lock.
+    request_handles: HashMap<(&'static str, u16), Counter>,
+    /// Fresh hits.
+    cache_hits: Counter,
+    /// Misses that called upstream (expired entries refetched included).
+    cache_misses: Counter,
+    /// Stale answers, by reason; index 0 revalidating, 1 upstream error.
+    cache_stale: [Counter; 2],
+    /// Requests that waited for another request's upstream call.
+    cache_coalesced: Counter,
+    /// Upstream calls by status class.
+    upstream_calls: Family<StatusClass, Counter>,
+    /// Upstream call latency.
+    upstream_seconds: Histogram,
+    /// Rate-limited requests, by scope: client, upstream, appsignal.
+    rate_limited: [Counter; 3],
+    /// Config reloads; index 0 ok, 1 failed.
+    reloads: [Counter; 2],
+    /// Requests by dashboard key name (names come from config, so the set is bounded).
+    key_requests: Family<KeyLabel, Counter>,
+    /// Request handlers that panicked.
+    panics: Counter,
+    /// Bytes the cache holds (its weigher's count), set at scrape.
+    cached_bytes: Gauge,
+    /// Entries the cache holds, set at scrape.
+    cached_entries: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric, names prefixed `appsignal_gateway_`.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("appsignal_gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Requests answered, by route and status", requests.clone());
+        let routes = ROUTES.iter().map(|r| r.name).chain(OTHER_ROUTES.iter().copied());
+        let request_handles = routes
+            .flat_map(|route| STATUSES.iter().map(move |&status| (route, status)))
+            .map(|(route, status)| {
+                ((route, status), requests.get_or_create_owned(&RequestLabels { route, status }))
+            })
+            .collect();
+
+        let cache_hits = Counter::default();
+        registry.register("cache_hits", "Requests answered from a fresh cache entry", cache_hits.clone());
+        let cache_misses = Counter::default();
+        registry.register(
+            "cache_misses",
+            "Requests that called AppSignal for their answer",
+            cache_misses.clone(),
+        );
+        let stale = Family::<ReasonLabel, Counter>::default();
+        registry.register("cache_stale", "Requests answered from an expired entry, by reason", stale.clone());
+        let cache_stale = ["revalidating", "upstream-error"]
+            .map(|reason| stale.get_or_create_owned(&ReasonLabel { reason }));
+        let cache_coalesced = Counter::default();
+        registry.register(
+            "cache_coalesced",
+            "Requests that waited for another request's upstream call",
+            cache_coalesced.clone(),
+        );
+
+        let upstream_calls = Family::<StatusClass, Counter>::default();
+        registry.register("upstream_calls", "Calls to AppSignal, by status class", upstream_calls.clone());
+        let upstream_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
+        registry.register(
+            "upstream_duration_seconds",
+            "Latency of calls to AppSignal",
+            upstream_seconds.clone(),
+        );
+
+        let limited = Family::<ScopeLabel, Counter>::default();
+        registry.register("rate_limited", "Requests refused by a rate limit, by scope", limited.clone());
+        let rate_limited = ["client", "upstream", "appsignal"]
+            .map(|scope| limited.get_or_create_owned(&ScopeLabel { scope }));
+
+        let reload_family = Family::<OutcomeLabel, Counter>::default();
+        registry.register("config_reloads", "Configuration reloads, by outcome", reload_family.clone());
+        let reloads =
+            ["ok", "failed"].map(|outcome| reload_family.get_or_create_owned(&OutcomeLabel { outcome }));
+
+        let key_requests = Family::<KeyLabel, Counter>::default();
+        registry.register("key_requests", "Requests by dashboard key name", key_requests.clone());
+        let panics = Counter::default();
+        registry.register("panics", "Request handlers that panicked (answered 500)", panics.clone());
+        let cached_bytes = Gauge::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes held by the cache, as its weigher counts them",
+            cached_bytes.clone(),
+        );
+        let cached_entries = Gauge::default();
+        registry.register("cache_entries", "Entries held by the cache", cached_entries.clone());
+        registry.register(
+            "build",
+            "Build information",
+            Info::new(VersionLabel { version: env!("CARGO_PKG_VERSION") }),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_handles,
+            cache_hits,
+            cache_misses,
+            cache_stale,
+            cache_coalesced,
+            upstream_calls,
+            upstream_seconds,
+            rate_limited,
+            reloads,
+            key_requests,
+            panics,
+            cached_bytes,
+            cached_entries,
+        }
+    }
+
+    /// One answered request.
+    pub fn request(&self, route: &'static str, status: u16) {
+        match self.request_handles.get(&(route, status)) {
+            Some(counter) => counter.inc(),
+            None => self.requests.get_or_create(&RequestLabels { route, status }).inc(),
+        };
+    }
+
+    /// How the cache answered a request.
+    pub fn cache(&self, status: CacheStatus) {
+        match status {
+            CacheStatus::Hit => self.cache_hits.inc(),
+            CacheStatus::MissStored | CacheStatus::MissNotStored | CacheStatus::StaleStored => {
+                self.cache_misses.inc()
+            }
+            CacheStatus::MissCollapsed => self.cache_coalesced.inc(),
+            CacheStatus::StaleRevalidating => self.cache_stale[0].inc(),
+            CacheStatus::StaleUpstreamError => self.cache_stale[1].inc(),
+        };
+    }
+
+    /// One call to AppSignal: its status (`None` when it did not answer) and duration.
+    pub fn upstream_call(&self, status: Option<u16>, took: Duration) {
+        let class = match status {
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            Some(_) => "other",
+            None => "no-answer",
+        };
+        self.upstream_calls.get_or_create(&StatusClass { status: class }).inc();
+        self.upstream_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A request refused by a rate limit.
+    pub fn rate_limited(&self, scope: LimitScope) {
+        self.rate_limited[scope as usize].inc();
+    }
+
+    /// A configuration reload, successful or not.
+    pub fn reload(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].inc();
+    }
+
+    /// A request made with the dashboard key named `name`.
+    pub fn key_request(&self, name: &str) {
+        self.key_requests.get_or_create(&KeyLabel { key: name.to_owned() }).inc();
+    }
+
+    /// A request handler that panicked.
+    pub fn panic(&self) {
+        self.panics.inc();
+    }
+
+    /// The Prometheus text exposition, with the cache's current size.
+    pub fn encode(&self, cached_entries: u64, cached_bytes: u64) -> String {
+        self.cached_entries.set(i64::try_from(cached_entries).unwrap_or(i64::MAX));
+        self.cached_bytes.set(i64::try_from(cached_bytes).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        text::encode(&mut out, &self.registry).expect("encoding to a String");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels() {
+        let metrics = Metrics::new();
+        metrics.request("samples", 200);
+        metrics.request("samples", 418);
+        metrics.cache(CacheStatus::Hit);
+        metrics.cache(CacheStatus::StaleUpstreamError);
+        metrics.upstream_call(Some(503), Duration::from_millis(12));
+        metrics.rate_limited(LimitScope::AppSignal);
+        metrics.reload(false);
+        let text = metrics.encode(3, 1024);
+        for line in [
+            "appsignal_gateway_requests_total{route=\"samples\",status=\"200\"} 1",
+            "appsignal_gateway_requests_total{route=\"samples\",status=\"418\"} 1",
+            "appsignal_gateway_cache_hits_total 1",
+            "appsignal_gateway_cache_stale_total{reason=\"upstream-error\"} 1",
+            "appsignal_gateway_upstream_calls_total{status=\"5xx\"} 1",
+            "appsignal_gateway_rate_limited_total{scope=\"appsignal\"} 1",
+            "appsignal_gateway_config_reloads_total{outcome=\"failed\"} 1",
+            "appsignal_gateway_cache_entries 3",
+            "appsignal_gateway_cache_bytes 1024",
+            "appsignal_gateway_build_info{version=",
+            "appsignal_gateway_upstream_duration_seconds_bucket{le=\"0.02\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+}
