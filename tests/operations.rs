@@ -68,7 +68,8 @@ async fn readyz_reports_draining_while_requests_finish() {
 }
 
 fn yaml(upstream: &str, ttl: &str, apps: &[(&str, &str)]) -> String {
-    let apps: String = apps.iter().map(|(id, name)| format!("  - id: \"{id}\"\n    name: \"{name}\"\n")).collect();
+    let apps: String =
+        apps.iter().map(|(id, name)| format!("  - id: \"{id}\"\n    name: \"{name}\"\n")).collect();
     format!(
         "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
          upstream:\n  base_url: \"{upstream}\"\n  token: \"{TOKEN}\"\n  rate_limit: {{per_second: 10000, burst: 10000}}\n\
@@ -104,7 +105,8 @@ async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
             statuses
         })
     };
-    std::fs::write(&path, yaml(&fake.url, "0s", &[(APP_ID, "blog"), ("5114f7e38c5ce90000000022", "shop")])).unwrap();
+    std::fs::write(&path, yaml(&fake.url, "0s", &[(APP_ID, "blog"), ("5114f7e38c5ce90000000022", "shop")]))
+        .unwrap();
     let reload = support::send(Method::POST, &format!("http://{}/config/reload", running.admin), &[]).await;
     assert_eq!(reload.status, 200, "{}", reload.text());
     assert_eq!(reload.json()["reloaded"], true);
@@ -113,7 +115,11 @@ async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
     // The list TTL is now zero: a repeated request is not answered from the cache.
     for _ in 0..2 {
         let answer = support::send(Method::GET, &format!("{base}/api/blog/samples/errors.json"), &[]).await;
-        assert_eq!(answer.header("cache-status"), Some("appsignal-gateway; fwd=miss"), "the new TTL is not in force");
+        assert_eq!(
+            answer.header("cache-status"),
+            Some("appsignal-gateway; fwd=miss"),
+            "the new TTL is not in force"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let statuses = load.await.unwrap();
@@ -131,16 +137,18 @@ async fn invalid_reload_keeps_the_old_config_and_names_every_bad_key() {
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, yaml(&fake.url, "30s", &[(APP_ID, "blog")])).unwrap();
     let (_, settings) = config::load(&path).unwrap();
-    let running = lifecycle::start(settings, StartOptions { config_path: Some(path.clone()), ..Default::default() })
-        .await
-        .unwrap();
+    let running =
+        lifecycle::start(settings, StartOptions { config_path: Some(path.clone()), ..Default::default() })
+            .await
+            .unwrap();
     let base = format!("http://{}", running.listen);
     std::fs::write(&path, yaml(&fake.url, "soon", &[(APP_ID, "blog")]) + "bogus_key: 1\n").unwrap();
     let reload = support::send(Method::POST, &format!("http://{}/config/reload", running.admin), &[]).await;
     assert_eq!(reload.status, 400);
     let body = reload.json();
     assert_eq!(body["error"]["code"], "invalid_config");
-    let keys: Vec<&str> = body["error"]["errors"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> =
+        body["error"]["errors"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert!(keys.contains(&"cache.ttl.list") && keys.contains(&"bogus_key"), "{keys:?}");
     assert!(!reload.text().contains(TOKEN));
     // The old configuration is still in force.
@@ -174,7 +182,8 @@ async fn sighup_reloads_the_binary() {
     let (listen, _) = process.wait_serving();
     let shop = format!("http://{listen}/api/shop/samples.json");
     assert_eq!(support::send(Method::GET, &shop, &[]).await.status, 404);
-    std::fs::write(&path, yaml(&fake.url, "30s", &[(APP_ID, "blog"), ("5114f7e38c5ce90000000022", "shop")])).unwrap();
+    std::fs::write(&path, yaml(&fake.url, "30s", &[(APP_ID, "blog"), ("5114f7e38c5ce90000000022", "shop")]))
+        .unwrap();
     let pid = process.pid().to_string();
     assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     process.wait_line(|l| l.contains("configuration reloaded"));
