@@ -34,6 +34,15 @@ pub enum GatewayError {
     /// A method other than GET, HEAD or OPTIONS on a route.
     #[error("only GET, HEAD and OPTIONS are allowed")]
     MethodNotAllowed,
+    /// The request target is longer than `limits.max_uri_length`.
+    #[error("the request target is too long")]
+    UriTooLong,
+    /// The request headers are larger than `limits.max_header_size`.
+    #[error("the request headers are too large")]
+    HeadersTooLarge,
+    /// The gateway failed (a handler panicked); the details are in its log.
+    #[error("the gateway failed to answer; see its log")]
+    Internal,
     /// Dashboard keys are configured and the request presented none, or an unknown one.
     #[error("a dashboard key is required: send `Authorization: Bearer <key>` or the `key` parameter")]
     Unauthorized,
@@ -59,6 +68,11 @@ impl GatewayError {
             GatewayError::NotFound | GatewayError::UpstreamNotFound => (StatusCode::NOT_FOUND, "not_found"),
             GatewayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             GatewayError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            GatewayError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            GatewayError::HeadersTooLarge => {
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large")
+            }
+            GatewayError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
             GatewayError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
                 (StatusCode::BAD_GATEWAY, "upstream_unreachable")
@@ -182,6 +196,9 @@ mod tests {
         check(GatewayError::UpstreamNotFound, 404, "not_found");
         check(GatewayError::MethodNotAllowed, 405, "method_not_allowed");
         check(GatewayError::Unauthorized, 401, "unauthorized");
+        check(GatewayError::UriTooLong, 414, "uri_too_long");
+        check(GatewayError::HeadersTooLarge, 431, "headers_too_large");
+        check(GatewayError::Internal, 500, "internal_error");
         assert_eq!(GatewayError::Unauthorized.into_response(None).headers()[WWW_AUTHENTICATE], "Bearer");
         let refusal = Refusal { retry_after: Duration::from_millis(1200), burst: 40, window: 2 };
         check(GatewayError::RateLimited(refusal), 429, "rate_limited");

@@ -6,9 +6,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -18,6 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::error::GatewayError;
 use crate::response::Body;
 
 /// Something that answers requests; implemented by the gateway and the admin surface.
@@ -28,6 +31,11 @@ pub trait Handler: Send + Sync + 'static {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send;
+
+    /// Called when `call` panicked; the request is answered 500 and serving goes on.
+    fn on_panic(&self, message: &str) {
+        tracing::error!(panic = message, "a request handler panicked; answered 500");
+    }
 }
 
 /// Per-connection limits.
@@ -35,8 +43,14 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ConnLimits {
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: NonZeroUsize,
-    /// A client that has not sent a whole request head by then is dropped.
+    /// A client that has not sent a whole request head by then is dropped. hyper's
+    /// timer also runs while a keep-alive connection waits for its next request, so
+    /// this bounds idle keep-alive connections too.
     pub header_read_timeout: Duration,
+    /// hyper's read buffer: the largest request head it accepts at all. Above the
+    /// configured URI and header limits, so those are answered with the JSON error;
+    /// past it hyper answers a bare 431.
+    pub max_head: usize,
     /// How long in-flight requests may run on after shutdown begins.
     pub grace: Duration,
 }
@@ -51,7 +65,10 @@ pub async fn serve<H: Handler>(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.get()));
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head.max(8192));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -74,7 +91,22 @@ pub async fn serve<H: Handler>(
         let handler = handler.clone();
         let service = service_fn(move |request| {
             let handler = handler.clone();
-            async move { Ok::<_, std::convert::Infallible>(handler.call(request, peer).await) }
+            async move {
+                // A panic fails this request only: 500, logged, counted; the process serves on.
+                let response = match AssertUnwindSafe(handler.call(request, peer)).catch_unwind().await {
+                    Ok(response) => response,
+                    Err(panic) => {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .copied()
+                            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                            .unwrap_or("(no message)");
+                        handler.on_panic(message);
+                        GatewayError::Internal.into_response(None)
+                    }
+                };
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

@@ -158,6 +158,15 @@ impl Gateway {
     ) -> Result<Response<Body>, GatewayError> {
         let (method, uri, headers) = (&request.method, &request.uri, &request.headers);
         let settings = &rt.settings;
+        let limits = &settings.limits;
+        if target_length(uri) > limits.max_uri_length {
+            return Err(GatewayError::UriTooLong);
+        }
+        let header_bytes: usize =
+            headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+        if header_bytes > limits.max_header_size {
+            return Err(GatewayError::HeadersTooLarge);
+        }
         let path = uri.path();
         if path == "/healthz" {
             log.route = "healthz";
@@ -211,8 +220,21 @@ impl Gateway {
     }
 }
 
+/// The length of the request target as the client sent it.
+fn target_length(uri: &http::Uri) -> usize {
+    let origin = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let absolute =
+        uri.scheme_str().map_or(0, |s| s.len() + 3) + uri.authority().map_or(0, |a| a.as_str().len());
+    origin + absolute
+}
+
 impl Handler for Gateway {
     async fn call(&self, request: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
         self.handle(request, peer.ip()).await
+    }
+
+    fn on_panic(&self, message: &str) {
+        self.metrics.panic();
+        tracing::error!(panic = message, "a request handler panicked; answered 500");
     }
 }
