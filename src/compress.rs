@@ -15,8 +15,11 @@ use http::HeaderValue;
 const GZIP_LEVEL: u32 = 6;
 /// brotli quality.
 const BROTLI_QUALITY: i32 = 5;
-/// brotli window (log2 bytes).
-const BROTLI_WINDOW: i32 = 22;
+/// The largest brotli window (log2 bytes); smaller bodies get a window just their size,
+/// which keeps the encoder's working memory proportional to the body.
+const BROTLI_MAX_WINDOW: i32 = 22;
+/// brotli's smallest window.
+const BROTLI_MIN_WINDOW: i32 = 10;
 
 /// Bodies compressed since start, every form counted: a cache hit must not add to it.
 static COMPRESSIONS: AtomicU64 = AtomicU64::new(0);
@@ -63,9 +66,11 @@ pub fn gzip(body: &[u8]) -> Bytes {
 /// brotli of `body`.
 pub fn brotli(body: &[u8]) -> Bytes {
     COMPRESSIONS.fetch_add(1, Ordering::Relaxed);
+    let bits = usize::BITS as i32 - body.len().max(1).leading_zeros() as i32;
     let params = brotli::enc::BrotliEncoderParams {
         quality: BROTLI_QUALITY,
-        lgwin: BROTLI_WINDOW,
+        lgwin: bits.clamp(BROTLI_MIN_WINDOW, BROTLI_MAX_WINDOW),
+        size_hint: body.len(),
         ..Default::default()
     };
     let mut out = Vec::with_capacity(body.len() / 4);

@@ -12,6 +12,10 @@ use crate::error::GatewayError;
 use crate::route::Target;
 use crate::upstream::{Fetched, UpstreamError};
 
+/// Bodies at least this large are compressed on the blocking pool; smaller ones take
+/// well under a millisecond and are compressed in place.
+const BLOCKING_COMPRESSION: usize = 64 * 1024;
+
 impl Gateway {
     /// The entry answering `target`: from the cache, or from AppSignal through the
     /// single-flight, falling back to a stale entry when AppSignal fails.
@@ -70,8 +74,10 @@ impl Gateway {
                 }
             };
             let retain = cache.retain_for(ttl, &cache_settings);
-            let entry = if compress_from.is_some_and(|min| body.len() as u64 >= min) {
-                // Compressing is CPU work: keep it off the async workers.
+            let entry = if compress_from.is_some_and(|min| body.len() as u64 >= min)
+                && body.len() >= BLOCKING_COMPRESSION
+            {
+                // Compressing a large body takes milliseconds: keep it off the async workers.
                 let build = move || Entry::new(status, body, ttl, retain, compress_from);
                 tokio::task::spawn_blocking(build)
                     .await

@@ -1,0 +1,345 @@
+//! Soak: drives the release gateway at high concurrency against a fake AppSignal that
+//! injects faults every few seconds, and reports what happened.
+//!
+//!     cargo build --release && cargo run --release --example soak -- --duration 10m
+//!
+//! Everything runs on 127.0.0.1 and stops by itself. Exit status 1 when a 5xx is not
+//! explained by an injected fault or the budget, a request hangs, or the token appears
+//! in any response or log line.
+
+#[path = "../tests/support/fake.rs"]
+#[allow(dead_code)]
+mod fake;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use fake::{FakeAppSignal, Reply};
+use http::{Method, Request};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::AsyncWriteExt;
+
+const TOKEN: &str = "soak-SECRET-token-9c1e5d";
+const ORIGIN: &str = "https://dash.example.com";
+/// After a fault phase ends, answers may still carry it this long (timeouts, back-off).
+const FAULT_TAIL: Duration = Duration::from_secs(3);
+/// The gateway's upstream budget in this run.
+const BUDGET_PER_SECOND: u64 = 200;
+const BUDGET_BURST: u64 = 400;
+
+#[derive(Parser)]
+struct Args {
+    /// How long to drive load ("20s", "10m").
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Concurrent request loops.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Slow-loris connections held open.
+    #[arg(long, default_value_t = 20)]
+    slow_clients: usize,
+    /// Seconds per fault phase.
+    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
+    phase: Duration,
+    /// The gateway binary.
+    #[arg(long, default_value = "target/release/appsignal-gateway")]
+    binary: String,
+}
+
+/// The injected faults, in the order they cycle.
+const PHASES: &[&str] = &["normal", "latency", "5xx", "normal", "reset", "429", "normal", "hang"];
+
+fn reply(phase: &str) -> Reply {
+    let body = Reply::Huge(6 * 1024);
+    match phase {
+        "latency" => Reply::Delay(Duration::from_millis(300), Box::new(body)),
+        "5xx" => Reply::Json(503, r#"{"error":"maintenance"}"#),
+        "reset" => Reply::Reset,
+        "429" => Reply::Throttle("1"),
+        "hang" => Reply::Hang,
+        _ => body,
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    statuses: BTreeMap<u16, u64>,
+    explained_5xx: u64,
+    unexplained: Vec<String>,
+    token_seen: u64,
+    jsonp: u64,
+    cors: u64,
+}
+
+/// Fault windows: (start, end, phase) relative to the run's start.
+type Timeline = Arc<Mutex<Vec<(Duration, Option<Duration>, &'static str)>>>;
+
+fn in_fault(timeline: &Timeline, at: Duration) -> bool {
+    timeline.lock().unwrap().iter().any(|(start, end, phase)| {
+        *phase != "normal"
+            && at + Duration::from_millis(50) >= *start
+            && end.is_none_or(|end| at <= end + FAULT_TAIL)
+    })
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let fake = FakeAppSignal::start().await;
+    fake.always(reply("normal"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
+             upstream:\n  base_url: \"{}\"\n  timeout: \"1s\"\n  rate_limit: {{per_second: {BUDGET_PER_SECOND}, burst: {BUDGET_BURST}}}\n\
+             apps:\n  - id: \"5114f7e38c5ce90000000011\"\n    name: \"blog\"\n\
+             cache:\n  max_size: \"4MiB\"\n  ttl: {{list: \"5s\", show: \"5s\"}}\n  stale_while_revalidate: \"1s\"\n  stale_if_error: \"5s\"\n\
+             clients:\n  rate_limit: {{per_second: 1000000, burst: 1000000}}\n\
+             cors:\n  allowed_origins: [\"{ORIGIN}\"]\n\
+             limits:\n  header_read_timeout: \"2s\"\n  max_upstream_concurrency: 32\n\
+             log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n",
+            fake.url
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(&args.binary)
+        .args(["--config", &config.to_string_lossy()])
+        .env("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} (build it with cargo build --release): {e}", args.binary));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stderr = child.stderr.take().unwrap();
+    let log_store = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            log_store.lock().unwrap().push(line);
+        }
+    });
+    let listen = loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not start");
+        if line.contains("appsignal-gateway is serving") {
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+            break json["listen"].as_str().unwrap().to_owned();
+        }
+    };
+    let base = format!("http://{listen}");
+    let started = Instant::now();
+    let rss_start = rss_kib(pid);
+    let rss_peak = Arc::new(AtomicU64::new(rss_start));
+    let done = Arc::new(AtomicBool::new(false));
+    let timeline: Timeline = Arc::new(Mutex::new(Vec::new()));
+    println!(
+        "soak: {} for {:?}, {} loops, {} slow clients, phases of {:?}",
+        base, args.duration, args.concurrency, args.slow_clients, args.phase
+    );
+
+    // Faults, switched every phase.
+    let faults = {
+        let (fake, timeline, done, phase_len) = (fake.clone(), timeline.clone(), done.clone(), args.phase);
+        tokio::spawn(async move {
+            for phase in PHASES.iter().cycle() {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                {
+                    let mut timeline = timeline.lock().unwrap();
+                    let now = started.elapsed();
+                    if let Some(last) = timeline.last_mut() {
+                        last.1 = Some(now);
+                    }
+                    timeline.push((now, None, *phase));
+                }
+                fake.always(reply(phase));
+                tokio::time::sleep(phase_len).await;
+            }
+            fake.always(reply("normal"));
+        })
+    };
+
+    // RSS sampling.
+    let sampler = {
+        let (peak, done) = (rss_peak.clone(), done.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+
+    // Slow-loris clients: a byte of header every 500 ms, reconnecting when dropped.
+    let slow_drops = Arc::new(AtomicU64::new(0));
+    let slow: Vec<_> = (0..args.slow_clients)
+        .map(|_| {
+            let (listen, done, drops) = (listen.clone(), done.clone(), slow_drops.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    let Ok(mut stream) = tokio::net::TcpStream::connect(&listen).await else { break };
+                    let _ = stream.write_all(b"GET /api/blog/samples.json HTTP/1.1\r\nHost: slow\r\n").await;
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        if done.load(Ordering::Relaxed) || stream.write_all(b"X").await.is_err() {
+                            break;
+                        }
+                    }
+                    drops.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    // The load.
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let deadline = started + args.duration;
+    let loops: Vec<_> = (0..args.concurrency)
+        .map(|n| {
+            let (client, base, tally, timeline) =
+                (client.clone(), base.clone(), tally.clone(), timeline.clone());
+            tokio::spawn(async move {
+                let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (n as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                while Instant::now() < deadline {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let route = ["samples", "samples/performance", "samples/errors"][(seed % 3) as usize];
+                    let limit = 1 + (seed >> 8) % 200;
+                    let kind = (seed >> 20) % 20;
+                    let mut path = format!("{base}/api/blog/{route}.json?limit={limit}");
+                    let mut request = Request::builder().method(Method::GET);
+                    if kind < 3 {
+                        path.push_str(&format!("&callback=cb_{}", seed % 97));
+                    } else if kind < 5 {
+                        request = request.header("origin", ORIGIN);
+                    } else if kind == 5 {
+                        request = request.header("accept-encoding", "br, gzip");
+                    }
+                    let request = request.uri(&path).body(Empty::new()).unwrap();
+                    let sent = started.elapsed();
+                    let exchange = async {
+                        let response = client.request(request).await.ok()?;
+                        let (parts, body) = response.into_parts();
+                        let body = body.collect().await.ok()?.to_bytes();
+                        Some((parts, body))
+                    };
+                    let outcome = tokio::time::timeout(Duration::from_secs(10), exchange).await;
+                    let mut tally = tally.lock().unwrap();
+                    let Ok(Some((parts, body))) = outcome else {
+                        tally.unexplained.push(format!("{path}: no answer within 10 s"));
+                        continue;
+                    };
+                    let status = parts.status.as_u16();
+                    *tally.statuses.entry(status).or_default() += 1;
+                    tally.jsonp += u64::from(kind < 3);
+                    tally.cors += u64::from(parts.headers.contains_key("access-control-allow-origin"));
+                    let leaked = body.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes())
+                        || parts
+                            .headers
+                            .values()
+                            .any(|v| v.as_bytes().windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()));
+                    tally.token_seen += u64::from(leaked);
+                    if status >= 500 {
+                        let text = String::from_utf8_lossy(&body);
+                        if text.contains("upstream_budget_exhausted") || in_fault(&timeline, sent) {
+                            tally.explained_5xx += 1;
+                        } else {
+                            tally.unexplained.push(format!("{status} at {sent:?}: {text:.120}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in loops {
+        let _ = handle.await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = faults.await;
+    let _ = sampler.await;
+    for handle in slow {
+        handle.abort();
+    }
+    let rss_end = rss_kib(pid);
+    let elapsed = started.elapsed();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let exit = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = logs.lock().unwrap();
+    let token_in_logs = logs.iter().filter(|l| l.contains(TOKEN)).count();
+
+    let tally = tally.lock().unwrap();
+    let total: u64 = tally.statuses.values().sum();
+    let fives: u64 = tally.statuses.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum();
+    let budget = BUDGET_BURST + BUDGET_PER_SECOND * elapsed.as_secs();
+    println!(
+        "requests            {total} in {:.1} s ({:.0}/s)",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    println!("statuses            {:?}", tally.statuses);
+    println!("jsonp / cors        {} / {}", tally.jsonp, tally.cors);
+    println!(
+        "5xx                 {fives}: {} explained by injected faults or the budget, {} unexplained",
+        tally.explained_5xx,
+        fives - tally.explained_5xx
+    );
+    println!(
+        "failures            {} unexplained (5xx outside faults, or no answer)",
+        tally.unexplained.len()
+    );
+    for line in tally.unexplained.iter().take(10) {
+        println!("                    {line}");
+    }
+    println!("upstream calls      {} (budget allowed at most {budget})", fake.count());
+    println!("slow clients        {} dropped by the header read timeout", slow_drops.load(Ordering::Relaxed));
+    println!(
+        "RSS                 start {:.1} MiB, peak {:.1} MiB, end {:.1} MiB (cache.max_size 4 MiB)",
+        rss_start as f64 / 1024.0,
+        rss_peak.load(Ordering::Relaxed) as f64 / 1024.0,
+        rss_end as f64 / 1024.0
+    );
+    println!(
+        "token in responses  {}",
+        if tally.token_seen == 0 { "no".to_owned() } else { format!("YES ({})", tally.token_seen) }
+    );
+    println!(
+        "token in logs       {}",
+        if token_in_logs == 0 { "no".to_owned() } else { format!("YES ({token_in_logs} lines)") }
+    );
+    println!("gateway exit        {exit}");
+    let ok = tally.unexplained.is_empty()
+        && tally.token_seen == 0
+        && token_in_logs == 0
+        && exit.success()
+        && fake.count() as u64 <= budget;
+    println!("{}", if ok { "soak: PASS" } else { "soak: FAIL" });
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
