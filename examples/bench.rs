@@ -1,0 +1,392 @@
+//! The benchmark: the gateway's cache-hit path against nginx `proxy_cache` and a bare
+//! hyper server (the ceiling), its miss path, and its memory by entry count.
+//!
+//! Run it through `bench/run.sh`, which installs wrk and nginx, builds, and pins this
+//! program and wrk to core 1 while the servers run on core 0. Everything listens on
+//! 127.0.0.1 and every measurement is bounded in time.
+
+#[path = "../tests/support/fake.rs"]
+#[allow(dead_code)]
+mod fake;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use appsignal_gateway::config::Token;
+use appsignal_gateway::demo::SimulatedAppSignal;
+use bytes::Bytes;
+use clap::Parser;
+use fake::{FakeAppSignal, Reply};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const TOKEN: &str = "bench-token-5f0c";
+const APP: &str = "5114f7e38c5ce90000000011";
+/// The servers' core; this program and wrk use the other one.
+const SERVER_CORE: &str = "0";
+const CLIENT_CORE: &str = "1";
+
+#[derive(Parser)]
+struct Args {
+    /// A short run that only checks the program works (1 round of 1 s, small fills).
+    #[arg(long)]
+    quick: bool,
+    /// Paired rounds per measurement.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds per wrk run.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Directory of the release build.
+    #[arg(long, default_value = "target/release")]
+    target: PathBuf,
+}
+
+type Http = Client<HttpConnector, Empty<Bytes>>;
+
+fn client() -> Http {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(512).build_http()
+}
+
+async fn get(client: &Http, url: &str, accept: Option<&str>) -> (u16, Bytes) {
+    let mut request = http::Request::get(url);
+    if let Some(accept) = accept {
+        request = request.header("accept-encoding", accept);
+    }
+    let response = client.request(request.body(Empty::new()).unwrap()).await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.into_body().collect().await.expect("body").to_bytes())
+}
+
+fn pinned(core: &str, program: &Path) -> Command {
+    let mut command = Command::new("taskset");
+    command.args(["-c", core]).arg(program);
+    command
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    /// The admin listener, for the gateway.
+    admin: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_gateway(args: &Args, dir: &Path, name: &str, upstream: &str, extra: &str) -> Server {
+    let config = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &config,
+        format!(
+            "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
+             upstream:\n  base_url: \"{upstream}\"\n  token: \"{TOKEN}\"\n  rate_limit: {{per_second: 10000000, burst: 10000000}}\n\
+             apps:\n  - {{id: \"{APP}\", name: \"blog\"}}\n\
+             clients:\n  rate_limit: {{per_second: 100000000, burst: 100000000}}\n\
+             limits:\n  max_upstream_concurrency: 256\n\
+             log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    let mut child = pinned(SERVER_CORE, &args.target.join("appsignal-gateway"))
+        .args(["--config", &config.to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gateway starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (addr, admin) = loop {
+        let line = lines.next().expect("gateway output").expect("readable");
+        if line.contains("appsignal-gateway is serving") {
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+            break (json["listen"].as_str().unwrap().to_owned(), json["admin"].as_str().unwrap().to_owned());
+        }
+    };
+    // Keep draining its output so a chatty gateway never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr, admin }
+}
+
+fn start_ceiling(args: &Args, body: &Path) -> Server {
+    let mut child = pinned(SERVER_CORE, &args.target.join("examples/ceiling"))
+        .args(["127.0.0.1:0", &body.to_string_lossy()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ceiling starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    Server { child, addr: line.trim().to_owned(), admin: String::new() }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_nginx(dir: &Path, upstream: &str) -> Option<Server> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists())?;
+    let port = free_port();
+    let root = dir.join("nginx");
+    std::fs::create_dir_all(root.join("cache")).unwrap();
+    let upstream = upstream.trim_start_matches("http://");
+    let root_s = root.to_string_lossy();
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\npid {root_s}/nginx.pid;\nerror_log {root_s}/error.log warn;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {root_s}/body;\n  proxy_temp_path {root_s}/proxy;\n\
+           fastcgi_temp_path {root_s}/fastcgi;\n  uwsgi_temp_path {root_s}/uwsgi;\n  scgi_temp_path {root_s}/scgi;\n\
+           open_file_cache max=1000 inactive=60s;\n\
+           proxy_cache_path {root_s}/cache levels=1:2 keys_zone=api:10m max_size=256m inactive=10m use_temp_path=off;\n\
+           upstream appsignal {{ server {upstream}; keepalive 32; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    location /api/ {{\n\
+               proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+               proxy_pass http://appsignal$uri?$args&token={TOKEN};\n\
+               proxy_cache api;\n      proxy_cache_key $uri?$args;\n      proxy_cache_valid 200 30s;\n\
+               proxy_cache_lock on;\n      proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;\n\
+               add_header Cache-Status $upstream_cache_status;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(root.join("nginx.conf"), conf).unwrap();
+    let child = pinned(SERVER_CORE, Path::new(nginx))
+        .args(["-p", &root_s, "-c", &format!("{root_s}/nginx.conf"), "-e", &format!("{root_s}/error.log")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Some(Server { child, addr, admin: String::new() });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    errors: u64,
+}
+
+const WRK_SCRIPT: &str = r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"#;
+
+fn wrk(dir: &Path, url: &str, connections: usize, seconds: u64, headers: &[&str]) -> Run {
+    let script = dir.join("report.lua");
+    if !script.exists() {
+        std::fs::write(&script, WRK_SCRIPT).unwrap();
+    }
+    let mut command = Command::new("taskset");
+    command.args(["-c", CLIENT_CORE, "wrk", "-t1", &format!("-c{connections}"), &format!("-d{seconds}s")]);
+    command.args(["--timeout", "5s", "-s", &script.to_string_lossy()]);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let out = command.arg(url).output().expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
+    let n: Vec<f64> = line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    Run { rps: n[0] / (n[1] / 1e6), p50_us: n[2], p99_us: n[3], p999_us: n[4], errors: n[5] as u64 }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values[values.len() / 2]
+}
+
+/// Fills `n` distinct entries through the gateway at `base`, starting at `from`.
+async fn fill(client: &Http, base: &str, from: u64, n: u64) {
+    let next = Arc::new(AtomicU64::new(from));
+    let end = from + n;
+    let workers: Vec<_> = (0..128)
+        .map(|_| {
+            let (client, base, next) = (client.clone(), base.to_owned(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= end {
+                        break;
+                    }
+                    let (status, _) = get(&client, &format!("{base}/api/blog/samples.json?limit=10&since={i}"), None).await;
+                    assert_eq!(status, 200, "fill request failed");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut args = Args::parse();
+    if args.quick {
+        args.rounds = 1;
+        args.seconds = 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimulatedAppSignal::new(Token::new(TOKEN), &[APP], 1_700_000_000);
+    let (_, list) = sim.answer(&format!("/api/{APP}/samples.json"), &format!("limit=10&token={TOKEN}"));
+    let body: &'static str = Box::leak(list.to_string().into_boxed_str());
+    let body_file = dir.path().join("body.json");
+    std::fs::File::create(&body_file).unwrap().write_all(body.as_bytes()).unwrap();
+    let fake = FakeAppSignal::start().await;
+    fake.always(Reply::Json(200, body));
+    let client = client();
+
+    println!("# appsignal-gateway benchmark");
+    println!("body: {} bytes (a 10-sample list from the demo data); servers on core {SERVER_CORE}, wrk and this program on core {CLIENT_CORE}", body.len());
+    println!("{} paired rounds of {} s per figure; ratios are medians of per-round ratios\n", args.rounds, args.seconds);
+
+    let gateway = start_gateway(&args, dir.path(), "hit", &fake.url, "");
+    let ceiling = start_ceiling(&args, &body_file);
+    let nginx = start_nginx(dir.path(), &fake.url);
+    let path = "/api/blog/samples.json?limit=10";
+    let nginx_path = format!("/api/{APP}/samples.json?limit=10");
+    let mut targets = vec![("gateway", format!("http://{}{path}", gateway.addr)), ("ceiling", format!("http://{}{path}", ceiling.addr))];
+    match &nginx {
+        Some(nginx) => targets.push(("nginx", format!("http://{}{nginx_path}", nginx.addr))),
+        None => println!("nginx is not installed: its row is skipped (bench/run.sh installs it with apt)\n"),
+    }
+    for (_, url) in &targets {
+        for _ in 0..3 {
+            let (status, got) = get(&client, url, None).await;
+            assert_eq!((status, got.len()), (200, body.len()), "{url} did not answer the body");
+        }
+    }
+
+    println!("## Cache hits\n");
+    println!("| connections | server | req/s | p50 µs | p99 µs | p99.9 µs | errors |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut summary = Vec::new();
+    let conns: &[usize] = if args.quick { &[1, 64] } else { &[1, 64, 256] };
+    for &c in conns {
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); targets.len()];
+        for round in 0..args.rounds {
+            for k in 0..targets.len() {
+                let t = (k + round) % targets.len();
+                runs[t].push(wrk(dir.path(), &targets[t].1, c, args.seconds, &[]));
+            }
+        }
+        for (t, (name, _)) in targets.iter().enumerate() {
+            let m = |f: fn(&Run) -> f64| median(runs[t].iter().map(f).collect());
+            let errors: u64 = runs[t].iter().map(|r| r.errors).sum();
+            println!("| {c} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {errors} |", m(|r| r.rps), m(|r| r.p50_us), m(|r| r.p99_us), m(|r| r.p999_us));
+        }
+        let ratio = |a: usize, b: usize, f: fn(&Run) -> f64| median((0..args.rounds).map(|i| f(&runs[a][i]) / f(&runs[b][i])).collect());
+        let vs_ceiling = ratio(0, 1, |r| r.rps);
+        let p99_vs_ceiling = ratio(0, 1, |r| r.p99_us);
+        let vs_nginx = if targets.len() > 2 { Some(ratio(0, 2, |r| r.rps)) } else { None };
+        summary.push((c, vs_nginx, vs_ceiling, p99_vs_ceiling));
+    }
+    println!("\n| connections | gateway/nginx req/s | gateway/ceiling req/s | gateway/ceiling p99 |");
+    println!("| --- | --- | --- | --- |");
+    for (c, vs_nginx, vs_ceiling, p99) in &summary {
+        let nginx = vs_nginx.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
+        println!("| {c} | {nginx} | {vs_ceiling:.2} | {p99:.2} |");
+    }
+
+    println!("\n## Compressed hits (64 connections)\n");
+    println!("| Accept-Encoding | req/s | p99 µs | body bytes |");
+    println!("| --- | --- | --- | --- |");
+    for accept in ["identity", "gzip", "br"] {
+        let (_, got) = get(&client, &targets[0].1, Some(accept)).await;
+        let header = format!("Accept-Encoding: {accept}");
+        let run = wrk(dir.path(), &targets[0].1, 64, args.seconds, &[&header]);
+        println!("| {accept} | {:.0} | {:.0} | {} |", run.rps, run.p99_us, got.len());
+    }
+
+    println!("\n## Misses\n");
+    let samples = if args.quick { 200 } else { 2000 };
+    let mut direct = Vec::new();
+    for i in 0..samples {
+        let started = Instant::now();
+        get(&client, &format!("{}/api/{APP}/samples.json?limit=10&since={i}&token={TOKEN}", fake.url), None).await;
+        direct.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut through = Vec::new();
+    for i in 0..samples {
+        let started = Instant::now();
+        let (status, _) = get(&client, &format!("http://{}/api/blog/samples.json?limit=11&since={i}", gateway.addr), None).await;
+        assert_eq!(status, 200);
+        through.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    let (direct, through) = (median(direct), median(through));
+    println!("median latency of {samples} sequential misses: direct to the fake {direct:.0} µs, through the gateway {through:.0} µs: **{:.0} µs added**", through - direct);
+    let before = fake.count();
+    let url = format!("http://{}/api/blog/samples/errors.json?limit=99", gateway.addr);
+    fake.always(Reply::Delay(Duration::from_millis(50), Box::new(Reply::Json(200, body))));
+    let concurrent: Vec<_> = (0..100).map(|_| { let (client, url) = (client.clone(), url.clone()); tokio::spawn(async move { get(&client, &url, None).await.0 }) }).collect();
+    for request in concurrent {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    fake.always(Reply::Json(200, body));
+    println!("100 concurrent identical misses: **{} upstream call(s)**", fake.count() - before);
+    drop(targets);
+    drop((gateway, ceiling, nginx));
+
+    println!("\n## Memory by entry count\n");
+    println!("cache.max_size 1GiB; each entry a {}-byte list under its own key; RSS of the gateway process after the fill, and the hit rate on one key afterwards (64 connections)\n", body.len());
+    println!("| compression | entries filled | RSS MiB | cached entries | cached MiB (weigher) | hit req/s |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let levels: &[u64] = if args.quick { &[1_000, 10_000] } else { &[10_000, 100_000, 1_000_000] };
+    for compression in [false, true] {
+        let extra = format!("cache:\n  max_size: \"1GiB\"\n  ttl: {{list: \"1h\"}}\ncompression:\n  enabled: {compression}\n");
+        let gateway = start_gateway(&args, dir.path(), "memory", &fake.url, &extra);
+        let base = format!("http://{}", gateway.addr);
+        let admin_metrics = |text: &str, name: &str| {
+            text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()).unwrap_or(0.0)
+        };
+        let mut filled = 0;
+        for &level in levels {
+            // With compression on, a million entries would spend most of the run compressing.
+            if compression && level > 100_000 {
+                break;
+            }
+            fill(&client, &base, filled, level - filled).await;
+            filled = level;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let rss = rss_mib(gateway.child.id());
+            let metrics = get(&client, &format!("http://{}/metrics", gateway.admin), None).await.1;
+            let text = String::from_utf8_lossy(&metrics);
+            let entries = admin_metrics(&text, "appsignal_gateway_cache_entries");
+            let bytes = admin_metrics(&text, "appsignal_gateway_cache_bytes") / (1024.0 * 1024.0);
+            let hit = wrk(dir.path(), &format!("{base}/api/blog/samples.json?limit=10&since=1"), 64, args.seconds.min(2), &[]);
+            let on = if compression { "on" } else { "off" };
+            println!("| {on} | {level} | {rss:.0} | {entries:.0} | {bytes:.0} | {:.0} |", hit.rps);
+        }
+    }
+}
