@@ -43,6 +43,9 @@ struct Args {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 3)]
     seconds: u64,
+    /// Only the cache-hit table (for quick comparisons while optimising).
+    #[arg(long)]
+    hits_only: bool,
     /// Directory of the release build.
     #[arg(long, default_value = "target/release")]
     target: PathBuf,
@@ -200,20 +203,25 @@ done = function(summary, latency, requests)
 end
 "#;
 
-fn wrk(dir: &Path, url: &str, connections: usize, seconds: u64, headers: &[&str]) -> Run {
+/// Runs wrk without blocking this runtime: the fake AppSignal lives on it and must keep
+/// answering while wrk runs.
+async fn wrk(dir: &Path, url: &str, connections: usize, seconds: u64, headers: &[&str]) -> Run {
     let script = dir.join("report.lua");
     if !script.exists() {
         std::fs::write(&script, WRK_SCRIPT).unwrap();
     }
-    let mut command = Command::new("taskset");
+    let mut command = tokio::process::Command::new("taskset");
     command.args(["-c", CLIENT_CORE, "wrk", "-t1", &format!("-c{connections}"), &format!("-d{seconds}s")]);
     command.args(["--timeout", "5s", "-s", &script.to_string_lossy()]);
     for header in headers {
         command.args(["-H", header]);
     }
-    let out = command.arg(url).output().expect("wrk runs");
+    let out = command.arg(url).output().await.expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("wrk printed no result:\n{text}"));
     let n: Vec<f64> = line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
     Run { rps: n[0] / (n[1] / 1e6), p50_us: n[2], p99_us: n[3], p999_us: n[4], errors: n[5] as u64 }
 }
@@ -239,7 +247,8 @@ async fn fill(client: &Http, base: &str, from: u64, n: u64) {
                     if i >= end {
                         break;
                     }
-                    let (status, _) = get(&client, &format!("{base}/api/blog/samples.json?limit=10&since={i}"), None).await;
+                    let (status, _) =
+                        get(&client, &format!("{base}/api/blog/samples.json?limit=10&since={i}"), None).await;
                     assert_eq!(status, 200, "fill request failed");
                 }
             })
@@ -269,14 +278,22 @@ async fn main() {
 
     println!("# appsignal-gateway benchmark");
     println!("body: {} bytes (a 10-sample list from the demo data); servers on core {SERVER_CORE}, wrk and this program on core {CLIENT_CORE}", body.len());
-    println!("{} paired rounds of {} s per figure; ratios are medians of per-round ratios\n", args.rounds, args.seconds);
+    println!(
+        "{} paired rounds of {} s per figure; ratios are medians of per-round ratios\n",
+        args.rounds, args.seconds
+    );
 
-    let gateway = start_gateway(&args, dir.path(), "hit", &fake.url, "");
+    // A long TTL: this part measures fresh hits, not the stale paths.
+    let gateway =
+        start_gateway(&args, dir.path(), "hit", &fake.url, "cache:\n  ttl: {list: \"1h\", show: \"1h\"}\n");
     let ceiling = start_ceiling(&args, &body_file);
     let nginx = start_nginx(dir.path(), &fake.url);
     let path = "/api/blog/samples.json?limit=10";
     let nginx_path = format!("/api/{APP}/samples.json?limit=10");
-    let mut targets = vec![("gateway", format!("http://{}{path}", gateway.addr)), ("ceiling", format!("http://{}{path}", ceiling.addr))];
+    let mut targets = vec![
+        ("gateway", format!("http://{}{path}", gateway.addr)),
+        ("ceiling", format!("http://{}{path}", ceiling.addr)),
+    ];
     match &nginx {
         Some(nginx) => targets.push(("nginx", format!("http://{}{nginx_path}", nginx.addr))),
         None => println!("nginx is not installed: its row is skipped (bench/run.sh installs it with apt)\n"),
@@ -298,15 +315,23 @@ async fn main() {
         for round in 0..args.rounds {
             for k in 0..targets.len() {
                 let t = (k + round) % targets.len();
-                runs[t].push(wrk(dir.path(), &targets[t].1, c, args.seconds, &[]));
+                runs[t].push(wrk(dir.path(), &targets[t].1, c, args.seconds, &[]).await);
             }
         }
         for (t, (name, _)) in targets.iter().enumerate() {
             let m = |f: fn(&Run) -> f64| median(runs[t].iter().map(f).collect());
             let errors: u64 = runs[t].iter().map(|r| r.errors).sum();
-            println!("| {c} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {errors} |", m(|r| r.rps), m(|r| r.p50_us), m(|r| r.p99_us), m(|r| r.p999_us));
+            println!(
+                "| {c} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {errors} |",
+                m(|r| r.rps),
+                m(|r| r.p50_us),
+                m(|r| r.p99_us),
+                m(|r| r.p999_us)
+            );
         }
-        let ratio = |a: usize, b: usize, f: fn(&Run) -> f64| median((0..args.rounds).map(|i| f(&runs[a][i]) / f(&runs[b][i])).collect());
+        let ratio = |a: usize, b: usize, f: fn(&Run) -> f64| {
+            median((0..args.rounds).map(|i| f(&runs[a][i]) / f(&runs[b][i])).collect())
+        };
         let vs_ceiling = ratio(0, 1, |r| r.rps);
         let p99_vs_ceiling = ratio(0, 1, |r| r.p99_us);
         let vs_nginx = if targets.len() > 2 { Some(ratio(0, 2, |r| r.rps)) } else { None };
@@ -319,13 +344,16 @@ async fn main() {
         println!("| {c} | {nginx} | {vs_ceiling:.2} | {p99:.2} |");
     }
 
+    if args.hits_only {
+        return;
+    }
     println!("\n## Compressed hits (64 connections)\n");
     println!("| Accept-Encoding | req/s | p99 µs | body bytes |");
     println!("| --- | --- | --- | --- |");
     for accept in ["identity", "gzip", "br"] {
         let (_, got) = get(&client, &targets[0].1, Some(accept)).await;
         let header = format!("Accept-Encoding: {accept}");
-        let run = wrk(dir.path(), &targets[0].1, 64, args.seconds, &[&header]);
+        let run = wrk(dir.path(), &targets[0].1, 64, args.seconds, &[&header]).await;
         println!("| {accept} | {:.0} | {:.0} | {} |", run.rps, run.p99_us, got.len());
     }
 
@@ -334,13 +362,16 @@ async fn main() {
     let mut direct = Vec::new();
     for i in 0..samples {
         let started = Instant::now();
-        get(&client, &format!("{}/api/{APP}/samples.json?limit=10&since={i}&token={TOKEN}", fake.url), None).await;
+        get(&client, &format!("{}/api/{APP}/samples.json?limit=10&since={i}&token={TOKEN}", fake.url), None)
+            .await;
         direct.push(started.elapsed().as_secs_f64() * 1e6);
     }
     let mut through = Vec::new();
     for i in 0..samples {
         let started = Instant::now();
-        let (status, _) = get(&client, &format!("http://{}/api/blog/samples.json?limit=11&since={i}", gateway.addr), None).await;
+        let (status, _) =
+            get(&client, &format!("http://{}/api/blog/samples.json?limit=11&since={i}", gateway.addr), None)
+                .await;
         assert_eq!(status, 200);
         through.push(started.elapsed().as_secs_f64() * 1e6);
     }
@@ -349,7 +380,12 @@ async fn main() {
     let before = fake.count();
     let url = format!("http://{}/api/blog/samples/errors.json?limit=99", gateway.addr);
     fake.always(Reply::Delay(Duration::from_millis(50), Box::new(Reply::Json(200, body))));
-    let concurrent: Vec<_> = (0..100).map(|_| { let (client, url) = (client.clone(), url.clone()); tokio::spawn(async move { get(&client, &url, None).await.0 }) }).collect();
+    let concurrent: Vec<_> = (0..100)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { get(&client, &url, None).await.0 })
+        })
+        .collect();
     for request in concurrent {
         assert_eq!(request.await.unwrap(), 200);
     }
@@ -360,15 +396,22 @@ async fn main() {
 
     println!("\n## Memory by entry count\n");
     println!("cache.max_size 1GiB; each entry a {}-byte list under its own key; RSS of the gateway process after the fill, and the hit rate on one key afterwards (64 connections)\n", body.len());
-    println!("| compression | entries filled | RSS MiB | cached entries | cached MiB (weigher) | hit req/s |");
+    println!(
+        "| compression | entries filled | RSS MiB | cached entries | cached MiB (weigher) | hit req/s |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     let levels: &[u64] = if args.quick { &[1_000, 10_000] } else { &[10_000, 100_000, 1_000_000] };
     for compression in [false, true] {
-        let extra = format!("cache:\n  max_size: \"1GiB\"\n  ttl: {{list: \"1h\"}}\ncompression:\n  enabled: {compression}\n");
+        let extra = format!(
+            "cache:\n  max_size: \"1GiB\"\n  ttl: {{list: \"1h\"}}\ncompression:\n  enabled: {compression}\n"
+        );
         let gateway = start_gateway(&args, dir.path(), "memory", &fake.url, &extra);
         let base = format!("http://{}", gateway.addr);
         let admin_metrics = |text: &str, name: &str| {
-            text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()).unwrap_or(0.0)
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .unwrap_or(0.0)
         };
         let mut filled = 0;
         for &level in levels {
@@ -384,7 +427,14 @@ async fn main() {
             let text = String::from_utf8_lossy(&metrics);
             let entries = admin_metrics(&text, "appsignal_gateway_cache_entries");
             let bytes = admin_metrics(&text, "appsignal_gateway_cache_bytes") / (1024.0 * 1024.0);
-            let hit = wrk(dir.path(), &format!("{base}/api/blog/samples.json?limit=10&since=1"), 64, args.seconds.min(2), &[]);
+            let hit = wrk(
+                dir.path(),
+                &format!("{base}/api/blog/samples.json?limit=10&since=1"),
+                64,
+                args.seconds.min(2),
+                &[],
+            )
+            .await;
             let on = if compression { "on" } else { "off" };
             println!("| {on} | {level} | {rss:.0} | {entries:.0} | {bytes:.0} | {:.0} |", hit.rps);
         }

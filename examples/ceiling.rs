@@ -17,7 +17,8 @@ use hyper_util::rt::TokioIo;
 async fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
-    let body = Bytes::from(std::fs::read(args.next().expect("usage: ceiling ADDR BODY_FILE")).expect("body file"));
+    let body =
+        Bytes::from(std::fs::read(args.next().expect("usage: ceiling ADDR BODY_FILE")).expect("body file"));
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("{}", listener.local_addr().unwrap());
     loop {

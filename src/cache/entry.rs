@@ -11,6 +11,7 @@ use http::header::{
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
+use super::headers;
 use crate::compress::{self, Coding};
 use crate::jsonp;
 use crate::response::{self, Body};
@@ -108,10 +109,7 @@ impl CacheStatus {
     /// The `Cache-Status` value.
     fn header(self, ttl_left: u64) -> HeaderValue {
         let text = match self {
-            CacheStatus::Hit => {
-                return HeaderValue::from_str(&format!("appsignal-gateway; hit; ttl={ttl_left}"))
-                    .expect("ascii")
-            }
+            CacheStatus::Hit => return headers::hit(ttl_left),
             CacheStatus::MissStored => "appsignal-gateway; fwd=miss; stored",
             CacheStatus::MissCollapsed => "appsignal-gateway; fwd=miss; collapsed",
             CacheStatus::MissNotStored => "appsignal-gateway; fwd=miss",
@@ -213,8 +211,8 @@ impl Entry {
         let ttl_left = self.ttl_left(now).as_secs();
         let mut headers = HeaderMap::with_capacity(10);
         headers.insert("cache-status", status.header(ttl_left));
-        headers.insert(AGE, HeaderValue::from(self.age(now).as_secs()));
-        headers.insert(CACHE_CONTROL, cache_control(ttl_left));
+        headers.insert(AGE, headers::age(self.age(now).as_secs()));
+        headers.insert(CACHE_CONTROL, headers::cache_control(ttl_left));
         headers.insert(ETAG, form.etag.clone());
         if self.vary_encoding {
             headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
@@ -253,10 +251,6 @@ fn matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
     let Ok(text) = if_none_match.to_str() else { return false };
     let ours = etag.to_str().unwrap_or_default();
     text.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
-}
-
-fn cache_control(ttl_left: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("private, max-age={ttl_left}")).expect("ascii")
 }
 
 #[cfg(test)]

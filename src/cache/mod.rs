@@ -6,6 +6,7 @@
 
 mod entry;
 mod flight;
+mod headers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

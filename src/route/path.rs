@@ -33,15 +33,22 @@ pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
     let (app, rest) = rest.split_once('/')?;
     let app_id = apps.resolve(app)?.clone();
     for route in ROUTES {
-        let tail = match route.shape {
-            Shape::Fixed(fixed) if rest == fixed => fixed.to_owned(),
+        let mut upstream_path = String::with_capacity(app_id.len() + rest.len() + 64);
+        upstream_path.push_str("/api/");
+        upstream_path.push_str(&app_id);
+        upstream_path.push('/');
+        match route.shape {
+            Shape::Fixed(fixed) if rest == fixed => upstream_path.push_str(fixed),
             Shape::Fixed(_) => continue,
             Shape::Item { prefix } => match item_id(rest, prefix) {
-                Some(id) => format!("{prefix}{id}.json"),
+                Some(id) => {
+                    upstream_path.push_str(prefix);
+                    upstream_path.push_str(&id);
+                    upstream_path.push_str(".json");
+                }
                 None => continue,
             },
-        };
-        let upstream_path = format!("/api/{app_id}/{tail}");
+        }
         return Some(PathMatch { route, app_id, upstream_path });
     }
     None
