@@ -63,7 +63,10 @@ pub fn gzip(body: &[u8]) -> Bytes {
     );
     // Writing to a Vec cannot fail.
     encoder.write_all(body).expect("in-memory write");
-    Bytes::from(encoder.finish().expect("in-memory write"))
+    let mut out = encoder.finish().expect("in-memory write");
+    // A cached form lives long: hold only its bytes, not the encoder's spare capacity.
+    out.shrink_to_fit();
+    Bytes::from(out)
 }
 
 /// brotli of `body`.
@@ -78,6 +81,7 @@ pub fn brotli(body: &[u8]) -> Bytes {
     };
     let mut out = Vec::with_capacity(body.len() / 4);
     brotli::BrotliCompress(&mut &body[..], &mut out, &params).expect("in-memory write");
+    out.shrink_to_fit();
     Bytes::from(out)
 }
 

@@ -237,9 +237,11 @@ impl Entry {
     }
 
     /// What the weigher charges for this entry under `key`: key, every form, and a
-    /// fixed overhead for the entry's own fields and moka's bookkeeping.
+    /// fixed overhead for the entry's own fields, moka's node and timer bookkeeping and
+    /// allocator rounding, measured as RSS growth per entry (BENCHMARKS.md), so that
+    /// `cache.max_size` bounds memory, not just payload.
     pub fn weight(&self, key: &str) -> u32 {
-        const OVERHEAD: usize = 200;
+        const OVERHEAD: usize = 1024;
         let forms = [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()];
         let bytes: usize = forms.iter().flatten().map(|f| f.body.len() + f.etag.len()).sum();
         u32::try_from(key.len() + bytes + OVERHEAD).unwrap_or(u32::MAX)
