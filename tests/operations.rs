@@ -78,8 +78,9 @@ fn yaml(upstream: &str, ttl: &str, apps: &[(&str, &str)]) -> String {
     )
 }
 
-#[tokio::test]
-async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
+/// A fake, a config file for it in a fresh directory, and a gateway started from that
+/// file (so a reload re-reads it).
+async fn start_from_file() -> (FakeAppSignal, tempfile::TempDir, std::path::PathBuf, lifecycle::Running) {
     let fake = FakeAppSignal::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
@@ -87,6 +88,12 @@ async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
     let (_, settings) = config::load(&path).unwrap();
     let options = StartOptions { config_path: Some(path.clone()), ..Default::default() };
     let running = lifecycle::start(settings, options).await.unwrap();
+    (fake, dir, path, running)
+}
+
+#[tokio::test]
+async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
+    let (fake, _dir, path, running) = start_from_file().await;
     let base = format!("http://{}", running.listen);
     assert_eq!(support::send(Method::GET, &format!("{base}/api/shop/samples.json"), &[]).await.status, 404);
 
@@ -132,15 +139,7 @@ async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
 
 #[tokio::test]
 async fn invalid_reload_keeps_the_old_config_and_names_every_bad_key() {
-    let fake = FakeAppSignal::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.yaml");
-    std::fs::write(&path, yaml(&fake.url, "30s", &[(APP_ID, "blog")])).unwrap();
-    let (_, settings) = config::load(&path).unwrap();
-    let running =
-        lifecycle::start(settings, StartOptions { config_path: Some(path.clone()), ..Default::default() })
-            .await
-            .unwrap();
+    let (fake, _dir, path, running) = start_from_file().await;
     let base = format!("http://{}", running.listen);
     std::fs::write(&path, yaml(&fake.url, "soon", &[(APP_ID, "blog")]) + "bogus_key: 1\n").unwrap();
     let reload = support::send(Method::POST, &format!("http://{}/config/reload", running.admin), &[]).await;
