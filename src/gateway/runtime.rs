@@ -106,5 +106,8 @@ pub fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     if old.limits.header_read_timeout != new.limits.header_read_timeout {
         keys.push("limits.header_read_timeout");
     }
+    if old.limits.idle_timeout != new.limits.idle_timeout {
+        keys.push("limits.idle_timeout");
+    }
     keys
 }
