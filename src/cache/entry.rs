@@ -172,11 +172,6 @@ impl Entry {
         }
     }
 
-    /// The body as AppSignal sent it.
-    pub fn body(&self) -> &Bytes {
-        &self.identity.body
-    }
-
     /// How long ago it was stored.
     pub fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.stored_at)

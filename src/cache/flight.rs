@@ -68,11 +68,6 @@ impl Flights {
         });
         Ticket { receiver, leader: true }
     }
-
-    /// Whether a flight for `key` is under way.
-    pub fn in_flight(&self, key: &str) -> bool {
-        self.inflight.lock().expect("flight map lock").contains_key(key)
-    }
 }
 
 /// Removes a flight from the map when its task ends, even by panic.

@@ -76,8 +76,6 @@ pub struct Rate {
 pub struct Apps {
     /// Maps every accepted spelling (id and alias) to the app's id.
     by_key: HashMap<String, Arc<str>>,
-    /// The apps in configuration order, for printing.
-    list: Vec<App>,
 }
 
 /// One allowlisted app.
@@ -99,17 +97,12 @@ impl Apps {
                 by_key.insert(name.clone(), app.id.clone());
             }
         }
-        Apps { by_key, list }
+        Apps { by_key }
     }
 
     /// Resolves an id or alias to the app id.
     pub fn resolve(&self, id_or_name: &str) -> Option<&Arc<str>> {
         self.by_key.get(id_or_name)
-    }
-
-    /// The apps in configuration order.
-    pub fn iter(&self) -> impl Iterator<Item = &App> {
-        self.list.iter()
     }
 }
 

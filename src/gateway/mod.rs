@@ -197,7 +197,6 @@ impl Gateway {
         let opts =
             QueryOptions { callback_param: &settings.jsonp.callback_param, jsonp: settings.jsonp.enabled };
         let target = route::target(matched, uri.query(), opts).map_err(|e| match e {
-            RouteError::NotFound => GatewayError::NotFound,
             RouteError::Param(p) => GatewayError::BadParameter(p),
             RouteError::Callback => GatewayError::BadCallback,
         })?;

@@ -39,11 +39,10 @@ pub struct Target {
     pub callback: Option<String>,
 }
 
-/// Why a request has no target.
+/// Why a matched path's query has no target (an unmatched path is `None` from
+/// [`match_path`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteError {
-    /// Not one of the routes, or an app that is not allowlisted.
-    NotFound,
     /// A bad query parameter.
     Param(ParamError),
     /// A JSONP callback that is not a dotted JavaScript identifier.

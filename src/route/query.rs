@@ -25,11 +25,6 @@ impl Normalised {
         self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
-    /// The pairs in canonical order.
-    pub fn pairs(&self) -> &[(&'static str, String)] {
-        &self.pairs
-    }
-
     /// Validates and normalises `query` for `route`, returning the parameters to
     /// forward and the JSONP callback, if any.
     pub fn from_query(

@@ -99,11 +99,6 @@ impl Upstream {
         })
     }
 
-    /// The token, for scrubbing text before it is logged.
-    pub fn token(&self) -> &Token {
-        &self.token
-    }
-
     /// Fetches `path_and_query` (a route's normalised upstream target), unless the
     /// gateway is backing off or out of budget. Waiting for a free slot counts towards
     /// the timeout.
