@@ -86,8 +86,8 @@ pub async fn start(settings: Settings, options: StartOptions) -> Result<Running,
     let grace = options.grace.unwrap_or(SHUTDOWN_GRACE);
     let limits = ConnLimits {
         max_connections: settings.limits.max_connections,
-        // hyper's header timer also bounds keep-alive waits: the smaller value serves both.
-        header_read_timeout: settings.limits.header_read_timeout.min(settings.limits.idle_timeout),
+        header_read_timeout: settings.limits.header_read_timeout,
+        idle_timeout: settings.limits.idle_timeout,
         max_head: settings.limits.max_uri_length + settings.limits.max_header_size + 4096,
         grace,
     };

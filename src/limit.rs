@@ -37,7 +37,11 @@ pub struct Refusal {
     pub window: u64,
 }
 
-type Keyed<C> = RateLimiter<ClientId, DashMapStateStore<ClientId>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+/// Client addresses can be chosen by clients (IPv6, trusted proxies): a randomly seeded hasher.
+type Hasher = foldhash::quality::RandomState;
+
+type Keyed<C> =
+    RateLimiter<ClientId, DashMapStateStore<ClientId, Hasher>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// The per-client limiter.
 pub struct ClientLimiter<C: Clock + Clone = DefaultClock> {
@@ -73,7 +77,9 @@ impl ClientLimiter {
 impl<C: Clock + Clone> ClientLimiter<C> {
     /// A limiter on `clock` (a fake one in tests).
     pub fn with_clock(rate: Rate, clock: C) -> Self {
-        ClientLimiter { limiter: RateLimiter::dashmap_with_clock(quota(rate), clock.clone()), clock, rate }
+        let limiter =
+            RateLimiter::dashmap_with_clock_and_hasher(quota(rate), clock.clone(), Hasher::default());
+        ClientLimiter { limiter, clock, rate }
     }
 
     /// Takes one request from `client`'s bucket, or says how long to wait.

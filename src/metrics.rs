@@ -79,7 +79,7 @@ pub struct Metrics {
     /// `requests_total{route,status}`, for lookups that miss `request_handles`.
     requests: Family<RequestLabels, Counter>,
     /// Pre-created handles of `requests`, read without a lock.
-    request_handles: HashMap<(&'static str, u16), Counter>,
+    request_handles: HashMap<(&'static str, u16), Counter, foldhash::fast::FixedState>,
     /// Fresh hits.
     cache_hits: Counter,
     /// Misses that called upstream (expired entries refetched included).

@@ -138,6 +138,7 @@ async fn a_panic_is_a_500_for_that_request_only() {
     let limits = ConnLimits {
         max_connections: 16.try_into().unwrap(),
         header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
         max_head: 64 * 1024,
         grace: Duration::from_secs(1),
     };

@@ -8,13 +8,17 @@ use http::header::{
     HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
     IF_NONE_MATCH, VARY,
 };
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Response, StatusCode};
 use http_body_util::Full;
 
 use super::headers;
 use crate::compress::{self, Coding};
+use crate::gateway::X_REQUEST_ID;
 use crate::jsonp;
 use crate::response::{self, Body};
+
+/// The `Cache-Status` header (RFC 9211).
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// One encoding of a body, with what a hit sends alongside it.
 #[derive(Debug)]
@@ -23,18 +27,35 @@ struct Form {
     body: Bytes,
     /// Strong validator of these bytes, quoted.
     etag: HeaderValue,
-    /// Their length, ready to send.
-    content_length: HeaderValue,
+    /// The headers a full answer with these bytes always carries (`ETag`, `Vary`,
+    /// `Content-Type`, `Content-Length`, `Content-Encoding`), cloned whole by a hit.
+    headers: HeaderMap,
 }
 
 impl Form {
-    fn new(body: Bytes, hash: u64, suffix: &str) -> Self {
-        let etag = format!("\"{hash:016x}{suffix}\"");
-        Form {
-            etag: HeaderValue::from_str(&etag).expect("hex is a valid header"),
-            content_length: HeaderValue::from(body.len()),
-            body,
+    fn new(body: Bytes, hash: u64, coding: Coding, vary_encoding: bool) -> Self {
+        let suffix = match coding {
+            Coding::Identity => "",
+            Coding::Gzip => "-gz",
+            Coding::Brotli => "-br",
+        };
+        let etag = HeaderValue::from_str(&format!("\"{hash:016x}{suffix}\"")).expect("hex is a valid header");
+        let placeholder = HeaderValue::from_static("-");
+        let mut headers = HeaderMap::with_capacity(9);
+        headers.insert(CACHE_STATUS, placeholder.clone());
+        headers.insert(AGE, placeholder.clone());
+        headers.insert(CACHE_CONTROL, placeholder.clone());
+        headers.insert(X_REQUEST_ID, placeholder);
+        headers.insert(ETAG, etag.clone());
+        if vary_encoding {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
         }
+        headers.insert(CONTENT_TYPE, response::JSON);
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        if let Some(encoding) = coding.header() {
+            headers.insert(CONTENT_ENCODING, encoding);
+        }
+        Form { body, etag, headers }
     }
 }
 
@@ -157,19 +178,11 @@ impl Entry {
         hasher.write(&body);
         let hash = hasher.finish();
         let compress = compress_from.is_some_and(|min| body.len() as u64 >= min);
-        let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, "-gz"));
-        let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, "-br"));
-        let identity = Form::new(body, hash, "");
-        Entry {
-            status,
-            identity,
-            gzip,
-            brotli,
-            vary_encoding: compress_from.is_some(),
-            stored_at: Instant::now(),
-            ttl,
-            retain,
-        }
+        let vary = compress_from.is_some();
+        let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, Coding::Gzip, vary));
+        let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, Coding::Brotli, vary));
+        let identity = Form::new(body, hash, Coding::Identity, vary);
+        Entry { status, identity, gzip, brotli, vary_encoding: vary, stored_at: Instant::now(), ttl, retain }
     }
 
     /// How long ago it was stored.
@@ -194,7 +207,7 @@ impl Entry {
 
     /// The response for this entry: the chosen form (or 304 when `If-None-Match` names
     /// it), with `Cache-Status`, `Age`, `ETag` and `Cache-Control`.
-    pub fn respond(&self, status: CacheStatus, now: Instant, ask: Ask<'_>) -> Response<Body> {
+    pub fn respond(&self, cache_status: CacheStatus, now: Instant, ask: Ask<'_>) -> Response<Body> {
         let coding = match ask.callback {
             Some(_) => Coding::Identity,
             None => compress::negotiate(ask.accept_encoding, self.gzip.is_some(), self.brotli.is_some()),
@@ -203,25 +216,20 @@ impl Entry {
         let not_modified = ask.callback.is_none()
             && self.status == StatusCode::OK
             && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
+        let (status, body, mut headers) = if not_modified {
+            let mut headers = HeaderMap::with_capacity(8);
+            headers.insert(ETAG, form.etag.clone());
+            if self.vary_encoding {
+                headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            (StatusCode::NOT_MODIFIED, Bytes::new(), headers)
+        } else {
+            (self.status, form.body.clone(), form.headers.clone())
+        };
         let ttl_left = self.ttl_left(now).as_secs();
-        let mut headers = HeaderMap::with_capacity(10);
-        headers.insert("cache-status", status.header(ttl_left));
+        headers.insert(CACHE_STATUS, cache_status.header(ttl_left));
         headers.insert(AGE, headers::age(self.age(now).as_secs()));
         headers.insert(CACHE_CONTROL, headers::cache_control(ttl_left));
-        headers.insert(ETAG, form.etag.clone());
-        if self.vary_encoding {
-            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
-        }
-        let (status, body) = if not_modified {
-            (StatusCode::NOT_MODIFIED, Bytes::new())
-        } else {
-            headers.insert(CONTENT_TYPE, response::JSON);
-            headers.insert(CONTENT_LENGTH, form.content_length.clone());
-            if let Some(encoding) = coding.header() {
-                headers.insert(CONTENT_ENCODING, encoding);
-            }
-            (self.status, form.body.clone())
-        };
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         *response.headers_mut() = headers;

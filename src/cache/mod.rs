@@ -33,7 +33,7 @@ pub enum Lookup {
 #[derive(Debug)]
 pub struct ResponseCache {
     /// Entries by normalised upstream target.
-    entries: moka::future::Cache<Arc<str>, Arc<Entry>>,
+    entries: moka::future::Cache<Arc<str>, Arc<Entry>, Hasher>,
     /// Upstream calls under way, by the same key.
     flights: Arc<Flights>,
 }
@@ -62,6 +62,10 @@ impl moka::Expiry<Arc<str>, Arc<Entry>> for Retain {
     }
 }
 
+/// Keys are normalised request targets, so clients choose them: a randomly seeded
+/// hasher, and a fast one (a hit hashes its key once).
+type Hasher = foldhash::quality::RandomState;
+
 impl ResponseCache {
     /// An empty cache bounded by `max_size` bytes.
     pub fn new(max_size: u64) -> Self {
@@ -70,7 +74,7 @@ impl ResponseCache {
             .weigher(|key: &Arc<str>, entry: &Arc<Entry>| entry.weight(key))
             .expire_after(Retain)
             .support_invalidation_closures()
-            .build();
+            .build_with_hasher(Hasher::default());
         ResponseCache { entries, flights: Arc::default() }
     }
 

@@ -34,6 +34,7 @@ pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
     let limits = ConnLimits {
         max_connections: std::num::NonZeroUsize::new(1024).expect("1024 > 0"),
         header_read_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(60),
         max_head: 64 * 1024,
         grace: std::time::Duration::ZERO,
     };

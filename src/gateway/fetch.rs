@@ -52,7 +52,7 @@ impl Gateway {
 
     /// Joins or starts the upstream call for `target`, which stores what it gets.
     fn fetch(&self, rt: &Runtime, target: &Target) -> Ticket {
-        let key: Arc<str> = Arc::from(target.upstream.as_str());
+        let key = target.upstream.clone();
         let upstream = rt.upstream.clone();
         let cache = self.cache.clone();
         let cache_settings = rt.settings.cache.clone();

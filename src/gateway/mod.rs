@@ -27,7 +27,7 @@ use crate::jsonp;
 use crate::limit::{self, ClientId};
 use crate::metrics::{LimitScope, Metrics};
 use crate::response::{self, Body};
-use crate::route::{self, QueryOptions, RouteError};
+use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
 use crate::server::Handler;
 
 /// The peer address [`Gateway::handle`] assumes when a test calls it without a socket.
@@ -99,7 +99,8 @@ impl Gateway {
     /// Answers one request from `peer`. The request body is never read: every route
     /// is a GET.
     pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
-        let started = Instant::now();
+        // The access line's duration; no clock read when the line is filtered out.
+        let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
         let rt = self.runtime.load_full();
         let (parts, _body) = request.into_parts();
         let settings = &rt.settings;
@@ -139,7 +140,7 @@ impl Gateway {
             route = log.route,
             app = log.app.as_deref().unwrap_or("-"),
             status,
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = started.map(|s| s.elapsed().as_secs_f64() * 1000.0),
             key = log.key.as_deref(),
             cache = log.cache.map(CacheStatus::name),
             upstream = log.upstream,
@@ -175,10 +176,16 @@ impl Gateway {
                 _ => Err(GatewayError::MethodNotAllowed),
             };
         }
-        let matched = route::match_path(path, &settings.apps);
+        // A target seen before skips matching and normalisation: the memo holds only
+        // what this generation's settings resolved it to.
+        let raw = uri.path_and_query().map_or(path, |p| p.as_str());
+        let matched = match rt.targets.get(raw) {
+            Some(target) => Some(Matched::Known(target)),
+            None => route::match_path(path, &settings.apps).map(Matched::Path),
+        };
         if *method == Method::OPTIONS {
             // Preflights carry no key: answered here, never limited, never upstream.
-            log.route = matched.as_ref().ok_or(GatewayError::NotFound)?.route.name;
+            log.route = matched.as_ref().ok_or(GatewayError::NotFound)?.route().name;
             return Ok(rt.cors.options(headers));
         }
         let key = match rt.keys.required() {
@@ -188,18 +195,28 @@ impl Gateway {
         log.key = key.map(|k| k.name.clone());
         // An app outside the key's scope is answered exactly like an unknown app.
         let matched =
-            matched.filter(|m| key.is_none_or(|k| k.may_read(&m.app_id))).ok_or(GatewayError::NotFound)?;
-        log.route = matched.route.name;
-        log.app = Some(matched.app_id.clone());
+            matched.filter(|m| key.is_none_or(|k| k.may_read(m.app_id()))).ok_or(GatewayError::NotFound)?;
+        log.route = matched.route().name;
+        log.app = Some(matched.app_id().clone());
         if !matches!(*method, Method::GET | Method::HEAD) {
             return Err(GatewayError::MethodNotAllowed);
         }
-        let opts =
-            QueryOptions { callback_param: &settings.jsonp.callback_param, jsonp: settings.jsonp.enabled };
-        let target = route::target(matched, uri.query(), opts).map_err(|e| match e {
-            RouteError::Param(p) => GatewayError::BadParameter(p),
-            RouteError::Callback => GatewayError::BadCallback,
-        })?;
+        let target = match matched {
+            Matched::Known(target) => target,
+            Matched::Path(m) => {
+                let opts = QueryOptions {
+                    callback_param: &settings.jsonp.callback_param,
+                    jsonp: settings.jsonp.enabled,
+                };
+                let target = route::target(m, uri.query(), opts).map_err(|e| match e {
+                    RouteError::Param(p) => GatewayError::BadParameter(p),
+                    RouteError::Callback => GatewayError::BadCallback,
+                })?;
+                let target = Arc::new(target);
+                rt.targets.remember(raw, target.clone());
+                target
+            }
+        };
         let client = match key {
             Some(key) => ClientId::Key(key.name.clone()),
             None => ClientId::Addr(limit::client_addr(peer, headers, &settings.clients.trusted_proxies)),
@@ -216,6 +233,30 @@ impl Gateway {
             log.upstream = Some(entry.status.as_u16());
         }
         Ok(entry.respond(status, now, Ask::from_headers(headers, target.callback.as_deref())))
+    }
+}
+
+/// The route and app a request names: resolved before (from the memo), or only matched.
+enum Matched {
+    /// The whole target, remembered from an earlier request with the same raw target.
+    Known(Arc<Target>),
+    /// The path matched; the query is still to be normalised.
+    Path(PathMatch),
+}
+
+impl Matched {
+    fn route(&self) -> &'static Route {
+        match self {
+            Matched::Known(target) => target.route,
+            Matched::Path(m) => m.route,
+        }
+    }
+
+    fn app_id(&self) -> &Arc<str> {
+        match self {
+            Matched::Known(target) => &target.app_id,
+            Matched::Path(m) => &m.app_id,
+        }
     }
 }
 

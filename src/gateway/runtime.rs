@@ -8,7 +8,7 @@ use crate::config::{Settings, UpstreamSettings};
 use crate::cors::Cors;
 use crate::limit::ClientLimiter;
 use crate::metrics::Metrics;
-use crate::route::TtlClass;
+use crate::route::{Memo, TtlClass};
 use crate::upstream::Upstream;
 
 /// One consistent generation of configuration. A request loads it once and uses it
@@ -25,6 +25,8 @@ pub struct Runtime {
     pub limiter: Arc<ClientLimiter>,
     /// Dashboard keys.
     pub keys: Keys,
+    /// Raw targets this generation resolved; a reload starts a new one.
+    pub targets: Memo,
 }
 
 impl Runtime {
@@ -36,6 +38,7 @@ impl Runtime {
             cors: Cors::new(&settings.cors),
             limiter: Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
             keys: Keys::new(&settings.clients.keys),
+            targets: Memo::default(),
             settings,
         })
     }
@@ -59,6 +62,7 @@ impl Runtime {
             cors: Cors::new(&settings.cors),
             limiter,
             keys: Keys::new(&settings.clients.keys),
+            targets: Memo::default(),
             settings,
         })
     }

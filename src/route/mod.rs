@@ -6,6 +6,7 @@
 //! query (without the token) is also the cache key, so every spelling of the same
 //! question is one entry.
 
+mod memo;
 mod params;
 mod path;
 mod query;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
+pub use memo::Memo;
 pub use params::{escape_action, ParamError, ParamKind, ParamSpec};
 pub use path::{match_path, PathMatch};
 pub use query::{decode_query, Normalised};
@@ -34,7 +36,7 @@ pub struct Target {
     pub app_id: Arc<str>,
     /// `/api/{app_id}/{path}?{normalised query}`, without the token: what is sent
     /// upstream before the token is appended, and the cache key.
-    pub upstream: String,
+    pub upstream: Arc<str>,
     /// The JSONP callback, when one was given and JSONP is enabled; already validated.
     pub callback: Option<String>,
 }
@@ -63,5 +65,5 @@ pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Resu
     let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
     let mut upstream = m.upstream_path;
     normalised.append_to(&mut upstream);
-    Ok(Target { route: m.route, app_id: m.app_id, upstream, callback })
+    Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), callback })
 }

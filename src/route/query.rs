@@ -121,7 +121,7 @@ mod tests {
     }
 
     fn upstream(path: &str, query: &str) -> String {
-        resolve(path, query).unwrap().upstream
+        resolve(path, query).unwrap().upstream.to_string()
     }
 
     fn rejected(path: &str, query: &str) -> String {

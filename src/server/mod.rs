@@ -1,7 +1,10 @@
 //! Serving a handler on a listener the caller bound, until a shutdown future fires.
 //!
-//! HTTP/1.1 through hyper; each connection is a task. At shutdown the accept loop
-//! stops, idle connections close, and in-flight requests get a grace period to finish.
+//! HTTP/1.1 through hyper; each connection is a task, its deadlines kept by a
+//! [`watchdog::Watchdog`]. At shutdown the accept loop stops, idle connections close,
+//! and in-flight requests get a grace period to finish.
+
+pub mod watchdog;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,11 +18,12 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use self::watchdog::{Deadlines, Watchdog, Watched};
 use crate::error::GatewayError;
 use crate::response::Body;
 
@@ -43,10 +47,11 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ConnLimits {
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: NonZeroUsize,
-    /// A client that has not sent a whole request head by then is dropped. hyper's
-    /// timer also runs while a keep-alive connection waits for its next request, so
-    /// this bounds idle keep-alive connections too.
+    /// A client that has not sent a whole request head this long after its connection
+    /// or the request's first byte is dropped.
     pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request this long after its last response is closed.
+    pub idle_timeout: Duration,
     /// hyper's read buffer: the largest request head it accepts at all. Above the
     /// configured URI and header limits, so those are answered with the JSON error;
     /// past it hyper answers a bare 431.
@@ -64,11 +69,12 @@ pub async fn serve<H: Handler>(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.get()));
+    let deadlines = Deadlines { header_read: limits.header_read_timeout, idle: limits.idle_timeout };
+    let watchdog = Watchdog::new(deadlines);
+    tokio::spawn(watchdog.sweeper());
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_head.max(8192));
+    // Deadlines are the watchdog's: no timer per request head.
+    builder.header_read_timeout(None).max_buf_size(limits.max_head.max(8192));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -88,8 +94,12 @@ pub async fn serve<H: Handler>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let conn = watchdog.watch();
+        let io = TokioIo::new(Watched::new(stream, conn.clone()));
         let handler = handler.clone();
+        let watched = conn.clone();
         let service = service_fn(move |request| {
+            watched.busy();
             let handler = handler.clone();
             async move {
                 // A panic fails this request only: 500, logged, counted; the process serves on.
@@ -108,13 +118,14 @@ pub async fn serve<H: Handler>(
                 Ok::<_, std::convert::Infallible>(response)
             }
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        let task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }
             drop(permit);
         });
+        conn.serve_in(task.abort_handle());
     }
     drop(listener);
     if tokio::time::timeout(limits.grace, graceful.shutdown()).await.is_err() {

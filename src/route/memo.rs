@@ -1,0 +1,97 @@
+//! A bounded memo of request targets already resolved, so that a dashboard polling the
+//! same URL skips path matching and query normalisation on every poll after the first.
+//!
+//! Resolution is a pure function of the raw target and the configuration, and a memo
+//! lives in one configuration generation, so a remembered answer is always the answer
+//! the long way would give. Only successes are remembered.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::Target;
+
+/// Targets remembered at most; past this the memo starts over. Dashboards poll a few
+/// dozen distinct URLs; a client sending a new URL each time (a cache-buster) only ever
+/// costs one clearing per this many requests.
+const MAX_ENTRIES: usize = 4096;
+
+/// Raw targets longer than this are resolved every time, which bounds the memo at a
+/// few MiB, keys and targets together.
+const MAX_RAW_LENGTH: usize = 384;
+
+type Map = HashMap<Box<str>, Arc<Target>, foldhash::quality::RandomState>;
+
+/// Raw request target (`path?query`, as the client sent it) → resolved target.
+#[derive(Debug, Default)]
+pub struct Memo {
+    map: RwLock<Map>,
+}
+
+impl Memo {
+    /// The target `raw` resolved to before, if it is remembered.
+    pub fn get(&self, raw: &str) -> Option<Arc<Target>> {
+        if raw.len() > MAX_RAW_LENGTH {
+            return None;
+        }
+        // A poisoned lock only means a panic elsewhere; the map itself is always whole.
+        let map = self.map.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(raw).cloned()
+    }
+
+    /// Remembers that `raw` resolves to `target`.
+    pub fn remember(&self, raw: &str, target: Arc<Target>) {
+        if raw.len() > MAX_RAW_LENGTH {
+            return;
+        }
+        let mut map = self.map.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(raw.into(), target);
+    }
+
+    /// How many targets are remembered.
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::{Route, ROUTES};
+
+    fn target(upstream: &str) -> Arc<Target> {
+        let route: &'static Route = &ROUTES[0];
+        Arc::new(Target { route, app_id: "a".into(), upstream: upstream.into(), callback: None })
+    }
+
+    #[test]
+    fn remembers_and_forgets_when_full() {
+        let memo = Memo::default();
+        assert!(memo.get("/x").is_none());
+        memo.remember("/x", target("/api/a/x"));
+        assert_eq!(&*memo.get("/x").unwrap().upstream, "/api/a/x");
+        for i in 1..MAX_ENTRIES {
+            memo.remember(&format!("/y{i}"), target("/api/a/y"));
+        }
+        assert_eq!(memo.len(), MAX_ENTRIES);
+        memo.remember("/z", target("/api/a/z"));
+        assert_eq!(memo.len(), 1, "a full memo starts over");
+        assert!(memo.get("/x").is_none());
+    }
+
+    #[test]
+    fn long_targets_are_not_remembered() {
+        let memo = Memo::default();
+        let long = format!("/{}", "a".repeat(MAX_RAW_LENGTH));
+        memo.remember(&long, target("/api/a/x"));
+        assert!(memo.get(&long).is_none());
+        assert!(memo.is_empty());
+    }
+}

@@ -1,0 +1,318 @@
+//! Connection deadlines without a timer per request.
+//!
+//! Each connection publishes, in one atomic word, what it is waiting for and since
+//! when; one sweeper per listener wakes a few times per timeout and closes the
+//! connections past their deadline. A request costs a few relaxed atomic stores, where
+//! arming a timer for every request head (hyper's `header_read_timeout`) costs a timer
+//! registration, an allocation and a clock read.
+//!
+//! A connection is
+//! - reading a head, from its accept or from the first byte after a response: closed
+//!   after `header_read_timeout`, however slowly the bytes trickle in;
+//! - idle, from the end of a response until the next byte: closed after `idle_timeout`;
+//! - busy while a request is answered: never closed here (upstream calls have their
+//!   own timeout).
+//!
+//! The sweeper's clock is coarse (it is read from an atomic the sweeper sets), so a
+//! deadline is checked with one tick of margin: a connection is closed between its
+//! timeout and two ticks after it, never before.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::AbortHandle;
+
+/// The deadlines one listener enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// From a connection's accept, or the first byte of a request, to the end of its head.
+    pub header_read: Duration,
+    /// From the end of a response to the first byte of the next request.
+    pub idle: Duration,
+}
+
+impl Deadlines {
+    /// How often the sweeper looks: an eighth of the shorter timeout, within 5 ms–1 s.
+    fn tick(&self) -> Duration {
+        (self.header_read.min(self.idle) / 8).clamp(Duration::from_millis(5), Duration::from_secs(1))
+    }
+}
+
+/// The state word: the phase in the top two bits, milliseconds since the watchdog's
+/// start in the rest.
+const PHASE_SHIFT: u32 = 62;
+const TIME_MASK: u64 = (1 << PHASE_SHIFT) - 1;
+const BUSY: u64 = 0;
+const IDLE: u64 = 1 << PHASE_SHIFT;
+const HEAD: u64 = 2 << PHASE_SHIFT;
+
+/// Milliseconds since `start`, set by the sweeper each tick.
+#[derive(Debug)]
+struct CoarseClock {
+    start: Instant,
+    millis: AtomicU64,
+}
+
+impl CoarseClock {
+    fn now(&self) -> u64 {
+        self.millis.load(Ordering::Relaxed)
+    }
+
+    /// Reads the real clock and publishes it.
+    fn advance(&self) -> u64 {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(TIME_MASK) & TIME_MASK;
+        self.millis.store(now, Ordering::Relaxed);
+        now
+    }
+}
+
+/// One listener's connections and their deadlines.
+#[derive(Debug)]
+pub struct Watchdog {
+    deadlines: Deadlines,
+    clock: Arc<CoarseClock>,
+    conns: Mutex<Vec<Weak<Conn>>>,
+}
+
+impl Watchdog {
+    /// A watchdog enforcing `deadlines`; nothing is closed until [`Watchdog::sweep`] runs.
+    pub fn new(deadlines: Deadlines) -> Arc<Self> {
+        let clock = Arc::new(CoarseClock { start: Instant::now(), millis: AtomicU64::new(0) });
+        Arc::new(Watchdog { deadlines, clock, conns: Mutex::default() })
+    }
+
+    /// Starts watching a new connection, in the head-reading phase from now.
+    pub fn watch(&self) -> Arc<Conn> {
+        let conn = Arc::new(Conn {
+            state: AtomicU64::new(HEAD | self.clock.now()),
+            clock: self.clock.clone(),
+            task: OnceLock::new(),
+        });
+        self.lock().push(Arc::downgrade(&conn));
+        conn
+    }
+
+    /// Closes overdue connections every tick until the watchdog is dropped (the
+    /// listener's server is done); spawn it.
+    pub fn sweeper(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let watchdog = Arc::downgrade(self);
+        let mut ticker = tokio::time::interval(self.deadlines.tick());
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        async move {
+            loop {
+                ticker.tick().await;
+                let Some(watchdog) = watchdog.upgrade() else { return };
+                watchdog.sweep_once();
+            }
+        }
+    }
+
+    /// One sweep: advances the clock, closes overdue connections, forgets ended ones.
+    /// Returns how many it closed.
+    pub fn sweep_once(&self) -> usize {
+        let now = self.clock.advance();
+        let margin = millis(self.deadlines.tick());
+        let mut closed = 0;
+        self.lock().retain(|weak| {
+            let Some(conn) = weak.upgrade() else { return false };
+            if conn.overdue(now, margin, &self.deadlines) {
+                if let Some(task) = conn.task.get() {
+                    task.abort();
+                    closed += 1;
+                }
+            }
+            true
+        });
+        closed
+    }
+
+    /// Connections watched and not yet forgotten.
+    pub fn watched(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Conn>>> {
+        // The list is only pushed to and filtered: a panic elsewhere cannot leave it torn.
+        self.conns.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(TIME_MASK)
+}
+
+/// One connection's phase, shared by its IO, its service and the sweeper.
+#[derive(Debug)]
+pub struct Conn {
+    state: AtomicU64,
+    clock: Arc<CoarseClock>,
+    /// The connection's task, aborted when it is overdue.
+    task: OnceLock<AbortHandle>,
+}
+
+impl Conn {
+    /// Names the task serving this connection, so the sweeper can close it.
+    pub fn serve_in(&self, task: AbortHandle) {
+        let _ = self.task.set(task);
+    }
+
+    /// A request head is complete and being answered.
+    pub fn busy(&self) {
+        self.state.store(BUSY, Ordering::Relaxed);
+    }
+
+    /// Bytes arrived: an idle connection starts reading a head.
+    fn read_some(&self) {
+        if self.state.load(Ordering::Relaxed) & !TIME_MASK == IDLE {
+            self.state.store(HEAD | self.clock.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of a response left: idle from now until the next byte arrives.
+    fn wrote_some(&self) {
+        self.state.store(IDLE | self.clock.now(), Ordering::Relaxed);
+    }
+
+    fn overdue(&self, now: u64, margin: u64, deadlines: &Deadlines) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        let limit = match state & !TIME_MASK {
+            HEAD => deadlines.header_read,
+            IDLE => deadlines.idle,
+            _ => return false,
+        };
+        now.saturating_sub(state & TIME_MASK) > millis(limit).saturating_add(margin)
+    }
+}
+
+/// A connection's IO, reporting reads and writes to its [`Conn`].
+#[derive(Debug)]
+pub struct Watched<T> {
+    io: T,
+    conn: Arc<Conn>,
+}
+
+impl<T> Watched<T> {
+    /// Wraps `io`, reporting to `conn`.
+    pub fn new(io: T, conn: Arc<Conn>) -> Self {
+        Watched { io, conn }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.conn.read_some();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            if n > 0 {
+                self.conn.wrote_some();
+            }
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            if n > 0 {
+                self.conn.wrote_some();
+            }
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEADLINES: Deadlines =
+        Deadlines { header_read: Duration::from_millis(100), idle: Duration::from_millis(1000) };
+
+    fn overdue(conn: &Conn, now: u64) -> bool {
+        conn.overdue(now, millis(DEADLINES.tick()), &DEADLINES)
+    }
+
+    #[test]
+    fn each_phase_has_its_own_deadline() {
+        let dog = Watchdog::new(DEADLINES);
+        let margin = millis(DEADLINES.tick());
+        let conn = dog.watch();
+        // Reading the first head since 0.
+        assert!(!overdue(&conn, 100 + margin), "never before the timeout and its margin");
+        assert!(overdue(&conn, 101 + margin));
+        // Busy: no deadline at all.
+        conn.busy();
+        assert!(!overdue(&conn, u64::MAX / 4));
+        // A response went out at 500: idle, with the idle timeout.
+        dog.clock.millis.store(500, Ordering::Relaxed);
+        conn.wrote_some();
+        assert!(!overdue(&conn, 1500 + margin));
+        assert!(overdue(&conn, 1501 + margin));
+        // Bytes at 700: reading a head since then; more bytes do not restart it.
+        dog.clock.millis.store(700, Ordering::Relaxed);
+        conn.read_some();
+        dog.clock.millis.store(750, Ordering::Relaxed);
+        conn.read_some();
+        assert!(!overdue(&conn, 800 + margin));
+        assert!(overdue(&conn, 801 + margin), "a trickled head keeps its first byte's deadline");
+    }
+
+    #[tokio::test]
+    async fn sweeps_abort_overdue_tasks_and_forget_ended_ones() {
+        let dog = Watchdog::new(DEADLINES);
+        let stuck = dog.watch();
+        let task = tokio::spawn(std::future::pending::<()>());
+        stuck.serve_in(task.abort_handle());
+        let ended = dog.watch();
+        drop(ended);
+        assert_eq!(dog.watched(), 2);
+        // Pretend the clock moved far on: the stuck head is overdue.
+        let later = Instant::now() - Duration::from_secs(10);
+        let dog = Watchdog {
+            deadlines: dog.deadlines,
+            clock: Arc::new(CoarseClock { start: later, millis: AtomicU64::new(0) }),
+            conns: Mutex::new(dog.lock().clone()),
+        };
+        assert_eq!(dog.sweep_once(), 1);
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(dog.watched(), 1, "the ended connection is forgotten");
+    }
+}
