@@ -77,7 +77,7 @@ impl Admin {
     }
 
     async fn metrics(&self) -> Response<Body> {
-        let (entries, bytes) = self.gateway.cache().usage().await;
+        let (entries, bytes) = self.gateway.cache().usage();
         let text = self.gateway.metrics().encode(entries, bytes);
         response::with_body(StatusCode::OK, PROMETHEUS, Bytes::from(text))
     }

@@ -262,7 +262,7 @@ async fn cached_bytes_stay_under_max_size() {
         let request = Request::get(format!("/api/blog/samples.json?limit={limit}")).body(()).unwrap();
         assert_eq!(gateway.handle(request, NO_PEER).await.status(), 200);
     }
-    let (entries, bytes) = gateway.cache().usage().await;
+    let (entries, bytes) = gateway.cache().usage();
     assert!(bytes <= 64 * 1024, "{bytes} bytes cached");
     assert!((3..40).contains(&entries), "{entries} entries");
     assert_eq!(fake.count(), 40);

@@ -131,7 +131,7 @@ async fn the_weigher_counts_compressed_forms() {
         let gateway = Gateway::new(Arc::new(config::validate(&raw).unwrap())).unwrap();
         let request = Request::get("/api/blog/samples.json").body(()).unwrap();
         assert_eq!(gateway.handle(request, NO_PEER).await.status(), 200);
-        gateway.cache().usage().await.1
+        gateway.cache().usage().1
     };
     let plain = usage(false).await;
     let compressed = usage(true).await;

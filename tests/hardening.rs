@@ -149,7 +149,7 @@ async fn a_panic_is_a_500_for_that_request_only() {
     assert!(!panicked.text().contains("injected"), "panic details reached the client");
     let next = support::send(Method::GET, &format!("{base}/api/blog/samples.json"), &[]).await;
     assert_eq!(next.status, 200);
-    let (entries, bytes) = gateway.cache().usage().await;
+    let (entries, bytes) = gateway.cache().usage();
     let metrics = gateway.metrics().encode(entries, bytes);
     assert!(metrics.contains("appsignal_gateway_panics_total 1"), "{metrics}");
 }

@@ -33,7 +33,7 @@ pub enum Lookup {
 #[derive(Debug)]
 pub struct ResponseCache {
     /// Entries by normalised upstream target.
-    entries: moka::future::Cache<Arc<str>, Arc<Entry>, Hasher>,
+    entries: moka::sync::Cache<Arc<str>, Arc<Entry>, Hasher>,
     /// Upstream calls under way, by the same key.
     flights: Arc<Flights>,
 }
@@ -69,7 +69,7 @@ type Hasher = foldhash::quality::RandomState;
 impl ResponseCache {
     /// An empty cache bounded by `max_size` bytes.
     pub fn new(max_size: u64) -> Self {
-        let entries = moka::future::Cache::builder()
+        let entries = moka::sync::Cache::builder()
             .max_capacity(max_size)
             .weigher(|key: &Arc<str>, entry: &Arc<Entry>| entry.weight(key))
             .expire_after(Retain)
@@ -84,8 +84,8 @@ impl ResponseCache {
     }
 
     /// Looks `key` up as of `now`, judging staleness by the windows in `settings`.
-    pub async fn lookup(&self, key: &str, now: Instant, settings: &CacheSettings) -> Lookup {
-        let Some(entry) = self.entries.get(key).await else {
+    pub fn lookup(&self, key: &str, now: Instant, settings: &CacheSettings) -> Lookup {
+        let Some(entry) = self.entries.get(key) else {
             return Lookup::Miss;
         };
         let age = entry.age(now);
@@ -101,8 +101,8 @@ impl ResponseCache {
     }
 
     /// Stores `entry` under `key`, replacing what was there.
-    pub async fn store(&self, key: Arc<str>, entry: Arc<Entry>) {
-        self.entries.insert(key, entry).await;
+    pub fn store(&self, key: Arc<str>, entry: Arc<Entry>) {
+        self.entries.insert(key, entry);
     }
 
     /// The single-flight table.
@@ -123,8 +123,8 @@ impl ResponseCache {
     }
 
     /// Entry count and weighted size in bytes, after moka has applied pending work.
-    pub async fn usage(&self) -> (u64, u64) {
-        self.entries.run_pending_tasks().await;
+    pub fn usage(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
         (self.entries.entry_count(), self.entries.weighted_size())
     }
 }

@@ -25,7 +25,7 @@ impl Gateway {
         target: &Target,
         now: Instant,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
-        match self.cache.lookup(&target.upstream, now, &rt.settings.cache).await {
+        match self.cache.lookup(&target.upstream, now, &rt.settings.cache) {
             Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => {
                 // Joining a refresh already under way starts nothing: one per key.
@@ -87,7 +87,7 @@ impl Gateway {
             };
             let entry = Arc::new(entry);
             if !ttl.is_zero() {
-                cache.store(key, entry.clone()).await;
+                cache.store(key, entry.clone());
             }
             Ok(entry)
         })
