@@ -1,12 +1,17 @@
 //! Response building blocks shared by the gateway and admin surfaces.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
 /// The body type of every response: the whole body is known before the head is sent.
 pub type Body = Full<Bytes>;
+
+/// `X-Request-Id`, on every answer.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `Cache-Status` (RFC 9211), on every cached route's answer.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// `application/json`, as every JSON answer says.
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json");

@@ -164,6 +164,11 @@ async fn request_ids_round_trip_and_stay_off_the_upstream_request() {
     let made = gw.get("/api/blog/samples.json?limit=2").await;
     let id = made.header("x-request-id").unwrap();
     assert!(!id.is_empty() && id != "lb-7f3a-0001");
+    // A cache hit carries its own id, exactly once.
+    let hit = gw.get("/api/blog/samples.json?limit=2").await;
+    assert!(hit.header("cache-status").unwrap().contains("; hit;"), "{:?}", hit.headers);
+    assert_eq!(hit.headers.get_all("x-request-id").iter().count(), 1);
+    assert_ne!(hit.header("x-request-id"), Some(id));
     assert!(gw.fake.received().iter().all(|r| r.headers.get("x-request-id").is_none()));
     // From an untrusted peer, a given id is replaced.
     let untrusted = TestGateway::start(|_| {}).await;

@@ -4,21 +4,14 @@ use std::hash::{DefaultHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{
-    HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
-    IF_NONE_MATCH, VARY,
-};
-use http::{HeaderMap, HeaderName, Response, StatusCode};
+use http::header::{HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH, VARY};
+use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
 use super::headers;
 use crate::compress::{self, Coding};
-use crate::gateway::X_REQUEST_ID;
 use crate::jsonp;
-use crate::response::{self, Body};
-
-/// The `Cache-Status` header (RFC 9211).
-pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+use crate::response::{Body, CACHE_STATUS, X_REQUEST_ID};
 
 /// One encoding of a body, with what a hit sends alongside it.
 #[derive(Debug)]
@@ -27,35 +20,21 @@ struct Form {
     body: Bytes,
     /// Strong validator of these bytes, quoted.
     etag: HeaderValue,
-    /// The headers a full answer with these bytes always carries (`ETag`, `Vary`,
-    /// `Content-Type`, `Content-Length`, `Content-Encoding`), cloned whole by a hit.
-    headers: HeaderMap,
+    /// Their length, ready to send.
+    content_length: HeaderValue,
+    /// How the bytes are encoded.
+    coding: Coding,
 }
 
 impl Form {
-    fn new(body: Bytes, hash: u64, coding: Coding, vary_encoding: bool) -> Self {
+    fn new(body: Bytes, hash: u64, coding: Coding) -> Self {
         let suffix = match coding {
             Coding::Identity => "",
             Coding::Gzip => "-gz",
             Coding::Brotli => "-br",
         };
         let etag = HeaderValue::from_str(&format!("\"{hash:016x}{suffix}\"")).expect("hex is a valid header");
-        let placeholder = HeaderValue::from_static("-");
-        let mut headers = HeaderMap::with_capacity(9);
-        headers.insert(CACHE_STATUS, placeholder.clone());
-        headers.insert(AGE, placeholder.clone());
-        headers.insert(CACHE_CONTROL, placeholder.clone());
-        headers.insert(X_REQUEST_ID, placeholder);
-        headers.insert(ETAG, etag.clone());
-        if vary_encoding {
-            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
-        }
-        headers.insert(CONTENT_TYPE, response::JSON);
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        if let Some(encoding) = coding.header() {
-            headers.insert(CONTENT_ENCODING, encoding);
-        }
-        Form { body, etag, headers }
+        Form { content_length: HeaderValue::from(body.len()), etag, coding, body }
     }
 }
 
@@ -179,9 +158,9 @@ impl Entry {
         let hash = hasher.finish();
         let compress = compress_from.is_some_and(|min| body.len() as u64 >= min);
         let vary = compress_from.is_some();
-        let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, Coding::Gzip, vary));
-        let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, Coding::Brotli, vary));
-        let identity = Form::new(body, hash, Coding::Identity, vary);
+        let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, Coding::Gzip));
+        let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, Coding::Brotli));
+        let identity = Form::new(body, hash, Coding::Identity);
         Entry { status, identity, gzip, brotli, vary_encoding: vary, stored_at: Instant::now(), ttl, retain }
     }
 
@@ -206,8 +185,14 @@ impl Entry {
     }
 
     /// The response for this entry: the chosen form (or 304 when `If-None-Match` names
-    /// it), with `Cache-Status`, `Age`, `ETag` and `Cache-Control`.
-    pub fn respond(&self, cache_status: CacheStatus, now: Instant, ask: Ask<'_>) -> Response<Body> {
+    /// it), with `Cache-Status`, `Age`, `ETag`, `Cache-Control` and `request_id`.
+    pub fn respond(
+        &self,
+        cache_status: CacheStatus,
+        now: Instant,
+        ask: Ask<'_>,
+        request_id: &HeaderValue,
+    ) -> Response<Body> {
         let coding = match ask.callback {
             Some(_) => Coding::Identity,
             None => compress::negotiate(ask.accept_encoding, self.gzip.is_some(), self.brotli.is_some()),
@@ -216,23 +201,38 @@ impl Entry {
         let not_modified = ask.callback.is_none()
             && self.status == StatusCode::OK
             && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
-        let (status, body, mut headers) = if not_modified {
+        let ttl_left = self.ttl_left(now).as_secs();
+        let status_header = cache_status.header(ttl_left);
+        let age = headers::age(self.age(now).as_secs());
+        let cache_control = headers::cache_control(ttl_left);
+        if not_modified {
+            // Rare enough to build by hand: a 304 carries no content headers.
             let mut headers = HeaderMap::with_capacity(8);
+            headers.insert(CACHE_STATUS, status_header);
+            headers.insert(AGE, age);
+            headers.insert(CACHE_CONTROL, cache_control);
+            headers.insert(X_REQUEST_ID, request_id.clone());
             headers.insert(ETAG, form.etag.clone());
             if self.vary_encoding {
                 headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
             }
-            (StatusCode::NOT_MODIFIED, Bytes::new(), headers)
-        } else {
-            (self.status, form.body.clone(), form.headers.clone())
-        };
-        let ttl_left = self.ttl_left(now).as_secs();
-        headers.insert(CACHE_STATUS, cache_status.header(ttl_left));
-        headers.insert(AGE, headers::age(self.age(now).as_secs()));
-        headers.insert(CACHE_CONTROL, headers::cache_control(ttl_left));
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            *response.headers_mut() = headers;
+            return response;
+        }
+        let template = headers::template(form.coding, self.vary_encoding);
+        let values = [
+            status_header,
+            age,
+            cache_control,
+            request_id.clone(),
+            form.etag.clone(),
+            form.content_length.clone(),
+        ];
+        let mut response = Response::new(Full::new(form.body.clone()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = headers::filled(template, values);
         if let Some(callback) = ask.callback {
             jsonp::wrap_response(&mut response, callback, &self.identity.body);
         }
@@ -260,11 +260,17 @@ fn matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+
     use super::*;
 
     fn entry(body: &'static [u8], compress_from: Option<u64>) -> Entry {
         let ttl = Duration::from_secs(30);
         Entry::new(StatusCode::OK, Bytes::from_static(body), ttl, ttl * 2, compress_from)
+    }
+
+    fn id() -> HeaderValue {
+        HeaderValue::from_static("req-1")
     }
 
     fn etag(response: &Response<Body>) -> String {
@@ -274,9 +280,9 @@ mod tests {
     #[test]
     fn etag_is_strong_and_follows_the_body() {
         let now = Instant::now();
-        let a = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default()));
-        let b = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default()));
-        let c = etag(&entry(b"[]", None).respond(CacheStatus::Hit, now, Ask::default()));
+        let a = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default(), &id()));
+        let b = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default(), &id()));
+        let c = etag(&entry(b"[]", None).respond(CacheStatus::Hit, now, Ask::default(), &id()));
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.starts_with('"'));
@@ -291,13 +297,14 @@ mod tests {
     fn headers_count_down() {
         let entry = entry(b"{}", None);
         let later = entry.stored_at + Duration::from_secs(12);
-        let response = entry.respond(CacheStatus::Hit, later, Ask::default());
+        let response = entry.respond(CacheStatus::Hit, later, Ask::default(), &id());
         assert_eq!(response.headers()["cache-status"], "appsignal-gateway; hit; ttl=18");
         assert_eq!(response.headers()[AGE], "12");
         assert_eq!(response.headers()[CACHE_CONTROL], "private, max-age=18");
+        assert_eq!(response.headers()[X_REQUEST_ID], "req-1");
         let tag = response.headers()[ETAG].clone();
         let ask = Ask { if_none_match: Some(&tag), ..Ask::default() };
-        let response = entry.respond(CacheStatus::Hit, later, ask);
+        let response = entry.respond(CacheStatus::Hit, later, ask, &id());
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert!(response.headers().get(CONTENT_LENGTH).is_none());
     }
@@ -307,14 +314,14 @@ mod tests {
         let small = entry(b"{}", Some(1024));
         let accept = HeaderValue::from_static("br");
         let ask = Ask { accept_encoding: Some(&accept), ..Ask::default() };
-        let response = small.respond(CacheStatus::Hit, Instant::now(), ask);
+        let response = small.respond(CacheStatus::Hit, Instant::now(), ask, &id());
         assert!(response.headers().get(CONTENT_ENCODING).is_none());
         assert_eq!(response.headers()[VARY], "accept-encoding");
         let big: &'static [u8] = Box::leak(b"{\"a\":\"xxxxxxxx\"}".repeat(200).into_boxed_slice());
         let plain = entry(big, None);
         let compressed = entry(big, Some(1024));
         assert!(compressed.weight("k") > plain.weight("k"));
-        let response = compressed.respond(CacheStatus::Hit, Instant::now(), ask);
+        let response = compressed.respond(CacheStatus::Hit, Instant::now(), ask, &id());
         assert_eq!(response.headers()[CONTENT_ENCODING], "br");
     }
 }

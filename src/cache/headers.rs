@@ -1,10 +1,19 @@
-//! Header values a cache hit sends that depend on the clock: `Age`, `Cache-Control` and
-//! the fresh-hit `Cache-Status`. Made once, for every second up to an hour, so a hit
-//! formats nothing and allocates nothing for them; longer values are formatted.
+//! The headers of a cache hit, made ahead of time.
+//!
+//! - Values that depend on the clock (`Age`, `Cache-Control`, the fresh-hit
+//!   `Cache-Status`) are made once for every second up to an hour, so a hit formats
+//!   nothing for them; longer values are formatted.
+//! - The header map itself comes from a template per kind of answer (content coding,
+//!   whether it varies by encoding): a hit clones it and fills its first slots, with
+//!   no hashing and no map growth.
 
 use std::sync::OnceLock;
 
-use http::HeaderValue;
+use http::header::{AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::compress::Coding;
+use crate::response::{self, CACHE_STATUS, X_REQUEST_ID};
 
 /// Seconds covered by the tables.
 const TABLED: u64 = 3600;
@@ -64,9 +73,77 @@ pub fn hit(seconds: u64) -> HeaderValue {
     lookup(|t| &t.hit, seconds, hit_text)
 }
 
+/// How many headers a hit sets.
+pub const SLOT_COUNT: usize = 6;
+
+/// The headers each hit sets, first in every template, in this order.
+pub const SLOTS: [HeaderName; SLOT_COUNT] =
+    [CACHE_STATUS, AGE, CACHE_CONTROL, X_REQUEST_ID, ETAG, CONTENT_LENGTH];
+
+/// The full answer's headers for a form in `coding`, `Vary: accept-encoding` or not:
+/// the [`SLOTS`] (placeholders), then the fixed ones.
+pub fn template(coding: Coding, vary: bool) -> &'static HeaderMap {
+    static TEMPLATES: OnceLock<[HeaderMap; 6]> = OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        let make = |index: usize| {
+            let coding = [Coding::Identity, Coding::Gzip, Coding::Brotli][index / 2];
+            let mut headers = HeaderMap::new();
+            for name in SLOTS {
+                headers.append(name, HeaderValue::from_static("-"));
+            }
+            headers.append(CONTENT_TYPE, response::JSON);
+            if index % 2 == 1 {
+                headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            if let Some(encoding) = coding.header() {
+                headers.append(CONTENT_ENCODING, encoding);
+            }
+            headers
+        };
+        std::array::from_fn(make)
+    });
+    let coding = match coding {
+        Coding::Identity => 0,
+        Coding::Gzip => 1,
+        Coding::Brotli => 2,
+    };
+    &templates[coding * 2 + usize::from(vary)]
+}
+
+/// A copy of `template` with its slots set to `values` (in [`SLOTS`] order).
+pub fn filled(template: &HeaderMap, values: [HeaderValue; SLOT_COUNT]) -> HeaderMap {
+    // A clone keeps the template's order, so the slots are its first entries.
+    debug_assert!(template.keys().zip(&SLOTS).all(|(a, b)| a == b), "a template starts with the slots");
+    let mut headers = template.clone();
+    for (slot, value) in headers.values_mut().zip(values) {
+        *slot = value;
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_start_with_the_slots_and_fill_in_place() {
+        for coding in [Coding::Identity, Coding::Gzip, Coding::Brotli] {
+            for vary in [false, true] {
+                let template = template(coding, vary);
+                let names: Vec<_> = template.keys().take(SLOTS.len()).cloned().collect();
+                assert_eq!(names, SLOTS);
+                let values = SLOTS.map(|name| HeaderValue::from_str(&format!("v-{name}")).unwrap());
+                let headers = filled(template, values);
+                for name in SLOTS {
+                    assert_eq!(headers[&name], format!("v-{name}").as_str());
+                }
+                assert_eq!(headers.len(), template.len(), "filling adds nothing");
+                assert_eq!(headers.get(VARY).is_some(), vary);
+                assert_eq!(headers.get(CONTENT_ENCODING), coding.header().as_ref());
+                assert_eq!(headers[CONTENT_TYPE], "application/json");
+            }
+        }
+    }
 
     #[test]
     fn tabled_and_formatted_values_agree() {

@@ -15,9 +15,8 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::request::Parts;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 
-pub use request_id::X_REQUEST_ID;
 pub use runtime::{needs_restart, Runtime};
 
 use crate::cache::{Ask, CacheStatus, ResponseCache};
@@ -26,7 +25,7 @@ use crate::error::GatewayError;
 use crate::jsonp;
 use crate::limit::{self, ClientId};
 use crate::metrics::{LimitScope, Metrics};
-use crate::response::{self, Body};
+use crate::response::{self, Body, X_REQUEST_ID};
 use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
 use crate::server::Handler;
 
@@ -106,17 +105,18 @@ impl Gateway {
         let settings = &rt.settings;
         let id = request_id::request_id(peer, &parts.headers, &settings.clients.trusted_proxies);
         let mut log = AccessLog { route: "-", ..AccessLog::default() };
-        let jsonp = &settings.jsonp;
-        let callback = match jsonp.enabled {
-            true => jsonp::requested_callback(parts.uri.query(), &jsonp.callback_param),
-            false => None,
-        };
-        let mut response = match self.respond(&rt, &parts, peer, &mut log).await {
+        let mut response = match self.respond(&rt, &parts, peer, &mut log, &id).await {
             Ok(response) => response,
             Err(error) => {
                 if let GatewayError::RateLimited(_) = error {
                     self.metrics.rate_limited(LimitScope::Client);
                 }
+                // Errors are wrapped for a JSONP caller too, even when its query was invalid.
+                let jsonp = &settings.jsonp;
+                let callback = match jsonp.enabled {
+                    true => jsonp::requested_callback(parts.uri.query(), &jsonp.callback_param),
+                    false => None,
+                };
                 error.into_response(callback.as_deref())
             }
         };
@@ -146,7 +146,10 @@ impl Gateway {
             upstream = log.upstream,
             "request"
         );
-        response.headers_mut().insert(X_REQUEST_ID, id);
+        // Cached answers carry it already.
+        if let http::header::Entry::Vacant(slot) = response.headers_mut().entry(X_REQUEST_ID) {
+            slot.insert(id);
+        }
         response
     }
 
@@ -156,6 +159,7 @@ impl Gateway {
         request: &Parts,
         peer: IpAddr,
         log: &mut AccessLog,
+        request_id: &HeaderValue,
     ) -> Result<Response<Body>, GatewayError> {
         let (method, uri, headers) = (&request.method, &request.uri, &request.headers);
         let settings = &rt.settings;
@@ -232,7 +236,8 @@ impl Gateway {
         if status.went_upstream() {
             log.upstream = Some(entry.status.as_u16());
         }
-        Ok(entry.respond(status, now, Ask::from_headers(headers, target.callback.as_deref())))
+        let ask = Ask::from_headers(headers, target.callback.as_deref());
+        Ok(entry.respond(status, now, ask, request_id))
     }
 }
 

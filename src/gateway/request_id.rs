@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 
-/// The header name.
-pub const X_REQUEST_ID: &str = "x-request-id";
+use crate::response::X_REQUEST_ID;
+
 /// The longest id accepted from a proxy.
 const MAX_LEN: usize = 128;
 
