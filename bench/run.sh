@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, end to end: installs wrk and nginx (apt; nginx's row is skipped if that
 # fails), builds the release gateway and the bench programs, and prints the tables.
-#   bench/run.sh            # the full run (about 3 minutes after the build)
+#   bench/run.sh            # the full run (about 100 s after the build; 2-3 min to build)
 #   bench/run.sh --quick    # a few seconds: checks that it all still works
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,8 +12,6 @@ mod fake;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use appsignal_gateway::config::Token;
@@ -31,6 +29,8 @@ const APP: &str = "5114f7e38c5ce90000000011";
 /// The servers' core; this program and wrk use the other one.
 const SERVER_CORE: &str = "0";
 const CLIENT_CORE: &str = "1";
+/// Both cores: for filling the cache, where only the outcome is measured.
+const ANY_CORE: &str = "0,1";
 
 #[derive(Parser)]
 struct Args {
@@ -38,10 +38,10 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Paired rounds per measurement.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Seconds per wrk run.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 1)]
     seconds: u64,
     /// Only the cache-hit table (for quick comparisons while optimising).
     #[arg(long)]
@@ -82,7 +82,7 @@ fn rss_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
-/// A server process, killed when dropped.
+/// A server process, stopped when dropped.
 struct Server {
     child: Child,
     addr: String,
@@ -92,12 +92,16 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, so that nginx's master takes its workers with it.
+        let stopped = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        if !stopped.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
 
-fn start_gateway(args: &Args, dir: &Path, name: &str, upstream: &str, extra: &str) -> Server {
+fn start_gateway(args: &Args, dir: &Path, name: &str, upstream: &str, extra: &str, core: &str) -> Server {
     let config = dir.join(format!("{name}.yaml"));
     std::fs::write(
         &config,
@@ -111,7 +115,7 @@ fn start_gateway(args: &Args, dir: &Path, name: &str, upstream: &str, extra: &st
         ),
     )
     .unwrap();
-    let mut child = pinned(SERVER_CORE, &args.target.join("appsignal-gateway"))
+    let mut child = pinned(core, &args.target.join("appsignal-gateway"))
         .args(["--config", &config.to_string_lossy()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -130,8 +134,8 @@ fn start_gateway(args: &Args, dir: &Path, name: &str, upstream: &str, extra: &st
     Server { child, addr, admin }
 }
 
-fn start_ceiling(args: &Args, body: &Path) -> Server {
-    let mut child = pinned(SERVER_CORE, &args.target.join("examples/ceiling"))
+fn start_ceiling(args: &Args, body: &Path, core: &str) -> Server {
+    let mut child = pinned(core, &args.target.join("examples/ceiling"))
         .args(["127.0.0.1:0", &body.to_string_lossy()])
         .stdout(Stdio::piped())
         .spawn()
@@ -234,29 +238,53 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// Fills `n` distinct entries through the gateway at `base`, starting at `from`.
-async fn fill(client: &Http, base: &str, from: u64, n: u64) {
-    let next = Arc::new(AtomicU64::new(from));
-    let end = from + n;
-    let workers: Vec<_> = (0..128)
-        .map(|_| {
-            let (client, base, next) = (client.clone(), base.to_owned(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= end {
-                        break;
-                    }
-                    let (status, _) =
-                        get(&client, &format!("{base}/api/blog/samples.json?limit=10&since={i}"), None).await;
-                    assert_eq!(status, 200, "fill request failed");
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
+const FILL_SCRIPT: &str = r#"
+local from, count, n = 0, 1, 0
+init = function(args)
+  from = tonumber(args[1]); count = tonumber(args[2])
+end
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/blog/samples.json?limit=10&since=" .. (from + n % count))
+end
+"#;
+
+/// A gauge from the gateway's `/metrics`.
+async fn gauge(client: &Http, admin: &str, name: &str) -> f64 {
+    let metrics = get(client, &format!("http://{admin}/metrics"), None).await.1;
+    String::from_utf8_lossy(&metrics)
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Fills the cache of `gateway` with distinct entries `from..to`: wrk asks for those
+/// keys round and round (on both cores) until the gateway holds `to` entries, or stops
+/// gaining them (the cache is full).
+async fn fill(client: &Http, dir: &Path, gateway: &Server, from: u64, to: u64) {
+    let script = dir.join("fill.lua");
+    std::fs::write(&script, FILL_SCRIPT).unwrap();
+    let mut wrk = tokio::process::Command::new("taskset")
+        .args(["-c", ANY_CORE, "wrk", "-t1", "-c128", "-d600s", "-s", &script.to_string_lossy()])
+        .arg(format!("http://{}/", gateway.addr))
+        .args(["--", &from.to_string(), &(to - from).to_string()])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("wrk runs");
+    let (mut last, mut since) = (0.0, Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let entries = gauge(client, &gateway.admin, "appsignal_gateway_cache_entries").await;
+        if entries >= to as f64 || since.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        if entries > last {
+            (last, since) = (entries, Instant::now());
+        }
     }
+    let _ = wrk.kill().await;
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -284,9 +312,15 @@ async fn main() {
     );
 
     // A long TTL: this part measures fresh hits, not the stale paths.
-    let gateway =
-        start_gateway(&args, dir.path(), "hit", &fake.url, "cache:\n  ttl: {list: \"1h\", show: \"1h\"}\n");
-    let ceiling = start_ceiling(&args, &body_file);
+    let gateway = start_gateway(
+        &args,
+        dir.path(),
+        "hit",
+        &fake.url,
+        "cache:\n  ttl: {list: \"1h\", show: \"1h\"}\n",
+        SERVER_CORE,
+    );
+    let ceiling = start_ceiling(&args, &body_file, SERVER_CORE);
     let nginx = start_nginx(dir.path(), &fake.url);
     let path = "/api/blog/samples.json?limit=10";
     let nginx_path = format!("/api/{APP}/samples.json?limit=10");
@@ -362,7 +396,7 @@ async fn main() {
     // Both sides call a separate upstream process (the ceiling serves the same body for
     // any path): direct, and through a gateway whose every request is a new key.
     let upstream = format!("http://{}", ceiling.addr);
-    let miss_gateway = start_gateway(&args, dir.path(), "miss", &upstream, "");
+    let miss_gateway = start_gateway(&args, dir.path(), "miss", &upstream, "", SERVER_CORE);
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for i in 0..samples {
         let started = Instant::now();
@@ -400,46 +434,46 @@ async fn main() {
     drop((gateway, ceiling, nginx));
 
     println!("\n## Memory by entry count\n");
-    println!("cache.max_size 1GiB; each entry a {}-byte list under its own key; RSS of the gateway process after the fill, and the hit rate on one key afterwards (64 connections)\n", body.len());
+    println!("cache.max_size 1GiB; each entry a {}-byte list under its own key, filled through a gateway and an upstream on both cores; RSS of the gateway process after the fill, and the hit rate on one key afterwards (64 connections, gateway on core 0)\n", body.len());
     println!(
         "| compression | entries filled | RSS MiB | cached entries | cached MiB (weigher) | hit req/s |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     let levels: &[u64] = if args.quick { &[1_000, 10_000] } else { &[10_000, 100_000, 1_000_000] };
+    let fill_upstream = start_ceiling(&args, &body_file, ANY_CORE);
     for compression in [false, true] {
         let extra = format!(
             "cache:\n  max_size: \"1GiB\"\n  ttl: {{list: \"1h\"}}\ncompression:\n  enabled: {compression}\n"
         );
-        let gateway = start_gateway(&args, dir.path(), "memory", &fake.url, &extra);
+        let upstream = format!("http://{}", fill_upstream.addr);
+        let gateway = start_gateway(&args, dir.path(), "memory", &upstream, &extra, ANY_CORE);
         let base = format!("http://{}", gateway.addr);
-        let admin_metrics = |text: &str, name: &str| {
-            text.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
         let mut filled = 0;
         for &level in levels {
             // With compression on, a million entries would spend most of the run compressing.
             if compression && level > 100_000 {
                 break;
             }
-            fill(&client, &base, filled, level - filled).await;
+            fill(&client, dir.path(), &gateway, filled, level).await;
             filled = level;
-            tokio::time::sleep(Duration::from_millis(500)).await;
             let rss = rss_mib(gateway.child.id());
-            let metrics = get(&client, &format!("http://{}/metrics", gateway.admin), None).await.1;
-            let text = String::from_utf8_lossy(&metrics);
-            let entries = admin_metrics(&text, "appsignal_gateway_cache_entries");
-            let bytes = admin_metrics(&text, "appsignal_gateway_cache_bytes") / (1024.0 * 1024.0);
+            let entries = gauge(&client, &gateway.admin, "appsignal_gateway_cache_entries").await;
+            let bytes =
+                gauge(&client, &gateway.admin, "appsignal_gateway_cache_bytes").await / (1024.0 * 1024.0);
+            let _ = Command::new("taskset")
+                .args(["-a", "-pc", SERVER_CORE, &gateway.child.id().to_string()])
+                .output();
             let hit = wrk(
                 dir.path(),
                 &format!("{base}/api/blog/samples.json?limit=10&since=1"),
                 64,
-                args.seconds.min(2),
+                args.seconds.max(2),
                 &[],
             )
             .await;
+            let _ = Command::new("taskset")
+                .args(["-a", "-pc", ANY_CORE, &gateway.child.id().to_string()])
+                .output();
             let on = if compression { "on" } else { "off" };
             println!("| {on} | {level} | {rss:.0} | {entries:.0} | {bytes:.0} | {:.0} |", hit.rps);
         }

@@ -239,15 +239,17 @@ impl Entry {
         response
     }
 
-    /// What the weigher charges for this entry under `key`: key, every form, and a
-    /// fixed overhead for the entry's own fields, moka's node and timer bookkeeping and
-    /// allocator rounding, measured as RSS growth per entry (BENCHMARKS.md), so that
-    /// `cache.max_size` bounds memory, not just payload.
+    /// What the weigher charges for this entry under `key`: key, every form with its
+    /// header values, and fixed overheads (the entry's own fields, moka's node and timer
+    /// bookkeeping, allocator rounding) measured as RSS growth per entry with the
+    /// gateway on two worker threads (BENCHMARKS.md), so that `cache.max_size` bounds
+    /// memory, not just payload.
     pub fn weight(&self, key: &str) -> u32 {
-        const OVERHEAD: usize = 1024;
+        const PER_ENTRY: usize = 896;
+        const PER_FORM: usize = 256;
         let forms = [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()];
-        let bytes: usize = forms.iter().flatten().map(|f| f.body.len() + f.etag.len()).sum();
-        u32::try_from(key.len() + bytes + OVERHEAD).unwrap_or(u32::MAX)
+        let bytes: usize = forms.iter().flatten().map(|f| f.body.len() + f.etag.len() + PER_FORM).sum();
+        u32::try_from(key.len() + bytes + PER_ENTRY).unwrap_or(u32::MAX)
     }
 }
 
