@@ -177,6 +177,13 @@ impl Conn {
         self.state.store(IDLE | self.clock.now(), Ordering::Relaxed);
     }
 
+    /// Records a write that sent bytes.
+    fn after_write(&self, polled: &Poll<std::io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.wrote_some();
+        }
+    }
+
     fn overdue(&self, now: u64, margin: u64, deadlines: &Deadlines) -> bool {
         let state = self.state.load(Ordering::Relaxed);
         let limit = match state & !TIME_MASK {
@@ -224,11 +231,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            if n > 0 {
-                self.conn.wrote_some();
-            }
-        }
+        self.conn.after_write(&polled);
         polled
     }
 
@@ -238,11 +241,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = polled {
-            if n > 0 {
-                self.conn.wrote_some();
-            }
-        }
+        self.conn.after_write(&polled);
         polled
     }
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# User-space instructions per cache hit, counted by callgrind: repeatable whatever else
+# the machine is doing, so small hit-path changes show where req/s figures are noise.
+#   bench/instructions.sh [GATEWAY_BINARY] [CONNECTIONS]
+# Prints instructions per request for the gateway and for the bare hyper ceiling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/common.sh
+command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+cargo build --release --quiet --bin appsignal-gateway --example ceiling
+gateway=${1:-target/release/appsignal-gateway}
+conns=${2:-64}
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+
+# The body every hit answers, and an upstream that serves it (the ceiling, not counted).
+write_body "$dir/body.json"
+upstream=$(port)
+target/release/examples/ceiling "127.0.0.1:$upstream" "$dir/body.json" >/dev/null &
+
+# count NAME PORT COMMAND...: runs COMMAND (serving /api/blog/samples.json on PORT) under
+# callgrind and prints instructions per request over a 4 s wrk run after a 2 s warm-up.
+count() {
+  local name=$1 listen=$2; shift 2
+  valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" "$@" >/dev/null 2>"$dir/$name.log" &
+  local pid=$! url="http://127.0.0.1:$listen/api/blog/samples.json?limit=10"
+  for _ in $(seq 1 150); do curl -sf -o /dev/null "$url" && break; sleep 0.2; done
+  wrk -t1 -c"$conns" -d2s "$url" >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  local requests
+  requests=$(wrk -t1 -c"$conns" -d4s "$url" | awk '/requests in/{print $1}')
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local dump instructions
+  dump=$(ls -t "$dir/$name.out".* | head -1)
+  instructions=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
+  echo "$name: $requests requests, $((instructions / requests)) instructions per request"
+}
+
+listen=$(port)
+write_config "$dir/gateway.yaml" "$listen" "$upstream"
+echo "# callgrind: user-space instructions per request, $conns connections, 4 s of wrk"
+count gateway "$listen" "$gateway" --config "$dir/gateway.yaml"
+ceiling=$(port)
+count ceiling "$ceiling" target/release/examples/ceiling "127.0.0.1:$ceiling" "$dir/body.json"
