@@ -138,6 +138,27 @@ async fn reload_applies_new_apps_and_ttls_without_failing_a_request() {
 }
 
 #[tokio::test]
+async fn a_reload_that_moves_an_alias_is_followed_at_once() {
+    // Resolved targets are remembered per configuration generation: a URL polled before
+    // the reload must resolve anew after it.
+    let (fake, _dir, path, running) = start_from_file().await;
+    let url = format!("http://{}/api/blog/samples.json?limit=3", running.listen);
+    for _ in 0..2 {
+        assert_eq!(support::send(Method::GET, &url, &[]).await.status, 200);
+    }
+    assert_eq!(fake.count(), 1, "the second request was a hit");
+    let moved = "5114f7e38c5ce90000000022";
+    std::fs::write(&path, yaml(&fake.url, "30s", &[(moved, "blog")])).unwrap();
+    let reload = support::send(Method::POST, &format!("http://{}/config/reload", running.admin), &[]).await;
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    assert_eq!(support::send(Method::GET, &url, &[]).await.status, 200);
+    let received = fake.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].path, format!("/api/{moved}/samples.json"));
+    running.shutdown().await;
+}
+
+#[tokio::test]
 async fn invalid_reload_keeps_the_old_config_and_names_every_bad_key() {
     let (fake, _dir, path, running) = start_from_file().await;
     let base = format!("http://{}", running.listen);
