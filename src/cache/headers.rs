@@ -83,31 +83,26 @@ pub const SLOTS: [HeaderName; SLOT_COUNT] =
 /// The full answer's headers for a form in `coding`, `Vary: accept-encoding` or not:
 /// the [`SLOTS`] (placeholders), then the fixed ones.
 pub fn template(coding: Coding, vary: bool) -> &'static HeaderMap {
-    static TEMPLATES: OnceLock<[HeaderMap; 6]> = OnceLock::new();
-    let templates = TEMPLATES.get_or_init(|| {
-        let make = |index: usize| {
-            let coding = [Coding::Identity, Coding::Gzip, Coding::Brotli][index / 2];
-            let mut headers = HeaderMap::new();
-            for name in SLOTS {
-                headers.append(name, HeaderValue::from_static("-"));
-            }
-            headers.append(CONTENT_TYPE, response::JSON);
-            if index % 2 == 1 {
-                headers.append(VARY, HeaderValue::from_static("accept-encoding"));
-            }
-            if let Some(encoding) = coding.header() {
-                headers.append(CONTENT_ENCODING, encoding);
-            }
-            headers
-        };
-        std::array::from_fn(make)
-    });
-    let coding = match coding {
-        Coding::Identity => 0,
-        Coding::Gzip => 1,
-        Coding::Brotli => 2,
+    // Indexed by coding (in declaration order), then by `vary`.
+    static TEMPLATES: OnceLock<[[HeaderMap; 2]; 3]> = OnceLock::new();
+    let make = |coding: Coding, vary: bool| {
+        let mut headers = HeaderMap::new();
+        for name in SLOTS {
+            headers.append(name, HeaderValue::from_static("-"));
+        }
+        headers.append(CONTENT_TYPE, response::JSON);
+        if vary {
+            headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        if let Some(encoding) = coding.header() {
+            headers.append(CONTENT_ENCODING, encoding);
+        }
+        headers
     };
-    &templates[coding * 2 + usize::from(vary)]
+    let templates = TEMPLATES.get_or_init(|| {
+        [Coding::Identity, Coding::Gzip, Coding::Brotli].map(|c| [false, true].map(|v| make(c, v)))
+    });
+    &templates[coding as usize][usize::from(vary)]
 }
 
 /// A copy of `template` with its slots set to `values` (in [`SLOTS`] order).

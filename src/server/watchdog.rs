@@ -79,7 +79,7 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// A watchdog enforcing `deadlines`; nothing is closed until [`Watchdog::sweep`] runs.
+    /// A watchdog enforcing `deadlines`; nothing is closed until [`Watchdog::sweeper`] runs.
     pub fn new(deadlines: Deadlines) -> Arc<Self> {
         let clock = Arc::new(CoarseClock { start: Instant::now(), millis: AtomicU64::new(0) });
         Arc::new(Watchdog { deadlines, clock, conns: Mutex::default() })
@@ -106,15 +106,14 @@ impl Watchdog {
             loop {
                 ticker.tick().await;
                 let Some(watchdog) = watchdog.upgrade() else { return };
-                watchdog.sweep_once();
+                watchdog.sweep_at(watchdog.clock.advance());
             }
         }
     }
 
-    /// One sweep: advances the clock, closes overdue connections, forgets ended ones.
-    /// Returns how many it closed.
-    pub fn sweep_once(&self) -> usize {
-        let now = self.clock.advance();
+    /// One sweep as of `now` (milliseconds on the watchdog's clock): closes overdue
+    /// connections, forgets ended ones. Returns how many it closed.
+    fn sweep_at(&self, now: u64) -> usize {
         let margin = millis(self.deadlines.tick());
         let mut closed = 0;
         self.lock().retain(|weak| {
@@ -131,7 +130,8 @@ impl Watchdog {
     }
 
     /// Connections watched and not yet forgotten.
-    pub fn watched(&self) -> usize {
+    #[cfg(test)]
+    fn watched(&self) -> usize {
         self.lock().len()
     }
 
@@ -303,15 +303,10 @@ mod tests {
         let ended = dog.watch();
         drop(ended);
         assert_eq!(dog.watched(), 2);
-        // Pretend the clock moved far on: the stuck head is overdue.
-        let later = Instant::now() - Duration::from_secs(10);
-        let dog = Watchdog {
-            deadlines: dog.deadlines,
-            clock: Arc::new(CoarseClock { start: later, millis: AtomicU64::new(0) }),
-            conns: Mutex::new(dog.lock().clone()),
-        };
-        assert_eq!(dog.sweep_once(), 1);
-        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(dog.sweep_at(50), 0, "nothing is overdue yet");
         assert_eq!(dog.watched(), 1, "the ended connection is forgotten");
+        // Ten seconds on, the stuck head is overdue.
+        assert_eq!(dog.sweep_at(10_000), 1);
+        assert!(task.await.unwrap_err().is_cancelled());
     }
 }
