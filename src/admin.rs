@@ -13,8 +13,9 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::reload::{ReloadError, Reloader};
 use crate::response::{self, Body};
-use crate::route::{decode_query, ParamError};
+use crate::route::ParamError;
 use crate::server::Handler;
+use crate::urlencoded::decode_query;
 
 /// The Prometheus text format's content type.
 const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
@@ -86,7 +87,7 @@ impl Admin {
     fn purge(&self, query: &str) -> Response<Body> {
         let pairs = match decode_query(query) {
             Ok(pairs) => pairs,
-            Err(e) => return GatewayError::BadParameter(e).into_response(None),
+            Err(e) => return GatewayError::BadParameter(e.into()).into_response(None),
         };
         let mut app = None;
         for (name, value) in pairs {

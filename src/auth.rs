@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::DashboardKey;
-use crate::route::decode_query;
+use crate::urlencoded::decode_query;
 
 /// The query parameter a script tag uses to present its key.
 pub const KEY_PARAM: &str = "key";

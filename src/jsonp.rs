@@ -9,7 +9,7 @@ use http::Response;
 use http_body_util::Full;
 
 use crate::response::{Body, JSON};
-use crate::route::decode_query;
+use crate::urlencoded::decode_query;
 
 /// The content type of a JSONP answer.
 pub const JAVASCRIPT: HeaderValue = HeaderValue::from_static("text/javascript; charset=utf-8");

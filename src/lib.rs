@@ -10,6 +10,7 @@
 //!   [`config::Token`] type, the only holder of the AppSignal token.
 //! - [`route`] — the route table as data, path matching and parameter normalisation
 //!   (pure functions).
+//! - [`urlencoded`] — query-string decoding and the forwarded percent-encode set (a leaf).
 //! - [`jsonp`] — the JSONP callback validator and wrapper.
 //! - [`cors`] — cross-origin grants and preflights.
 //! - [`limit`] — per-client rate limits and who the client is.
@@ -50,3 +51,4 @@ pub mod route;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
+pub mod urlencoded;

@@ -16,7 +16,6 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use crate::cache::CacheStatus;
 use crate::route::ROUTES;
 
 /// The statuses the gateway answers with, given their counters up front.
@@ -69,6 +68,21 @@ pub enum LimitScope {
     Upstream,
     /// AppSignal's 429 and the back-off after it.
     AppSignal,
+}
+
+/// How the cache answered a request, as the cache counters tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// A fresh entry.
+    Hit,
+    /// An upstream call this request made (an expired entry refetched included).
+    Miss,
+    /// The request waited for another request's upstream call.
+    Coalesced,
+    /// An expired entry served at once while one refresh runs.
+    StaleRevalidating,
+    /// An expired entry served because AppSignal failed.
+    StaleUpstreamError,
 }
 
 /// Every metric the gateway records.
@@ -209,15 +223,13 @@ impl Metrics {
     }
 
     /// How the cache answered a request.
-    pub fn cache(&self, status: CacheStatus) {
-        match status {
-            CacheStatus::Hit => self.cache_hits.inc(),
-            CacheStatus::MissStored | CacheStatus::MissNotStored | CacheStatus::StaleStored => {
-                self.cache_misses.inc()
-            }
-            CacheStatus::MissCollapsed => self.cache_coalesced.inc(),
-            CacheStatus::StaleRevalidating => self.cache_stale[0].inc(),
-            CacheStatus::StaleUpstreamError => self.cache_stale[1].inc(),
+    pub fn cache(&self, outcome: CacheOutcome) {
+        match outcome {
+            CacheOutcome::Hit => self.cache_hits.inc(),
+            CacheOutcome::Miss => self.cache_misses.inc(),
+            CacheOutcome::Coalesced => self.cache_coalesced.inc(),
+            CacheOutcome::StaleRevalidating => self.cache_stale[0].inc(),
+            CacheOutcome::StaleUpstreamError => self.cache_stale[1].inc(),
         };
     }
 
@@ -275,8 +287,8 @@ mod tests {
         let metrics = Metrics::new();
         metrics.request("samples", 200);
         metrics.request("samples", 418);
-        metrics.cache(CacheStatus::Hit);
-        metrics.cache(CacheStatus::StaleUpstreamError);
+        metrics.cache(CacheOutcome::Hit);
+        metrics.cache(CacheOutcome::StaleUpstreamError);
         metrics.upstream_call(Some(503), Duration::from_millis(12));
         metrics.rate_limited(LimitScope::AppSignal);
         metrics.reload(false);

@@ -1,8 +1,8 @@
 //! Property tests of routing and normalisation. `PROPTEST_CASES` raises the case count
 //! for a long campaign; CI runs the default.
 
-use appsignal_gateway::config::{App, Apps};
 use appsignal_gateway::route::{match_path, target, QueryOptions, Target};
+use appsignal_gateway::route::{App, Apps};
 use proptest::prelude::*;
 
 const OPTS: QueryOptions<'static> = QueryOptions { callback_param: "callback", jsonp: true };

@@ -11,6 +11,7 @@ use http_body_util::Full;
 use super::headers;
 use crate::compress::{self, Coding};
 use crate::jsonp;
+use crate::metrics::CacheOutcome;
 use crate::response::{Body, CACHE_STATUS, X_REQUEST_ID};
 
 /// One encoding of a body, with what a hit sends alongside it.
@@ -92,6 +93,19 @@ impl CacheStatus {
             CacheStatus::StaleStored => "stale-refetched",
             CacheStatus::StaleRevalidating => "stale-revalidating",
             CacheStatus::StaleUpstreamError => "stale-upstream-error",
+        }
+    }
+
+    /// What the cache counters record for this answer.
+    pub fn outcome(self) -> CacheOutcome {
+        match self {
+            CacheStatus::Hit => CacheOutcome::Hit,
+            CacheStatus::MissStored | CacheStatus::MissNotStored | CacheStatus::StaleStored => {
+                CacheOutcome::Miss
+            }
+            CacheStatus::MissCollapsed => CacheOutcome::Coalesced,
+            CacheStatus::StaleRevalidating => CacheOutcome::StaleRevalidating,
+            CacheStatus::StaleUpstreamError => CacheOutcome::StaleUpstreamError,
         }
     }
 

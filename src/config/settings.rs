@@ -3,7 +3,6 @@
 //! Nothing outside `config` sees a raw string from the file: durations are
 //! [`Duration`]s, sizes are byte counts, rates are non-zero, addresses are parsed.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
@@ -14,6 +13,7 @@ use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
 use super::Token;
+use crate::route::Apps;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -69,41 +69,6 @@ pub struct Rate {
     pub per_second: NonZeroU32,
     /// Bucket capacity: how many calls may come at once after a quiet spell.
     pub burst: NonZeroU32,
-}
-
-/// The app allowlist: an app not in it is a 404.
-#[derive(Debug, Clone, Default)]
-pub struct Apps {
-    /// Maps every accepted spelling (id and alias) to the app's id.
-    by_key: HashMap<String, Arc<str>>,
-}
-
-/// One allowlisted app.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct App {
-    /// AppSignal's application id, as it appears in upstream paths.
-    pub id: Arc<str>,
-    /// An optional alias usable in place of the id in gateway paths.
-    pub name: Option<String>,
-}
-
-impl Apps {
-    /// Builds the lookup table; validation has already rejected clashes.
-    pub fn new(list: Vec<App>) -> Self {
-        let mut by_key = HashMap::new();
-        for app in &list {
-            by_key.insert(app.id.to_string(), app.id.clone());
-            if let Some(name) = &app.name {
-                by_key.insert(name.clone(), app.id.clone());
-            }
-        }
-        Apps { by_key }
-    }
-
-    /// Resolves an id or alias to the app id.
-    pub fn resolve(&self, id_or_name: &str) -> Option<&Arc<str>> {
-        self.by_key.get(id_or_name)
-    }
 }
 
 /// `cache.*`

@@ -41,7 +41,8 @@ impl Token {
         if self.0.is_empty() {
             return Cow::Borrowed(text);
         }
-        let encoded = percent_encoding::utf8_percent_encode(&self.0, crate::route::QUERY_VALUE).to_string();
+        let encoded =
+            percent_encoding::utf8_percent_encode(&self.0, crate::urlencoded::QUERY_VALUE).to_string();
         if !text.contains(&*self.0) && !text.contains(&encoded) {
             return Cow::Borrowed(text);
         }

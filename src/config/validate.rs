@@ -14,25 +14,7 @@ use tracing_subscriber::filter::Targets;
 use super::raw::{RawConfig, RawRate, RawUpstream};
 use super::settings::*;
 use super::{ConfigError, KeyError, Token};
-
-/// Query parameter names a route already uses, which `jsonp.callback_param` must avoid.
-const TAKEN_PARAMS: &[&str] = &[
-    "action_id",
-    "exception",
-    "since",
-    "before",
-    "limit",
-    "count_only",
-    "kind",
-    "action_name",
-    "from",
-    "to",
-    "timeframe",
-    "fields[]",
-    "_",
-    "token",
-    "key",
-];
+use crate::route::{self, App, Apps};
 
 /// Validates a raw configuration into settings, reporting every bad key at once.
 pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
@@ -247,7 +229,7 @@ fn callback_param(c: &mut Collector, name: &str) -> String {
         !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !valid {
         c.fail("jsonp.callback_param", "must be 1 to 64 letters, digits or underscores");
-    } else if TAKEN_PARAMS.contains(&name) {
+    } else if route::is_reserved_param(name) {
         c.fail("jsonp.callback_param", format!("\"{name}\" is already a query parameter of a route"));
     }
     name.to_owned()

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::data::{action_matches, AppData};
 use crate::config::Token;
 use crate::response::{self, Body};
-use crate::route::decode_query;
 use crate::server::Handler;
+use crate::urlencoded::decode_query;
 
 /// A stand-in for AppSignal: generated data per app, the same paths and parameters.
 #[derive(Debug)]

@@ -129,7 +129,7 @@ impl Gateway {
         let status = response.status().as_u16();
         self.metrics.request(log.route, status);
         if let Some(status) = log.cache {
-            self.metrics.cache(status);
+            self.metrics.cache(status.outcome());
         }
         if let Some(key) = &log.key {
             self.metrics.key_request(key);

@@ -6,6 +6,7 @@
 //! query (without the token) is also the cache key, so every spelling of the same
 //! question is one entry.
 
+mod apps;
 mod memo;
 mod params;
 mod path;
@@ -14,17 +15,12 @@ mod table;
 
 use std::sync::Arc;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
-
+pub use apps::{App, Apps};
 pub use memo::Memo;
 pub use params::{escape_action, ParamError, ParamKind, ParamSpec};
 pub use path::{match_path, PathMatch};
-pub use query::{decode_query, Normalised};
+pub use query::Normalised;
 pub use table::{Route, Shape, TtlClass, ROUTES};
-
-/// Characters percent-encoded in the query values and path ids the gateway forwards:
-/// everything but RFC 3986's unreserved characters.
-pub const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A request the gateway can forward: the route, the app, and the normalised upstream
 /// path and query.
@@ -60,10 +56,47 @@ pub struct QueryOptions<'a> {
     pub jsonp: bool,
 }
 
+/// Whether some route already reads a query parameter of this name (or ignores it on
+/// every route), so `jsonp.callback_param` must not take it.
+pub fn is_reserved_param(name: &str) -> bool {
+    query::IGNORED.contains(&name) || ROUTES.iter().any(|r| r.params.iter().any(|p| p.name == name))
+}
+
 /// Builds the target of a matched path from its query string.
 pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Result<Target, RouteError> {
     let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
     let mut upstream = m.upstream_path;
     normalised.append_to(&mut upstream);
     Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), callback })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_reserved_param;
+
+    #[test]
+    fn reserved_params_come_from_the_route_table() {
+        for name in [
+            "action_id",
+            "exception",
+            "since",
+            "before",
+            "limit",
+            "count_only",
+            "kind",
+            "action_name",
+            "from",
+            "to",
+            "timeframe",
+            "fields[]",
+            "_",
+            "token",
+            "key",
+        ] {
+            assert!(is_reserved_param(name), "{name}");
+        }
+        for name in ["callback", "jsonp", "cb", "app"] {
+            assert!(!is_reserved_param(name), "{name}");
+        }
+    }
 }

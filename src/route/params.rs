@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::Normalised;
+use crate::urlencoded::BadEncoding;
 
 /// The kinds of value a route parameter can take.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +68,17 @@ impl ParamError {
         // Names are echoed to the client; a hostile one must not fill the answer.
         let name: String = name.chars().take(64).collect();
         ParamError { name, reason: reason.into() }
+    }
+}
+
+impl From<BadEncoding> for ParamError {
+    fn from(error: BadEncoding) -> Self {
+        match error {
+            BadEncoding::Name => {
+                ParamError::new("(name)", "a parameter name is not valid percent-encoded UTF-8")
+            }
+            BadEncoding::Value(name) => ParamError::new(&name, "is not valid percent-encoded UTF-8"),
+        }
     }
 }
 

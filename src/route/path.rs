@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
+use super::escape_action;
 use super::table::{Route, Shape, ROUTES};
-use super::{escape_action, QUERY_VALUE};
-use crate::config::Apps;
+use super::Apps;
+use crate::urlencoded::QUERY_VALUE;
 
 /// The longest item id accepted, decoded; AppSignal's sample ids are far shorter.
 const MAX_ID: usize = 512;
@@ -75,7 +76,7 @@ fn item_id(rest: &str, prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::App;
+    use crate::route::App;
 
     fn apps() -> Apps {
         Apps::new(vec![App { id: "5114f7e38c5ce90000000011".into(), name: Some("blog".into()) }])

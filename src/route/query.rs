@@ -1,17 +1,16 @@
 //! Query strings: strict decoding, and the normalised parameter set of a route.
 
-use std::borrow::Cow;
-
-use percent_encoding::{percent_decode_str, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use super::params::ParamError;
 use super::table::Route;
-use super::{QueryOptions, RouteError, QUERY_VALUE};
+use super::{QueryOptions, RouteError};
 use crate::jsonp;
+use crate::urlencoded::{decode_query, QUERY_VALUE};
 
 /// Parameters every route accepts and never forwards: the cache-buster, a client's
 /// own token, and a dashboard key.
-const IGNORED: &[&str] = &["_", "token", "key"];
+pub(super) const IGNORED: &[&str] = &["_", "token", "key"];
 
 /// A route's parameters, validated and normalised, sorted by name then value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +34,7 @@ impl Normalised {
         let mut pairs: Vec<(&'static str, String)> = Vec::new();
         let mut callback = None;
         let mut seen_callback = false;
-        for (name, value) in decode_query(query).map_err(RouteError::Param)? {
+        for (name, value) in decode_query(query).map_err(|e| RouteError::Param(e.into()))? {
             if name == opts.callback_param {
                 if !opts.jsonp {
                     continue;
@@ -80,38 +79,11 @@ impl Normalised {
     }
 }
 
-/// One decoded `name=value` pair.
-pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
-
-/// Splits and decodes a query string: `+` is a space, percent-escapes must form UTF-8,
-/// empty pieces (`a=1&&b=2`) are skipped. A piece without `=` has an empty value.
-pub fn decode_query(query: &str) -> Result<Vec<Pair<'_>>, ParamError> {
-    let mut out = Vec::new();
-    for piece in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let name = decode(name).ok_or_else(|| {
-            ParamError::new("(name)", "a parameter name is not valid percent-encoded UTF-8")
-        })?;
-        let value =
-            decode(value).ok_or_else(|| ParamError::new(&name, "is not valid percent-encoded UTF-8"))?;
-        out.push((name, value));
-    }
-    Ok(out)
-}
-
-fn decode(text: &str) -> Option<Cow<'_, str>> {
-    if !text.contains(['+', '%']) {
-        return Some(Cow::Borrowed(text));
-    }
-    let spaced = text.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8().ok().map(|s| Cow::Owned(s.into_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{match_path, target, QueryOptions, Target};
     use super::*;
-    use crate::config::{App, Apps};
+    use crate::route::{App, Apps};
 
     const OPTS: QueryOptions<'static> = QueryOptions { callback_param: "callback", jsonp: true };
 

@@ -27,7 +27,7 @@ pub use retry_after::parse_retry_after;
 
 use crate::config::{Token, UpstreamSettings};
 use crate::metrics::{LimitScope, Metrics};
-use crate::route::QUERY_VALUE;
+use crate::urlencoded::QUERY_VALUE;
 
 /// What AppSignal answered, when it answered something the gateway can pass on.
 #[derive(Debug, Clone, PartialEq, Eq)]
