@@ -67,9 +67,9 @@ impl Admin {
             "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")),
             "/config/reload" if post => self.reload(),
             "/healthz" | "/readyz" | "/metrics" | "/cache/purge" | "/config/reload" => {
-                GatewayError::MethodNotAllowed.into_response(None)
+                GatewayError::MethodNotAllowed.into_response()
             }
-            _ => GatewayError::NotFound.into_response(None),
+            _ => GatewayError::NotFound.into_response(),
         };
         if method == Method::HEAD {
             response::strip_body(&mut response);
@@ -87,13 +87,13 @@ impl Admin {
     fn purge(&self, query: &str) -> Response<Body> {
         let pairs = match decode_query(query) {
             Ok(pairs) => pairs,
-            Err(e) => return GatewayError::BadParameter(e.into()).into_response(None),
+            Err(e) => return GatewayError::BadParameter(e.into()).into_response(),
         };
         let mut app = None;
         for (name, value) in pairs {
             if name != "app" {
                 let error = ParamError::new(&name, "is not a parameter of /cache/purge");
-                return GatewayError::BadParameter(error).into_response(None);
+                return GatewayError::BadParameter(error).into_response();
             }
             app = Some(value);
         }
@@ -108,7 +108,7 @@ impl Admin {
                     cache.purge_prefix(format!("/api/{id}/"));
                     id.to_string()
                 }
-                None => return GatewayError::NotFound.into_response(None),
+                None => return GatewayError::NotFound.into_response(),
             },
         };
         tracing::info!(purged = %purged, "cache purged");

@@ -4,6 +4,7 @@
 //! Details (upstream error texts, hosts) go to the log; the client gets a fixed
 //! message per kind, so nothing from AppSignal, and never the token, reaches it.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,8 @@ use crate::upstream::UpstreamError;
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 
 /// Why a request was not answered with AppSignal's data.
+///
+/// `Display` is for logs; what a client reads comes only from [`GatewayError::client_view`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
     /// A query parameter is unknown, repeated or malformed.
@@ -57,65 +60,102 @@ pub enum GatewayError {
     Upstream(#[from] UpstreamError),
 }
 
+/// How an error is told to a client: its status, its machine-readable code and the
+/// sentence it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientView {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The `code` field of the error body.
+    pub code: &'static str,
+    /// The `message` field of the error body: never upstream details, never the token.
+    pub message: Cow<'static, str>,
+}
+
 impl GatewayError {
-    /// The status and machine-readable code for this error. One exhaustive match: a new
-    /// variant does not compile until it is mapped here.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The one mapping of every error to what a client sees. One exhaustive match with
+    /// no catch-all arm: a new variant does not compile until it is mapped here, so no
+    /// `Display` text reaches a client by accident.
+    pub fn client_view(&self) -> ClientView {
+        use StatusCode as S;
         use UpstreamError as U;
-        match self {
-            GatewayError::BadParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
-            GatewayError::BadCallback => (StatusCode::BAD_REQUEST, "invalid_callback"),
-            GatewayError::NotFound | GatewayError::UpstreamNotFound => (StatusCode::NOT_FOUND, "not_found"),
-            GatewayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            GatewayError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            GatewayError::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long"),
-            GatewayError::HeadersTooLarge => {
-                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large")
+        let (status, code, message): (StatusCode, &'static str, Cow<'static, str>) = match self {
+            GatewayError::BadParameter(e) => (S::BAD_REQUEST, "invalid_parameter", e.to_string().into()),
+            GatewayError::BadCallback => (
+                S::BAD_REQUEST,
+                "invalid_callback",
+                "the JSONP callback must be a dotted JavaScript identifier of at most 128 characters".into(),
+            ),
+            GatewayError::NotFound => (S::NOT_FOUND, "not_found", "no such route or app".into()),
+            GatewayError::UpstreamNotFound => {
+                (S::NOT_FOUND, "not_found", "AppSignal has no such resource".into())
             }
-            GatewayError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
-            GatewayError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            GatewayError::MethodNotAllowed => {
+                (S::METHOD_NOT_ALLOWED, "method_not_allowed", "only GET, HEAD and OPTIONS are allowed".into())
+            }
+            GatewayError::Unauthorized => (
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "a dashboard key is required: send `Authorization: Bearer <key>` or the `key` parameter"
+                    .into(),
+            ),
+            GatewayError::UriTooLong => {
+                (S::URI_TOO_LONG, "uri_too_long", "the request target is too long".into())
+            }
+            GatewayError::HeadersTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "the request headers are too large".into(),
+            ),
+            GatewayError::Internal => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the gateway failed to answer; see its log".into(),
+            ),
+            GatewayError::RateLimited(_) => {
+                (S::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later".into())
+            }
             GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => {
-                (StatusCode::BAD_GATEWAY, "upstream_unreachable")
+                (S::BAD_GATEWAY, "upstream_unreachable", "AppSignal could not be reached".into())
             }
-            GatewayError::Upstream(U::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
-            GatewayError::Upstream(U::Unauthorized(_)) => (StatusCode::BAD_GATEWAY, "upstream_unauthorized"),
-            GatewayError::Upstream(U::Throttled(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
+            GatewayError::Upstream(U::Timeout(_)) => {
+                (S::GATEWAY_TIMEOUT, "upstream_timeout", "AppSignal did not answer in time".into())
             }
-            GatewayError::Upstream(U::BudgetSpent(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "upstream_budget_exhausted")
+            GatewayError::Upstream(U::Unauthorized(_)) => (
+                S::BAD_GATEWAY,
+                "upstream_unauthorized",
+                "AppSignal refused the gateway's credentials".into(),
+            ),
+            GatewayError::Upstream(U::Throttled(_)) => (
+                S::SERVICE_UNAVAILABLE,
+                "upstream_rate_limited",
+                "AppSignal is rate-limiting the gateway; retry later".into(),
+            ),
+            GatewayError::Upstream(U::BudgetSpent(_)) => (
+                S::SERVICE_UNAVAILABLE,
+                "upstream_budget_exhausted",
+                "the gateway's budget of AppSignal calls is spent; retry later".into(),
+            ),
+            GatewayError::Upstream(U::Status(_)) => {
+                (S::BAD_GATEWAY, "upstream_error", "AppSignal answered with an error".into())
             }
-            GatewayError::Upstream(U::Status(_)) => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            GatewayError::Upstream(U::NotJson) => (StatusCode::BAD_GATEWAY, "upstream_invalid_response"),
-            GatewayError::Upstream(U::TooLarge(_)) => {
-                (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
-            }
-        }
+            GatewayError::Upstream(U::NotJson) => (
+                S::BAD_GATEWAY,
+                "upstream_invalid_response",
+                "AppSignal answered with a body that is not JSON".into(),
+            ),
+            GatewayError::Upstream(U::TooLarge(_)) => (
+                S::BAD_GATEWAY,
+                "upstream_response_too_large",
+                "AppSignal's answer is larger than the gateway accepts".into(),
+            ),
+        };
+        ClientView { status, code, message }
     }
 
-    /// The message the client sees. Client errors explain themselves; upstream errors
-    /// get a fixed sentence, their details stay in the log.
-    pub fn client_message(&self) -> String {
-        use UpstreamError as U;
-        match self {
-            GatewayError::Upstream(U::Connect(_) | U::Broken(_)) => "AppSignal could not be reached".into(),
-            GatewayError::Upstream(U::Timeout(_)) => "AppSignal did not answer in time".into(),
-            GatewayError::Upstream(U::Unauthorized(_)) => {
-                "AppSignal refused the gateway's credentials".into()
-            }
-            GatewayError::Upstream(U::Throttled(_)) => {
-                "AppSignal is rate-limiting the gateway; retry later".into()
-            }
-            GatewayError::Upstream(U::BudgetSpent(_)) => {
-                "the gateway's budget of AppSignal calls is spent; retry later".into()
-            }
-            GatewayError::Upstream(U::Status(_)) => "AppSignal answered with an error".into(),
-            GatewayError::Upstream(U::NotJson) => "AppSignal answered with a body that is not JSON".into(),
-            GatewayError::Upstream(U::TooLarge(_)) => {
-                "AppSignal's answer is larger than the gateway accepts".into()
-            }
-            other => other.to_string(),
-        }
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.client_view().status
     }
 
     /// How long the client should wait before retrying, for errors that say so.
@@ -132,21 +172,32 @@ impl GatewayError {
     /// `<` is written as `\u003c` so that an echoed parameter name can never close a
     /// script element when the body is served as JSONP.
     pub fn body(&self) -> Bytes {
-        let (status, code) = self.status_and_code();
+        let view = self.client_view();
         let body = serde_json::json!({
-            "error": { "status": status.as_u16(), "code": code, "message": self.client_message() }
+            "error": { "status": view.status.as_u16(), "code": view.code, "message": view.message }
         });
         Bytes::from(body.to_string().replace('<', "\\u003c"))
     }
 
-    /// The whole response, wrapped in `callback` for a JSONP request.
-    pub fn into_response(self, callback: Option<&str>) -> Response<Body> {
-        let (status, _) = self.status_and_code();
+    /// The whole JSON response.
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = response::with_body(self.status(), response::JSON, self.body());
+        self.add_headers(&mut response);
+        response
+    }
+
+    /// The whole response to a JSONP request: the error body passed to `callback`.
+    pub fn into_jsonp_response(self, callback: &str) -> Response<Body> {
         let body = self.body();
-        let mut response = response::with_body(status, response::JSON, body.clone());
-        if let Some(callback) = callback {
-            jsonp::wrap_response(&mut response, callback, &body);
-        }
+        let mut response = response::with_body(self.status(), response::JSON, body.clone());
+        jsonp::wrap_response(&mut response, callback, &body);
+        self.add_headers(&mut response);
+        response
+    }
+
+    /// The headers this error calls for: `Allow`, `WWW-Authenticate`, `Retry-After`, `RateLimit`.
+    fn add_headers(&self, response: &mut Response<Body>) {
+        let status = response.status();
         let headers = response.headers_mut();
         if status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
@@ -157,13 +208,12 @@ impl GatewayError {
         if let Some(wait) = self.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry_seconds(wait)));
         }
-        if let GatewayError::RateLimited(refusal) = &self {
+        if let GatewayError::RateLimited(refusal) = self {
             let policy = format!("\"client\";q={};w={}", refusal.burst, refusal.window);
             let state = format!("\"client\";r=0;t={}", retry_seconds(refusal.retry_after));
             headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
             headers.insert("ratelimit", HeaderValue::from_str(&state).expect("ascii"));
         }
-        response
     }
 }
 
@@ -179,13 +229,13 @@ mod tests {
     use std::time::Duration;
 
     fn check(error: GatewayError, status: u16, code: &str) {
-        let (s, c) = error.status_and_code();
-        assert_eq!((s.as_u16(), c), (status, code), "{error:?}");
+        let view = error.client_view();
+        assert_eq!((view.status.as_u16(), view.code), (status, code), "{error:?}");
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
         assert_eq!(body["error"]["status"], status);
         assert_eq!(body["error"]["code"], code);
         assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert_eq!(error.into_response(None).status().as_u16(), status);
+        assert_eq!(error.into_response().status().as_u16(), status);
     }
 
     #[test]
@@ -199,7 +249,7 @@ mod tests {
         check(GatewayError::UriTooLong, 414, "uri_too_long");
         check(GatewayError::HeadersTooLarge, 431, "headers_too_large");
         check(GatewayError::Internal, 500, "internal_error");
-        assert_eq!(GatewayError::Unauthorized.into_response(None).headers()[WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(GatewayError::Unauthorized.into_response().headers()[WWW_AUTHENTICATE], "Bearer");
         let refusal = Refusal { retry_after: Duration::from_millis(1200), burst: 40, window: 2 };
         check(GatewayError::RateLimited(refusal), 429, "rate_limited");
     }
@@ -226,12 +276,12 @@ mod tests {
 
     #[test]
     fn method_not_allowed_lists_methods_and_throttled_says_when() {
-        let response = GatewayError::MethodNotAllowed.into_response(None);
+        let response = GatewayError::MethodNotAllowed.into_response();
         assert_eq!(response.headers()[ALLOW], ALLOWED_METHODS);
         let throttled = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500)));
-        assert_eq!(throttled.into_response(None).headers()[RETRY_AFTER], "3");
+        assert_eq!(throttled.into_response().headers()[RETRY_AFTER], "3");
         let refusal = Refusal { retry_after: Duration::from_millis(200), burst: 40, window: 2 };
-        let response = GatewayError::RateLimited(refusal).into_response(None);
+        let response = GatewayError::RateLimited(refusal).into_response();
         assert_eq!(response.headers()[RETRY_AFTER], "1");
         assert_eq!(response.headers()["ratelimit-policy"], "\"client\";q=40;w=2");
         assert_eq!(response.headers()["ratelimit"], "\"client\";r=0;t=1");
@@ -239,7 +289,7 @@ mod tests {
 
     #[test]
     fn jsonp_errors_keep_their_status() {
-        let response = GatewayError::NotFound.into_response(Some("cb"));
+        let response = GatewayError::NotFound.into_jsonp_response("cb");
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(response.headers()[http::header::CONTENT_TYPE], "text/javascript; charset=utf-8");
     }

@@ -117,7 +117,10 @@ impl Gateway {
                     true => jsonp::requested_callback(parts.uri.query(), &jsonp.callback_param),
                     false => None,
                 };
-                error.into_response(callback.as_deref())
+                match callback {
+                    Some(callback) => error.into_jsonp_response(&callback),
+                    None => error.into_response(),
+                }
             }
         };
         if parts.method != Method::OPTIONS {

@@ -112,7 +112,7 @@ pub async fn serve<H: Handler>(
                             .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                             .unwrap_or("(no message)");
                         handler.on_panic(message);
-                        GatewayError::Internal.into_response(None)
+                        GatewayError::Internal.into_response()
                     }
                 };
                 Ok::<_, std::convert::Infallible>(response)
