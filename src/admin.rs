@@ -148,4 +148,10 @@ impl Handler for Admin {
     async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
         self.handle(&request).await
     }
+
+    fn on_panic(&self, message: &str) -> Response<Body> {
+        self.gateway.metrics().panic();
+        tracing::error!(panic = message, "an admin request handler panicked; answered 500");
+        GatewayError::Internal.into_response()
+    }
 }

@@ -123,8 +123,8 @@ impl Handler for Panicky {
         self.0.call(request, peer).await
     }
 
-    fn on_panic(&self, message: &str) {
-        self.0.on_panic(message);
+    fn on_panic(&self, message: &str) -> Response<Body> {
+        self.0.on_panic(message)
     }
 }
 

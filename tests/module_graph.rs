@@ -70,3 +70,10 @@ fn leaves_import_nothing_from_the_crate() {
         assert_eq!(graph.get(leaf), Some(&BTreeSet::new()), "{leaf} must stay a leaf");
     }
 }
+
+#[test]
+fn transport_knows_nothing_of_the_gateway() {
+    let graph = graph();
+    let server: Vec<&String> = graph["server"].iter().collect();
+    assert_eq!(server, ["response"], "server may use only the response building blocks");
+}

@@ -151,6 +151,12 @@ impl Handler for SimulatedAppSignal {
         let (status, body) = self.answer(request.uri().path(), request.uri().query().unwrap_or(""));
         response::with_body(status, response::JSON, Bytes::from(body.to_string()))
     }
+
+    fn on_panic(&self, message: &str) -> Response<Body> {
+        tracing::error!(panic = message, "the simulated AppSignal panicked; answered 500");
+        let body = json!({ "error": "the simulated AppSignal failed" });
+        response::with_body(StatusCode::INTERNAL_SERVER_ERROR, response::JSON, Bytes::from(body.to_string()))
+    }
 }
 
 #[cfg(test)]

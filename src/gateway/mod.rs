@@ -281,8 +281,9 @@ impl Handler for Gateway {
         self.handle(request, peer.ip()).await
     }
 
-    fn on_panic(&self, message: &str) {
+    fn on_panic(&self, message: &str) -> Response<Body> {
         self.metrics.panic();
         tracing::error!(panic = message, "a request handler panicked; answered 500");
+        GatewayError::Internal.into_response()
     }
 }

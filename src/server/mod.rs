@@ -24,7 +24,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use self::watchdog::{Deadlines, Watchdog, Watched};
-use crate::error::GatewayError;
 use crate::response::Body;
 
 /// Something that answers requests; implemented by the gateway and the admin surface.
@@ -36,10 +35,9 @@ pub trait Handler: Send + Sync + 'static {
         peer: SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send;
 
-    /// Called when `call` panicked; the request is answered 500 and serving goes on.
-    fn on_panic(&self, message: &str) {
-        tracing::error!(panic = message, "a request handler panicked; answered 500");
-    }
+    /// The answer to a request whose `call` panicked (with `message`); serving goes on.
+    /// The handler says what a failed request looks like: the server knows no error type.
+    fn on_panic(&self, message: &str) -> Response<Body>;
 }
 
 /// Per-connection limits.
@@ -102,7 +100,7 @@ pub async fn serve<H: Handler>(
             watched.busy();
             let handler = handler.clone();
             async move {
-                // A panic fails this request only: 500, logged, counted; the process serves on.
+                // A panic fails this request only, answered as the handler says; the process serves on.
                 let response = match AssertUnwindSafe(handler.call(request, peer)).catch_unwind().await {
                     Ok(response) => response,
                     Err(panic) => {
@@ -111,8 +109,7 @@ pub async fn serve<H: Handler>(
                             .copied()
                             .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                             .unwrap_or("(no message)");
-                        handler.on_panic(message);
-                        GatewayError::Internal.into_response()
+                        handler.on_panic(message)
                     }
                 };
                 Ok::<_, std::convert::Infallible>(response)
