@@ -27,8 +27,17 @@ pub struct Flights {
 pub struct Ticket {
     /// Resolves with the outcome.
     receiver: watch::Receiver<Option<Outcome>>,
-    /// True if this request started the flight, false if it joined one under way.
-    pub leader: bool,
+    /// Whether this request started the flight or joined one under way.
+    pub role: Role,
+}
+
+/// A request's part in a flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It started the flight: the upstream call is its own.
+    Leader,
+    /// It joined a flight another request started.
+    Follower,
 }
 
 impl Ticket {
@@ -52,7 +61,7 @@ impl Flights {
     {
         let mut inflight = self.inflight.lock().expect("flight map lock");
         if let Some(receiver) = inflight.get(key) {
-            return Ticket { receiver: receiver.clone(), leader: false };
+            return Ticket { receiver: receiver.clone(), role: Role::Follower };
         }
         let (sender, receiver) = watch::channel(None);
         inflight.insert(key.clone(), receiver.clone());
@@ -66,7 +75,7 @@ impl Flights {
             drop(landing);
             let _ = sender.send(Some(outcome));
         });
-        Ticket { receiver, leader: true }
+        Ticket { receiver, role: Role::Leader }
     }
 }
 

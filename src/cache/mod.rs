@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use entry::{Ask, CacheStatus, Entry};
-pub use flight::{Flights, Outcome, Ticket};
+pub use flight::{Flights, Outcome, Role, Ticket};
 
 use crate::config::CacheSettings;
 

@@ -2,12 +2,12 @@
 //!
 //! Built from typed [`Settings`] and callable without a socket ([`Gateway::handle`]),
 //! so tests can drive it directly; [`crate::server`] puts it on a listener. The parts a
-//! reload replaces live in one [`Runtime`] behind an atomic pointer; the cache outlives
+//! reload replaces live in one [`Generation`] behind an atomic pointer; the cache outlives
 //! reloads.
 
-mod fetch;
+mod generation;
+mod lookup;
 mod request_id;
-mod runtime;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 
-pub use runtime::{needs_restart, Runtime};
+pub use generation::{needs_restart, Generation};
 
 use crate::cache::{Ask, CacheStatus, ResponseCache};
 use crate::config::Settings;
@@ -36,7 +36,7 @@ pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 #[derive(Debug)]
 pub struct Gateway {
     /// Swapped whole by a reload; each request loads it once.
-    runtime: ArcSwap<Runtime>,
+    generation: ArcSwap<Generation>,
     /// Answers by normalised upstream target; shared with the flights that fill it.
     cache: Arc<ResponseCache>,
     /// Shared with the upstream client and the admin surface.
@@ -61,13 +61,13 @@ impl Gateway {
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(ResponseCache::new(settings.cache.max_size));
-        let runtime = Runtime::new(settings, &metrics)?;
-        Ok(Gateway { runtime: ArcSwap::from_pointee(runtime), cache, metrics })
+        let generation = Generation::new(settings, &metrics)?;
+        Ok(Gateway { generation: ArcSwap::from_pointee(generation), cache, metrics })
     }
 
     /// The settings in force.
     pub fn settings(&self) -> Arc<Settings> {
-        self.runtime.load().settings.clone()
+        self.generation.load().settings.clone()
     }
 
     /// The response cache.
@@ -83,16 +83,16 @@ impl Gateway {
     /// Replaces the configuration for new requests; requests under way finish with the
     /// one they started with. Returns the changed keys that need a restart (not applied).
     pub fn reload(&self, settings: Settings) -> std::io::Result<Vec<&'static str>> {
-        let current = self.runtime.load();
+        let current = self.generation.load();
         let restart = needs_restart(&current.settings, &settings);
         let next = current.next(Arc::new(settings), &self.metrics)?;
-        self.runtime.store(Arc::new(next));
+        self.generation.store(Arc::new(next));
         Ok(restart)
     }
 
     /// Periodic upkeep: forgets idle clients' rate-limit state.
     pub fn housekeeping(&self) {
-        self.runtime.load().limiter.housekeeping();
+        self.generation.load().limiter.housekeeping();
     }
 
     /// Answers one request from `peer`. The request body is never read: every route
@@ -100,7 +100,7 @@ impl Gateway {
     pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
         // The access line's duration; no clock read when the line is filtered out.
         let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
-        let rt = self.runtime.load_full();
+        let rt = self.generation.load_full();
         let (parts, _body) = request.into_parts();
         let settings = &rt.settings;
         let id = request_id::request_id(peer, &parts.headers, &settings.clients.trusted_proxies);
@@ -158,7 +158,7 @@ impl Gateway {
 
     async fn respond(
         &self,
-        rt: &Runtime,
+        rt: &Generation,
         request: &Parts,
         peer: IpAddr,
         log: &mut AccessLog,
@@ -230,7 +230,7 @@ impl Gateway {
         };
         rt.limiter.check(&client).map_err(GatewayError::RateLimited)?;
         let now = Instant::now();
-        let (entry, status) = self.cached(rt, &target, now).await.inspect_err(|e| {
+        let (entry, status) = self.lookup_or_fetch(rt, &target, now).await.inspect_err(|e| {
             if let GatewayError::Upstream(error) = e {
                 log.upstream = error.status();
             }

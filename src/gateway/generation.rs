@@ -14,7 +14,7 @@ use crate::upstream::Upstream;
 /// One consistent generation of configuration. A request loads it once and uses it
 /// throughout, so a reload never mixes two generations within a request.
 #[derive(Debug)]
-pub struct Runtime {
+pub struct Generation {
     /// The validated settings of this generation.
     pub settings: Arc<Settings>,
     /// The AppSignal client (holding the token).
@@ -29,11 +29,11 @@ pub struct Runtime {
     pub targets: Memo,
 }
 
-impl Runtime {
+impl Generation {
     /// Builds a generation from `settings`; fails only if `upstream.ca_file` cannot be read.
     pub fn new(settings: Arc<Settings>, metrics: &Arc<Metrics>) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency.get();
-        Ok(Runtime {
+        Ok(Generation {
             upstream: Upstream::new(&settings.upstream, concurrency, metrics.clone())?,
             cors: Cors::new(&settings.cors),
             limiter: Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
@@ -57,7 +57,7 @@ impl Runtime {
             true => self.limiter.clone(),
             false => Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
         };
-        Ok(Runtime {
+        Ok(Generation {
             upstream,
             cors: Cors::new(&settings.cors),
             limiter,

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use http::StatusCode;
 
-use super::runtime::Runtime;
+use super::generation::Generation;
 use super::Gateway;
-use crate::cache::{CacheStatus, Entry, Lookup, Ticket};
+use crate::cache::{CacheStatus, Entry, Lookup, Role, Ticket};
 use crate::error::GatewayError;
 use crate::route::Target;
 use crate::upstream::{Fetched, UpstreamError};
@@ -19,31 +19,31 @@ const BLOCKING_COMPRESSION: usize = 64 * 1024;
 impl Gateway {
     /// The entry answering `target`: from the cache, or from AppSignal through the
     /// single-flight, falling back to a stale entry when AppSignal fails.
-    pub(super) async fn cached(
+    pub(super) async fn lookup_or_fetch(
         &self,
-        rt: &Runtime,
+        generation: &Generation,
         target: &Target,
         now: Instant,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
-        match self.cache.lookup(&target.upstream, now, &rt.settings.cache) {
+        match self.cache.lookup(&target.upstream, now, &generation.settings.cache) {
             Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => {
                 // Joining a refresh already under way starts nothing: one per key.
-                drop(self.fetch(rt, target));
+                drop(self.join_flight(generation, target));
                 Ok((entry, CacheStatus::StaleRevalidating))
             }
-            Lookup::Fallback(stale) => match self.fetch(rt, target).outcome().await {
+            Lookup::Fallback(stale) => match self.join_flight(generation, target).outcome().await {
                 Ok(entry) => Ok((entry, CacheStatus::StaleStored)),
                 Err(_) => Ok((stale, CacheStatus::StaleUpstreamError)),
             },
             Lookup::Miss => {
-                let ticket = self.fetch(rt, target);
-                let leader = ticket.leader;
+                let ticket = self.join_flight(generation, target);
+                let role = ticket.role;
                 let entry = ticket.outcome().await?;
-                let status = match (leader, entry.ttl.is_zero()) {
-                    (false, _) => CacheStatus::MissCollapsed,
-                    (true, false) => CacheStatus::MissStored,
-                    (true, true) => CacheStatus::MissNotStored,
+                let status = match (role, entry.ttl.is_zero()) {
+                    (Role::Follower, _) => CacheStatus::MissCollapsed,
+                    (Role::Leader, false) => CacheStatus::MissStored,
+                    (Role::Leader, true) => CacheStatus::MissNotStored,
                 };
                 Ok((entry, status))
             }
@@ -51,13 +51,13 @@ impl Gateway {
     }
 
     /// Joins or starts the upstream call for `target`, which stores what it gets.
-    fn fetch(&self, rt: &Runtime, target: &Target) -> Ticket {
+    fn join_flight(&self, generation: &Generation, target: &Target) -> Ticket {
         let key = target.upstream.clone();
-        let upstream = rt.upstream.clone();
+        let upstream = generation.upstream.clone();
         let cache = self.cache.clone();
-        let cache_settings = rt.settings.cache.clone();
-        let ttl = rt.ttl(target.route.ttl);
-        let compression = rt.settings.compression;
+        let cache_settings = generation.settings.cache.clone();
+        let ttl = generation.ttl(target.route.ttl);
+        let compression = generation.settings.compression;
         let compress_from = compression.enabled.then_some(compression.min_size);
         let route = target.route.name;
         self.cache.flights().join(&key.clone(), move || async move {
