@@ -1,0 +1,287 @@
+//! The request path as named phases over one per-request context, run in this order:
+//!
+//! 1. [`Request::check_size`] — URI and header limits (414, 431).
+//! 2. [`Request::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
+//! 3. [`Request::authorize`] — preflight, dashboard key, key scope, method (204, 401, 404, 405).
+//! 4. [`Request::resolve_target`] — the query normalised into the upstream target (400).
+//! 5. [`Request::admit`] — the client's rate limit (429).
+//! 6. the cache or upstream step, [`Gateway::lookup_or_fetch`](super::Gateway) — the only
+//!    phase that may await, and only on a miss.
+//! 7. [`Request::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
+//!
+//! Every phase before the cache step is synchronous, so a hit awaits nothing.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode};
+
+use super::generation::Generation;
+use crate::cache::CacheStatus;
+use crate::config::DashboardKey;
+use crate::error::GatewayError;
+use crate::jsonp;
+use crate::limit::{self, ClientId};
+use crate::metrics::{LimitScope, Metrics};
+use crate::response::{self, Body, X_REQUEST_ID};
+use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
+
+/// One request as it moves through the phases: what it asked, the configuration
+/// generation it was loaded with, and what the access line will say.
+pub(super) struct Request<'a> {
+    /// The generation this request loaded at its start; it keeps it to the end.
+    pub generation: &'a Generation,
+    /// Method, target and headers; the body is never read.
+    pub parts: Parts,
+    /// The socket peer.
+    pub peer: IpAddr,
+    /// `X-Request-Id`, the proxy's or ours.
+    pub id: HeaderValue,
+    /// Filled in as the phases learn things.
+    pub log: AccessLog,
+    /// When the request started, only when the access line will be written.
+    started: Option<Instant>,
+    /// Where `finish` records the outcome.
+    metrics: &'a Metrics,
+}
+
+/// What the access log line says about a request, filled in as it is handled.
+#[derive(Debug)]
+pub(super) struct AccessLog {
+    /// The route's name, `healthz`, or `-` when nothing matched.
+    pub route: &'static str,
+    /// The app's id, once known.
+    pub app: Option<Arc<str>>,
+    /// The dashboard key's name, when keys are configured.
+    pub key: Option<Arc<str>>,
+    /// How the cache answered, when the route is cached.
+    pub cache: Option<CacheStatus>,
+    /// AppSignal's status, when this request's answer came from an upstream call.
+    pub upstream: Option<u16>,
+}
+
+/// Where [`Request::route`] sends a request.
+pub(super) enum Routed {
+    /// `/healthz`: answered at once.
+    Health,
+    /// A path under the API: the route and app, or `None` when nothing matched (a 404
+    /// once the key check has had its say).
+    Api(Option<Matched>),
+}
+
+/// What [`Request::authorize`] decided.
+pub(super) enum Authorized<'g> {
+    /// A CORS preflight, answered without a key.
+    Preflight(Response<Body>),
+    /// A GET or HEAD the key (if keys are configured) may make.
+    Read(Matched, Option<&'g DashboardKey>),
+}
+
+/// The route and app a request names: resolved before (from the memo), or only matched.
+pub(super) enum Matched {
+    /// The whole target, remembered from an earlier request with the same raw target.
+    Known(Arc<Target>),
+    /// The path matched; the query is still to be normalised.
+    Path(PathMatch),
+}
+
+impl Matched {
+    fn route(&self) -> &'static Route {
+        match self {
+            Matched::Known(target) => target.route,
+            Matched::Path(m) => m.route,
+        }
+    }
+
+    fn app_id(&self) -> &Arc<str> {
+        match self {
+            Matched::Known(target) => &target.app_id,
+            Matched::Path(m) => &m.app_id,
+        }
+    }
+}
+
+impl<'a> Request<'a> {
+    /// Starts a request under `generation`.
+    pub fn new(generation: &'a Generation, parts: Parts, peer: IpAddr, metrics: &'a Metrics) -> Self {
+        // The access line's duration; no clock read when the line is filtered out.
+        let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
+        let trusted = &generation.settings.clients.trusted_proxies;
+        let id = super::request_id::request_id(peer, &parts.headers, trusted);
+        let log = AccessLog { route: "-", app: None, key: None, cache: None, upstream: None };
+        Request { generation, parts, peer, id, log, started, metrics }
+    }
+
+    /// Phase 1: the request target and headers within `limits`.
+    pub fn check_size(&self) -> Result<(), GatewayError> {
+        let limits = &self.generation.settings.limits;
+        if target_length(&self.parts.uri) > limits.max_uri_length {
+            return Err(GatewayError::UriTooLong);
+        }
+        let header_bytes: usize =
+            self.parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+        if header_bytes > limits.max_header_size {
+            return Err(GatewayError::HeadersTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Phase 2: health, or the route and app. A target seen before skips matching and
+    /// normalisation: the memo holds only what this generation resolved it to.
+    pub fn route(&mut self) -> Routed {
+        let path = self.parts.uri.path();
+        if path == "/healthz" {
+            self.log.route = "healthz";
+            return Routed::Health;
+        }
+        let generation = self.generation;
+        let matched = match generation.targets.get(self.raw_target()) {
+            Some(target) => Some(Matched::Known(target)),
+            None => route::match_path(path, &generation.settings.apps).map(Matched::Path),
+        };
+        Routed::Api(matched)
+    }
+
+    /// `/healthz`: `ok` to GET and HEAD.
+    pub fn health(&self) -> Result<Response<Body>, GatewayError> {
+        match self.parts.method {
+            Method::GET | Method::HEAD => Ok(response::text(StatusCode::OK, "ok")),
+            _ => Err(GatewayError::MethodNotAllowed),
+        }
+    }
+
+    /// Phase 3: preflights (no key, never limited), then the dashboard key, its scope
+    /// and the method. An app outside the key's scope is answered exactly like an
+    /// unknown app.
+    pub fn authorize(&mut self, matched: Option<Matched>) -> Result<Authorized<'a>, GatewayError> {
+        let generation = self.generation;
+        let (method, headers) = (&self.parts.method, &self.parts.headers);
+        if *method == Method::OPTIONS {
+            self.log.route = matched.as_ref().ok_or(GatewayError::NotFound)?.route().name;
+            return Ok(Authorized::Preflight(generation.cors.options(headers)));
+        }
+        let key = match generation.keys.required() {
+            true => Some(
+                generation
+                    .keys
+                    .authenticate(headers, self.parts.uri.query())
+                    .ok_or(GatewayError::Unauthorized)?,
+            ),
+            false => None,
+        };
+        self.log.key = key.map(|k| k.name.clone());
+        let matched =
+            matched.filter(|m| key.is_none_or(|k| k.may_read(m.app_id()))).ok_or(GatewayError::NotFound)?;
+        self.log.route = matched.route().name;
+        self.log.app = Some(matched.app_id().clone());
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            return Err(GatewayError::MethodNotAllowed);
+        }
+        Ok(Authorized::Read(matched, key))
+    }
+
+    /// Phase 4: the normalised upstream target, remembered for the next request with
+    /// the same raw target.
+    pub fn resolve_target(&self, matched: Matched) -> Result<Arc<Target>, GatewayError> {
+        let m = match matched {
+            Matched::Known(target) => return Ok(target),
+            Matched::Path(m) => m,
+        };
+        let settings = &self.generation.settings;
+        let opts =
+            QueryOptions { callback_param: &settings.jsonp.callback_param, jsonp: settings.jsonp.enabled };
+        let target = route::target(m, self.parts.uri.query(), opts).map_err(|e| match e {
+            RouteError::Param(p) => GatewayError::BadParameter(p),
+            RouteError::Callback => GatewayError::BadCallback,
+        })?;
+        let target = Arc::new(target);
+        self.generation.targets.remember(self.raw_target(), target.clone());
+        Ok(target)
+    }
+
+    /// Phase 5: the client's rate limit, per key name when keys are configured, else per
+    /// client address.
+    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
+        let settings = &self.generation.settings;
+        let client = match key {
+            Some(key) => ClientId::Key(key.name.clone()),
+            None => ClientId::Addr(limit::client_addr(
+                self.peer,
+                &self.parts.headers,
+                &settings.clients.trusted_proxies,
+            )),
+        };
+        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)
+    }
+
+    /// Phase 7: the answer as sent. Errors become their response (wrapped for a JSONP
+    /// caller, even when its query was invalid); then CORS, HEAD, metrics, the access
+    /// line and `X-Request-Id`.
+    pub fn finish(self, outcome: Result<Response<Body>, GatewayError>) -> Response<Body> {
+        let Request { generation, parts, id, log, started, metrics, .. } = self;
+        let mut response = match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                if let GatewayError::RateLimited(_) = error {
+                    metrics.rate_limited(LimitScope::Client);
+                }
+                let jsonp = &generation.settings.jsonp;
+                let callback = match jsonp.enabled {
+                    true => jsonp::requested_callback(parts.uri.query(), &jsonp.callback_param),
+                    false => None,
+                };
+                match callback {
+                    Some(callback) => error.into_jsonp_response(&callback),
+                    None => error.into_response(),
+                }
+            }
+        };
+        if parts.method != Method::OPTIONS {
+            generation.cors.decorate(&parts.headers, &mut response);
+        }
+        if parts.method == Method::HEAD {
+            response::strip_body(&mut response);
+        }
+        let status = response.status().as_u16();
+        metrics.request(log.route, status);
+        if let Some(status) = log.cache {
+            metrics.cache(status.outcome());
+        }
+        if let Some(key) = &log.key {
+            metrics.key_request(key);
+        }
+        tracing::info!(
+            request_id = id.to_str().unwrap_or("-"),
+            method = %parts.method,
+            route = log.route,
+            app = log.app.as_deref().unwrap_or("-"),
+            status,
+            duration_ms = started.map(|s| s.elapsed().as_secs_f64() * 1000.0),
+            key = log.key.as_deref(),
+            cache = log.cache.map(CacheStatus::name),
+            upstream = log.upstream,
+            "request"
+        );
+        // Cached answers carry it already.
+        if let http::header::Entry::Vacant(slot) = response.headers_mut().entry(X_REQUEST_ID) {
+            slot.insert(id);
+        }
+        response
+    }
+
+    /// The path and query as the client sent them: the memo's key.
+    fn raw_target(&self) -> &str {
+        let uri = &self.parts.uri;
+        uri.path_and_query().map_or(uri.path(), |p| p.as_str())
+    }
+}
+
+/// The length of the request target as the client sent it.
+fn target_length(uri: &http::Uri) -> usize {
+    let origin = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let absolute =
+        uri.scheme_str().map_or(0, |s| s.len() + 3) + uri.authority().map_or(0, |a| a.as_str().len());
+    origin + absolute
+}
