@@ -17,7 +17,7 @@ use crate::urlencoded::decode_query;
 /// The query parameter a script tag uses to present its key.
 pub const KEY_PARAM: &str = "key";
 
-/// The configured keys.
+/// The configured keys, checked against every presented key in constant time.
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     /// As configured; empty means the gateway is open.

@@ -10,45 +10,54 @@
 //!   [`config::Token`] type, the only holder of the AppSignal token.
 //! - [`route`] — the route table as data, path matching and parameter normalisation
 //!   (pure functions).
-//! - [`urlencoded`] — query-string decoding and the forwarded percent-encode set (a leaf).
+//! - `urlencoded` — query-string decoding and the forwarded percent-encode set (a leaf).
 //! - [`jsonp`] — the JSONP callback validator and wrapper.
-//! - [`cors`] — cross-origin grants and preflights.
-//! - [`limit`] — per-client rate limits and who the client is.
+//! - `cors` — cross-origin grants and preflights.
+//! - `limit` — per-client rate limits and who the client is.
 //! - [`auth`] — dashboard keys: digests, constant-time checks, app scopes.
 //! - [`compress`] — gzip / brotli forms made at store time, `Accept-Encoding` negotiation.
-//! - [`upstream`] — the AppSignal client, the only code that opens outbound connections.
-//! - [`error`] — the request-level error and its one mapping to statuses.
+//! - `upstream` — the AppSignal client, the only code that opens outbound connections.
+//! - `error` — the request-level error and its one mapping to statuses.
 //! - [`response`] — response building blocks.
-//! - [`cache`] — the moka response cache, single-flight upstream calls, stale serving.
+//! - `cache` — the moka response cache, single-flight upstream calls, stale serving.
 //! - [`gateway`] — the request handler tying the above together.
-//! - [`metrics`] — Prometheus metrics; hit-path counters are pre-created, lock-free.
-//! - [`admin`] — liveness, readiness, metrics, cache purge and reload on the admin listener.
+//! - `metrics` — Prometheus metrics; hit-path counters are pre-created, lock-free.
+//! - `admin` — liveness, readiness, metrics, cache purge and reload on the admin listener.
 //! - [`server`] — serving a handler on a bound listener with graceful drain.
 //! - [`lifecycle`] — binding both listeners, starting and stopping.
 //! - [`telemetry`] — logging, with a reloadable level.
-//! - [`reload`] — hot reload (SIGHUP, `POST /config/reload`).
+//! - `reload` — hot reload (SIGHUP, `POST /config/reload`).
 //! - [`demo`] — a simulated AppSignal API for `appsignal-gateway demo`.
+
+//!
+//! Modules named in code font are private; what of them appears in the public interface
+//! is re-exported below.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
+mod admin;
 pub mod auth;
-pub mod cache;
+mod cache;
 pub mod compress;
 pub mod config;
-pub mod cors;
+mod cors;
 pub mod demo;
-pub mod error;
+mod error;
 pub mod gateway;
 pub mod jsonp;
 pub mod lifecycle;
-pub mod limit;
-pub mod metrics;
-pub mod reload;
+mod limit;
+mod metrics;
+mod reload;
 pub mod response;
 pub mod route;
 pub mod server;
 pub mod telemetry;
-pub mod upstream;
-pub mod urlencoded;
+mod upstream;
+mod urlencoded;
+
+pub use cache::ResponseCache;
+pub use error::GatewayError;
+pub use metrics::Metrics;
+pub use reload::{ReloadError, Reloader};

@@ -101,9 +101,16 @@ impl<C: Clock + Clone> ClientLimiter<C> {
     }
 
     /// How many clients are tracked.
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.limiter.len()
     }
+}
+
+/// Whether `ip` is one of `clients.trusted_proxies`, whose `X-Forwarded-For` and
+/// `X-Request-Id` are believed.
+pub fn is_trusted_proxy(ip: &IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(ip))
 }
 
 /// The client's address: the socket peer, or — when the peer is a trusted proxy — the
@@ -111,7 +118,7 @@ impl<C: Clock + Clone> ClientLimiter<C> {
 /// cannot dodge its limit by sending its own `X-Forwarded-For`: an untrusted peer's is
 /// ignored, and a trusted proxy appends the real peer on the right.
 pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| is_trusted_proxy(ip, trusted);
     if !is_trusted(&peer) {
         return peer;
     }

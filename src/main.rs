@@ -89,11 +89,8 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn new_key(name: &str, apps: &[String]) -> ExitCode {
-    let valid = |s: &str| {
-        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    };
-    if !valid(name) || !apps.iter().all(|a| valid(a)) {
-        eprintln!("error: names and apps must be 1 to 64 letters, digits, '-', '_' or '.'");
+    if !config::is_identifier(name) || !apps.iter().all(|a| config::is_identifier(a)) {
+        eprintln!("error: names and apps {}", config::IDENTIFIER_RULE);
         return ExitCode::from(2);
     }
     match auth::generate_key() {

@@ -153,3 +153,14 @@ async fn key_new_round_trips_through_check_and_serving() {
     assert!(!logs.contains(&key), "the key was logged");
     assert!(logs.contains("\"key\":\"ops-wall\""), "the key name is not on the access line:\n{logs}");
 }
+
+#[test]
+fn key_new_refuses_what_config_loading_would_refuse() {
+    for args in [&["--name", ".hidden"][..], &["--name", "ok", "--apps", "blog,.x"], &["--name", "a b"]] {
+        let argv: Vec<&str> = ["key", "new"].iter().chain(args).copied().collect();
+        let (status, stdout, stderr) = binary::run(&argv, &[]);
+        assert_eq!(status.code(), Some(2), "{args:?} accepted:\n{stdout}");
+        assert!(stderr.contains("not starting with '.'"), "{stderr}");
+        assert!(!stdout.contains("key:"), "a key was printed for {args:?}");
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use entry::{Ask, CacheStatus, Entry};
-pub use flight::{Flights, Outcome, Role, Ticket};
+pub use flight::{Flights, Role, Ticket};
 
 use crate::config::CacheSettings;
 
@@ -29,7 +29,7 @@ pub enum Lookup {
     Miss,
 }
 
-/// The cache and the flights that fill it.
+/// Answers by normalised upstream target, bounded in bytes, and the flights that fill it.
 #[derive(Debug)]
 pub struct ResponseCache {
     /// Entries by normalised upstream target.
@@ -76,11 +76,6 @@ impl ResponseCache {
             .support_invalidation_closures()
             .build_with_hasher(Hasher::default());
         ResponseCache { entries, flights: Arc::default() }
-    }
-
-    /// How long an entry fresh for `ttl` is kept, to serve it stale afterwards.
-    pub fn retain_for(&self, ttl: Duration, settings: &CacheSettings) -> Duration {
-        ttl + settings.stale_while_revalidate.max(settings.stale_if_error)
     }
 
     /// Looks `key` up as of `now`, judging staleness by the windows in `settings`.

@@ -17,7 +17,7 @@ pub use load::{load, load_raw, ENV_PREFIX};
 pub use raw::*;
 pub use settings::*;
 pub use token::{Token, REDACTED};
-pub use validate::validate;
+pub use validate::{is_identifier, validate, IDENTIFIER_RULE};
 
 /// The YAML printed by `check`: the effective settings, with the token redacted.
 pub fn effective_yaml(raw: &RawConfig) -> String {

@@ -26,7 +26,7 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     /// The allowlisted apps, by id and alias.
     pub apps: Apps,
-    /// The response cache.
+    /// How answers are cached: the size bound, TTLs per class and the stale windows.
     pub cache: CacheSettings,
     /// Per-client limits and who is trusted to name a client.
     pub clients: ClientSettings,
@@ -82,6 +82,14 @@ pub struct CacheSettings {
     pub stale_while_revalidate: Duration,
     /// How long after expiry an entry is served when AppSignal fails.
     pub stale_if_error: Duration,
+}
+
+impl CacheSettings {
+    /// How long an entry fresh for `ttl` is kept: its TTL plus the longest stale window,
+    /// so it can still be served stale afterwards.
+    pub fn retain_for(&self, ttl: Duration) -> Duration {
+        ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    }
 }
 
 /// `cache.ttl.*`: how long each class of answer stays fresh.

@@ -16,6 +16,18 @@ use super::settings::*;
 use super::{ConfigError, KeyError, Token};
 use crate::route::{self, App, Apps};
 
+/// What [`is_identifier`] accepts, in words.
+pub const IDENTIFIER_RULE: &str = "must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'";
+
+/// Whether `value` may be an app id, an app alias or a dashboard key's name: these
+/// appear in paths, logs and metric labels. The one rule, for the config and `key new`.
+pub fn is_identifier(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !value.starts_with('.')
+}
+
 /// Validates a raw configuration into settings, reporting every bad key at once.
 pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     let mut c = Collector::default();
@@ -321,12 +333,9 @@ impl Collector {
 
     /// Ids, aliases and key names: they appear in paths, logs and metric labels.
     fn identifier(&mut self, key: &str, value: &str) -> bool {
-        let ok = !value.is_empty()
-            && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            && !value.starts_with('.');
+        let ok = is_identifier(value);
         if !ok {
-            self.fail(key, "must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'");
+            self.fail(key, IDENTIFIER_RULE);
         }
         ok
     }

@@ -73,7 +73,7 @@ impl Gateway {
                     return Err(error);
                 }
             };
-            let retain = cache.retain_for(ttl, &cache_settings);
+            let retain = cache_settings.retain_for(ttl);
             let entry = if compress_from.is_some_and(|min| body.len() as u64 >= min)
                 && body.len() >= BLOCKING_COMPRESSION
             {

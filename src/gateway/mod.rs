@@ -56,12 +56,12 @@ impl Gateway {
         self.generation.load().settings.clone()
     }
 
-    /// The response cache.
+    /// The response cache, shared by every configuration generation (admin reads its size).
     pub fn cache(&self) -> &ResponseCache {
         &self.cache
     }
 
-    /// The metrics.
+    /// The metrics registry, for the admin surface to encode.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 
+use crate::limit;
 use crate::response::X_REQUEST_ID;
 
 /// The longest id accepted from a proxy.
@@ -14,9 +15,7 @@ const MAX_LEN: usize = 128;
 
 /// The request's id: a trusted proxy's `X-Request-Id` if it is sane, else a new one.
 pub fn request_id(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> HeaderValue {
-    let from_proxy = trusted
-        .iter()
-        .any(|net| net.contains(&peer))
+    let from_proxy = limit::is_trusted_proxy(&peer, trusted)
         .then(|| headers.get(X_REQUEST_ID))
         .flatten()
         .filter(|id| sane(id.as_bytes()));

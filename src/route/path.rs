@@ -15,9 +15,9 @@ const MAX_ID: usize = 512;
 /// A path that names a route of an allowlisted app.
 #[derive(Debug, Clone)]
 pub struct PathMatch {
-    /// The route.
+    /// The route table entry the path matched: its parameters, TTL class and name.
     pub route: &'static Route,
-    /// The app's id.
+    /// The app's id, an alias in the path already resolved.
     pub app_id: Arc<str>,
     /// The upstream path, `/api/{app_id}/...json`, with any item id sanitized and encoded.
     pub upstream_path: String,

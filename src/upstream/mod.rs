@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::utf8_percent_encode;
 
 pub use error::UpstreamError;
-pub use retry_after::parse_retry_after;
+use retry_after::parse_retry_after;
 
 use crate::config::{Token, UpstreamSettings};
 use crate::metrics::{LimitScope, Metrics};

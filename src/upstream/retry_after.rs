@@ -8,7 +8,7 @@ use http::HeaderValue;
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Parses a `Retry-After` value relative to `now`; `None` if it is neither form.
-pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+pub(super) fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
     let delay = if let Ok(seconds) = text.parse::<u64>() {
         Duration::from_secs(seconds)
