@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
 
-use crate::error::GatewayError;
+use crate::error::{Allowed, GatewayError};
 use crate::gateway::Gateway;
 use crate::reload::{ReloadError, Reloader};
 use crate::response::{self, Body};
@@ -66,8 +66,11 @@ impl Admin {
             "/metrics" if get => self.metrics().await,
             "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")),
             "/config/reload" if post => self.reload(),
-            "/healthz" | "/readyz" | "/metrics" | "/cache/purge" | "/config/reload" => {
-                GatewayError::MethodNotAllowed.into_response()
+            "/healthz" | "/readyz" | "/metrics" => {
+                GatewayError::MethodNotAllowed(Allowed::AdminRead).into_response()
+            }
+            "/cache/purge" | "/config/reload" => {
+                GatewayError::MethodNotAllowed(Allowed::AdminPost).into_response()
             }
             _ => GatewayError::NotFound.into_response(),
         };

@@ -20,6 +20,36 @@ use crate::upstream::UpstreamError;
 /// The methods the gateway serves on its routes.
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 
+/// The methods a path allows, for a 405's `Allow` header and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// The gateway's routes and `/healthz`: GET, HEAD, and OPTIONS (preflights).
+    Read,
+    /// The admin's read-only paths: `/healthz`, `/readyz`, `/metrics`.
+    AdminRead,
+    /// The admin's actions: `/cache/purge`, `/config/reload`.
+    AdminPost,
+}
+
+impl Allowed {
+    /// The `Allow` header's value.
+    pub fn header(self) -> &'static str {
+        match self {
+            Allowed::Read => ALLOWED_METHODS,
+            Allowed::AdminRead => "GET, HEAD",
+            Allowed::AdminPost => "POST",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Allowed::Read => "only GET, HEAD and OPTIONS are allowed",
+            Allowed::AdminRead => "only GET and HEAD are allowed",
+            Allowed::AdminPost => "only POST is allowed",
+        }
+    }
+}
+
 /// Why a request was not answered with AppSignal's data.
 ///
 /// `Display` is for logs; what a client reads comes only from [`GatewayError::client_view`].
@@ -34,9 +64,9 @@ pub enum GatewayError {
     /// Not a route, or not an allowlisted app.
     #[error("no such route or app")]
     NotFound,
-    /// A method other than GET, HEAD or OPTIONS on a route.
-    #[error("only GET, HEAD and OPTIONS are allowed")]
-    MethodNotAllowed,
+    /// A method the path does not allow.
+    #[error("method not allowed (allowed: {})", .0.header())]
+    MethodNotAllowed(Allowed),
     /// The request target is longer than `limits.max_uri_length`.
     #[error("the request target is too long")]
     UriTooLong,
@@ -90,8 +120,8 @@ impl GatewayError {
             GatewayError::UpstreamNotFound => {
                 (S::NOT_FOUND, "not_found", "AppSignal has no such resource".into())
             }
-            GatewayError::MethodNotAllowed => {
-                (S::METHOD_NOT_ALLOWED, "method_not_allowed", "only GET, HEAD and OPTIONS are allowed".into())
+            GatewayError::MethodNotAllowed(allowed) => {
+                (S::METHOD_NOT_ALLOWED, "method_not_allowed", allowed.message().into())
             }
             GatewayError::Unauthorized => (
                 S::UNAUTHORIZED,
@@ -199,8 +229,8 @@ impl GatewayError {
     fn add_headers(&self, response: &mut Response<Body>) {
         let status = response.status();
         let headers = response.headers_mut();
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            headers.insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        if let GatewayError::MethodNotAllowed(allowed) = self {
+            headers.insert(ALLOW, HeaderValue::from_static(allowed.header()));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -244,7 +274,9 @@ mod tests {
         check(GatewayError::BadCallback, 400, "invalid_callback");
         check(GatewayError::NotFound, 404, "not_found");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
-        check(GatewayError::MethodNotAllowed, 405, "method_not_allowed");
+        check(GatewayError::MethodNotAllowed(Allowed::Read), 405, "method_not_allowed");
+        check(GatewayError::MethodNotAllowed(Allowed::AdminRead), 405, "method_not_allowed");
+        check(GatewayError::MethodNotAllowed(Allowed::AdminPost), 405, "method_not_allowed");
         check(GatewayError::Unauthorized, 401, "unauthorized");
         check(GatewayError::UriTooLong, 414, "uri_too_long");
         check(GatewayError::HeadersTooLarge, 431, "headers_too_large");
@@ -276,8 +308,10 @@ mod tests {
 
     #[test]
     fn method_not_allowed_lists_methods_and_throttled_says_when() {
-        let response = GatewayError::MethodNotAllowed.into_response();
+        let response = GatewayError::MethodNotAllowed(Allowed::Read).into_response();
         assert_eq!(response.headers()[ALLOW], ALLOWED_METHODS);
+        let response = GatewayError::MethodNotAllowed(Allowed::AdminPost).into_response();
+        assert_eq!(response.headers()[ALLOW], "POST");
         let throttled = GatewayError::from(UpstreamError::Throttled(Duration::from_millis(2500)));
         assert_eq!(throttled.into_response().headers()[RETRY_AFTER], "3");
         let refusal = Refusal { retry_after: Duration::from_millis(200), burst: 40, window: 2 };

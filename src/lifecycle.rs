@@ -25,7 +25,8 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({key}): {source}")]
+    // The cause is the error's source, not repeated here: `{:#}` prints the chain once.
+    #[error("cannot listen on {addr} ({key})")]
     Bind {
         /// The configuration key naming the address.
         key: &'static str,

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,9 +81,9 @@ enum Mode {
 fn check(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok((raw, _)) => {
-            println!("# {}: valid. Effective settings:", path.display());
-            print!("{}", config::effective_yaml(&raw));
-            ExitCode::SUCCESS
+            let text =
+                format!("# {}: valid. Effective settings:\n{}", path.display(), config::effective_yaml(&raw));
+            print_out(&text)
         }
         Err(e) => config_error(path, &e),
     }
@@ -94,15 +95,27 @@ fn new_key(name: &str, apps: &[String]) -> ExitCode {
         return ExitCode::from(2);
     }
     match auth::generate_key() {
-        Ok(key) => {
-            println!("# Dashboard key \"{name}\": give it to the dashboard now; it is not stored anywhere.");
-            println!("key: {key}");
-            println!("# Add this entry under clients.keys in the gateway configuration:");
-            print!("{}", auth::key_entry(name, &key, apps));
-            ExitCode::SUCCESS
-        }
+        Ok(key) => print_out(&format!(
+            "# Dashboard key \"{name}\": give it to the dashboard now; it is not stored anywhere.\n\
+             key: {key}\n# Add this entry under clients.keys in the gateway configuration:\n{}",
+            auth::key_entry(name, &key, apps)
+        )),
         Err(e) => {
             eprintln!("error: cannot read the operating system's random generator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `text` to standard output. A reader that went away (`check | head -1`) ends
+/// the command quietly and successfully, as Unix tools do; `print!` would panic.
+fn print_out(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
             ExitCode::FAILURE
         }
     }
@@ -138,7 +151,7 @@ fn run(mode: Mode) -> ExitCode {
             let running = lifecycle::start(settings, options).await?;
             hangup.reload_with(running.reloader.clone());
             if is_demo {
-                println!("{}", demo::banner(running.listen, running.admin));
+                let _ = print_out(&format!("{}\n", demo::banner(running.listen, running.admin)));
             }
             stop.wait().await;
             tracing::info!("stop requested; draining");

@@ -1,11 +1,13 @@
 //! Prometheus metrics, served as text on the admin listener.
 //!
 //! The counters a request touches on the hit path (requests by route and status, cache
-//! outcomes) are created once, at startup, for every route and every status the gateway
-//! answers; recording one is an atomic add, with no lock taken. Rarer label values fall
-//! back to the family's own map.
+//! outcomes) have a slot each, made at startup for every route and every status the
+//! gateway answers and filled on first use; recording one is then an atomic load and an
+//! atomic add, with no lock taken, and a route/status pair never seen prints no series.
+//! Rarer label values fall back to the family's own map.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::{text, EncodeLabelSet};
@@ -92,8 +94,9 @@ pub struct Metrics {
     registry: Registry,
     /// `requests_total{route,status}`, for lookups that miss `request_handles`.
     requests: Family<RequestLabels, Counter>,
-    /// Pre-created handles of `requests`, read without a lock.
-    request_handles: HashMap<(&'static str, u16), Counter, foldhash::fast::FixedState>,
+    /// A slot per route and status the gateway answers with, filled with its series of
+    /// `requests` on first use: read without a lock, and no always-zero series.
+    request_handles: HashMap<(&'static str, u16), OnceLock<Counter>, foldhash::fast::FixedState>,
     /// Fresh hits.
     cache_hits: Counter,
     /// Misses that called upstream (expired entries refetched included).
@@ -114,6 +117,8 @@ pub struct Metrics {
     key_requests: Family<KeyLabel, Counter>,
     /// Request handlers that panicked.
     panics: Counter,
+    /// Configured keys that differ from what is running until a restart.
+    restart_required: Gauge,
     /// Bytes the cache holds (its weigher's count), set at scrape.
     cached_bytes: Gauge,
     /// Entries the cache holds, set at scrape.
@@ -134,10 +139,7 @@ impl Metrics {
         registry.register("requests", "Requests answered, by route and status", requests.clone());
         let routes = ROUTES.iter().map(|r| r.name).chain(OTHER_ROUTES.iter().copied());
         let request_handles = routes
-            .flat_map(|route| STATUSES.iter().map(move |&status| (route, status)))
-            .map(|(route, status)| {
-                ((route, status), requests.get_or_create_owned(&RequestLabels { route, status }))
-            })
+            .flat_map(|route| STATUSES.iter().map(move |&status| ((route, status), OnceLock::new())))
             .collect();
 
         let cache_hits = Counter::default();
@@ -182,6 +184,12 @@ impl Metrics {
         registry.register("key_requests", "Requests by dashboard key name", key_requests.clone());
         let panics = Counter::default();
         registry.register("panics", "Request handlers that panicked (answered 500)", panics.clone());
+        let restart_required = Gauge::default();
+        registry.register(
+            "restart_required",
+            "Configured keys whose new value awaits a restart (0: the configuration file is what runs)",
+            restart_required.clone(),
+        );
         let cached_bytes = Gauge::default();
         registry.register(
             "cache_bytes",
@@ -209,6 +217,7 @@ impl Metrics {
             reloads,
             key_requests,
             panics,
+            restart_required,
             cached_bytes,
             cached_entries,
         }
@@ -216,9 +225,10 @@ impl Metrics {
 
     /// One answered request.
     pub fn request(&self, route: &'static str, status: u16) {
+        let labels = || RequestLabels { route, status };
         match self.request_handles.get(&(route, status)) {
-            Some(counter) => counter.inc(),
-            None => self.requests.get_or_create(&RequestLabels { route, status }).inc(),
+            Some(slot) => slot.get_or_init(|| self.requests.get_or_create_owned(&labels())).inc(),
+            None => self.requests.get_or_create(&labels()).inc(),
         };
     }
 
@@ -262,6 +272,11 @@ impl Metrics {
         self.key_requests.get_or_create(&KeyLabel { key: name.to_owned() }).inc();
     }
 
+    /// How many configured keys a reload found awaiting a restart.
+    pub fn restart_required(&self, keys: usize) {
+        self.restart_required.set(i64::try_from(keys).unwrap_or(i64::MAX));
+    }
+
     /// A request handler that panicked.
     pub fn panic(&self) {
         self.panics.inc();
@@ -293,6 +308,7 @@ mod tests {
         metrics.rate_limited(LimitScope::AppSignal);
         metrics.reload(false);
         let text = metrics.encode(3, 1024);
+        assert!(!text.contains("route=\"healthz\""), "a series nobody used is printed:\n{text}");
         for line in [
             "appsignal_gateway_requests_total{route=\"samples\",status=\"200\"} 1",
             "appsignal_gateway_requests_total{route=\"samples\",status=\"418\"} 1",

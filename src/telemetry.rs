@@ -1,6 +1,8 @@
 //! Logging: `tracing` to standard error, as pretty lines or JSON, with a level that a
 //! reload can change.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -18,11 +20,20 @@ pub fn init(log: &LogSettings) -> Result<LevelHandle, tracing_subscriber::util::
     let registry = tracing_subscriber::registry().with(filter);
     match log.format {
         LogFormat::Pretty => {
-            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()?
+            let layer = tracing_subscriber::fmt::layer().with_ansi(colour()).with_writer(std::io::stderr);
+            registry.with(layer).try_init()?
         }
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr))
-            .try_init()?,
+        LogFormat::Json => {
+            let layer =
+                tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr);
+            registry.with(layer).try_init()?
+        }
     }
     Ok(handle)
+}
+
+/// Whether pretty lines are coloured: only on a terminal, and never when `NO_COLOR` is
+/// set to anything (no-color.org), so files and the journal get plain text.
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

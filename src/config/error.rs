@@ -9,6 +9,8 @@ pub struct KeyError {
     pub key: String,
     /// Why it was refused, in words a user can act on.
     pub reason: String,
+    /// The environment variable that set the key, when one did: that is where to look.
+    pub env: Option<String>,
 }
 
 /// Everything wrong with a configuration, reported together.
@@ -21,7 +23,7 @@ pub struct ConfigError {
 impl ConfigError {
     /// A configuration error about one key.
     pub fn single(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError { errors: vec![KeyError { key: key.into(), reason: reason.into() }] }
+        ConfigError { errors: vec![KeyError { key: key.into(), reason: reason.into(), env: None }] }
     }
 }
 
@@ -30,7 +32,10 @@ impl fmt::Display for ConfigError {
         let n = self.errors.len();
         write!(f, "invalid configuration ({n} error{}):", if n == 1 { "" } else { "s" })?;
         for error in &self.errors {
-            write!(f, "\n  - {}: {}", error.key, error.reason)?;
+            match &error.env {
+                Some(variable) => write!(f, "\n  - {} (set by {variable}): {}", error.key, error.reason)?,
+                None => write!(f, "\n  - {}: {}", error.key, error.reason)?,
+            }
         }
         Ok(())
     }

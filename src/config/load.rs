@@ -24,7 +24,7 @@ const MAX_ERRORS: usize = 64;
 /// Loads and validates the configuration at `path` with the environment's overrides.
 pub fn load(path: &Path) -> Result<(RawConfig, Settings), ConfigError> {
     let raw = load_raw(path)?;
-    let settings = validate(&raw)?;
+    let settings = validated(&raw)?;
     Ok((raw, settings))
 }
 
@@ -41,27 +41,63 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
         .merge(Env::prefixed(ENV_PREFIX).split("__"));
     let tree: Value = figment.extract().map_err(|e| {
         let errors = e.into_iter().map(|e| key_error(&e)).collect();
-        ConfigError { errors }
+        from_environment(ConfigError { errors })
     })?;
-    extract_all(tree)
+    extract_all(tree).map_err(from_environment)
+}
+
+/// Loads and validates, naming the environment variable behind each bad key that one set.
+fn validated(raw: &RawConfig) -> Result<Settings, ConfigError> {
+    validate(raw).map_err(from_environment)
+}
+
+/// Marks each error whose key an `APPSIGNAL_GATEWAY_*` variable set, so the user is sent
+/// to the variable, not to a file that may not even hold the key.
+fn from_environment(mut error: ConfigError) -> ConfigError {
+    let overrides: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(name, _)| {
+            let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase().replace("__", ".");
+            Some((key, name))
+        })
+        .collect();
+    for e in &mut error.errors {
+        let set_by = overrides.iter().find(|(key, _)| {
+            e.key == *key || e.key.strip_prefix(key.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
+        });
+        if let Some((_, variable)) = set_by {
+            e.env = Some(variable.clone());
+        }
+    }
+    error
 }
 
 /// Extracts [`RawConfig`] from a merged tree, collecting every structural error.
 fn extract_all(mut tree: Value) -> Result<RawConfig, ConfigError> {
-    let mut errors = Vec::new();
+    let mut errors: Vec<KeyError> = Vec::new();
+    // Keys taken out of the tree after an error: that they are now missing, or that
+    // validation finds them empty, is the same error again, not a new one.
+    let mut removed: Vec<String> = Vec::new();
     loop {
         match Figment::from(Serialized::defaults(&tree)).extract::<RawConfig>() {
             Ok(raw) if errors.is_empty() => return Ok(raw),
             Ok(raw) => {
                 // Validation of what did parse may find more to report.
                 if let Err(more) = validate(&raw) {
-                    errors.extend(more.errors);
+                    errors.extend(more.errors.into_iter().filter(|e| !removed.contains(&e.key)));
                 }
                 return Err(ConfigError { errors });
             }
             Err(e) => {
                 let path = bad_path(&e);
+                if let Kind::MissingField(field) = &e.kind {
+                    let missing = key_name(&[path.clone(), vec![field.to_string()]].concat());
+                    if removed.contains(&missing) {
+                        // Nothing more can be extracted without the key already reported.
+                        return Err(ConfigError { errors });
+                    }
+                }
                 errors.push(key_error(&e));
+                removed.push(key_name(&path));
                 if errors.len() >= MAX_ERRORS || !remove(&mut tree, &path) {
                     return Err(ConfigError { errors });
                 }
@@ -75,10 +111,10 @@ fn bad_path(e: &figment::Error) -> Vec<String> {
     e.path.clone()
 }
 
-fn key_error(e: &figment::Error) -> KeyError {
-    let path = bad_path(e);
+/// `["apps", "0", "id"]` as `apps[0].id`.
+fn key_name(path: &[String]) -> String {
     let mut key = String::new();
-    for part in &path {
+    for part in path {
         if part.parse::<usize>().is_ok() {
             key.push_str(&format!("[{part}]"));
         } else {
@@ -88,6 +124,11 @@ fn key_error(e: &figment::Error) -> KeyError {
             key.push_str(part);
         }
     }
+    key
+}
+
+fn key_error(e: &figment::Error) -> KeyError {
+    let key = key_name(&bad_path(e));
     let reason = match &e.kind {
         Kind::UnknownField(_, expected) => {
             format!("unknown key; expected one of: {}", expected.join(", "))
@@ -95,7 +136,7 @@ fn key_error(e: &figment::Error) -> KeyError {
         Kind::MissingField(field) => format!("missing required key `{field}`"),
         other => other.to_string(),
     };
-    KeyError { key: if key.is_empty() { "(root)".into() } else { key }, reason }
+    KeyError { key: if key.is_empty() { "(root)".into() } else { key }, reason, env: None }
 }
 
 /// Removes the value at `path` from the tree; false if there is nothing to remove,

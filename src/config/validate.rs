@@ -255,7 +255,7 @@ struct Collector {
 
 impl Collector {
     fn fail(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.errors.push(KeyError { key: key.into(), reason: reason.into() });
+        self.errors.push(KeyError { key: key.into(), reason: reason.into(), env: None });
     }
 
     fn duration(&mut self, key: &str, value: &str, positive: bool) -> Duration {

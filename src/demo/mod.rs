@@ -41,12 +41,22 @@ pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
     tokio::spawn(server::serve(listener, simulated, limits, std::future::pending()));
 
     let mut raw =
-        RawConfig { listen: listen.to_string(), admin_listen: "127.0.0.1:0".into(), ..RawConfig::default() };
+        RawConfig { listen: listen.to_string(), admin_listen: admin_next_to(listen), ..RawConfig::default() };
     raw.upstream.base_url = format!("http://{upstream}");
     raw.upstream.token = Some(token);
     raw.apps =
         DEMO_APPS.iter().map(|(id, name)| RawApp { id: (*id).into(), name: Some((*name).into()) }).collect();
     config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The demo's admin address: the port after the gateway's (`127.0.0.1:8081` beside the
+/// default 8080), so README's examples work as written; any free port when the gateway's
+/// own port is chosen by the system (0) or is the last one.
+fn admin_next_to(listen: SocketAddr) -> String {
+    match listen.port() {
+        0 | u16::MAX => "127.0.0.1:0".into(),
+        port => SocketAddr::new(listen.ip(), port + 1).to_string(),
+    }
 }
 
 /// The lines `demo` prints once the gateway is up.
@@ -64,6 +74,9 @@ pub fn banner(listen: SocketAddr, admin: SocketAddr) -> String {
          \x20 curl '{base}/api/shop/markers.json?kind=deploy'\n\
          \x20 curl -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
          \x20 curl -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\
+         \nAdmin (operators only):\n\
+         \x20 curl 'http://{admin}/metrics'\n\
+         \x20 curl -X POST 'http://{admin}/cache/purge?app=blog'\n\
          \nPress Ctrl-C to stop.\n"
     )
 }

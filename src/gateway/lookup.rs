@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 
 use super::generation::Generation;
 use super::Gateway;
@@ -24,20 +24,22 @@ impl Gateway {
         generation: &Generation,
         target: &Target,
         now: Instant,
+        request_id: &HeaderValue,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
         match self.cache.lookup(&target.upstream, now, &generation.settings.cache) {
             Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => {
                 // Joining a refresh already under way starts nothing: one per key.
-                drop(self.join_flight(generation, target));
+                drop(self.join_flight(generation, target, request_id));
                 Ok((entry, CacheStatus::StaleRevalidating))
             }
-            Lookup::Fallback(stale) => match self.join_flight(generation, target).outcome().await {
+            Lookup::Fallback(stale) => match self.join_flight(generation, target, request_id).outcome().await
+            {
                 Ok(entry) => Ok((entry, CacheStatus::StaleStored)),
                 Err(_) => Ok((stale, CacheStatus::StaleUpstreamError)),
             },
             Lookup::Miss => {
-                let ticket = self.join_flight(generation, target);
+                let ticket = self.join_flight(generation, target, request_id);
                 let role = ticket.role;
                 let entry = ticket.outcome().await?;
                 let status = match (role, entry.ttl.is_zero()) {
@@ -50,8 +52,10 @@ impl Gateway {
         }
     }
 
-    /// Joins or starts the upstream call for `target`, which stores what it gets.
-    fn join_flight(&self, generation: &Generation, target: &Target) -> Ticket {
+    /// Joins or starts the upstream call for `target`, which stores what it gets. A
+    /// failure is logged with the id of the request that started the call.
+    fn join_flight(&self, generation: &Generation, target: &Target, request_id: &HeaderValue) -> Ticket {
+        let request_id = request_id.clone();
         let key = target.upstream.clone();
         let upstream = generation.upstream.clone();
         let cache = self.cache.clone();
@@ -69,7 +73,8 @@ impl Gateway {
                     cache_settings.ttl.not_found,
                 ),
                 Err(error) => {
-                    tracing::warn!(route, error = %error, "upstream call failed");
+                    let request_id = request_id.to_str().unwrap_or("-");
+                    tracing::warn!(request_id, route, error = %error, "upstream call failed");
                     return Err(error);
                 }
             };

@@ -36,6 +36,9 @@ pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub struct Gateway {
     /// Swapped whole by a reload; each request loads it once.
     generation: ArcSwap<Generation>,
+    /// The settings the process started with: what is in force for every key a reload
+    /// cannot apply (listeners, cache size, log format, connection limits).
+    started: Arc<Settings>,
     /// Answers by normalised upstream target; shared with the flights that fill it.
     cache: Arc<ResponseCache>,
     /// Shared with the upstream client and the admin surface.
@@ -47,8 +50,8 @@ impl Gateway {
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(ResponseCache::new(settings.cache.max_size));
-        let generation = Generation::new(settings, &metrics)?;
-        Ok(Gateway { generation: ArcSwap::from_pointee(generation), cache, metrics })
+        let generation = Generation::new(settings.clone(), &metrics)?;
+        Ok(Gateway { generation: ArcSwap::from_pointee(generation), started: settings, cache, metrics })
     }
 
     /// The settings in force.
@@ -67,10 +70,13 @@ impl Gateway {
     }
 
     /// Replaces the configuration for new requests; requests under way finish with the
-    /// one they started with. Returns the changed keys that need a restart (not applied).
+    /// one they started with. Returns the keys whose configured value differs from what
+    /// is running and needs a restart: compared with the settings the process started
+    /// with, so a pending change is reported by every reload until the restart.
     pub fn reload(&self, settings: Settings) -> std::io::Result<Vec<&'static str>> {
         let current = self.generation.load();
-        let restart = needs_restart(&current.settings, &settings);
+        let restart = needs_restart(&self.started, &settings);
+        self.metrics.restart_required(restart.len());
         let next = current.next(Arc::new(settings), &self.metrics)?;
         self.generation.store(Arc::new(next));
         Ok(restart)
@@ -86,7 +92,7 @@ impl Gateway {
     pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
         let generation = self.generation.load_full();
         let (parts, _body) = request.into_parts();
-        let mut request = phases::Request::new(&generation, parts, peer, &self.metrics);
+        let mut request = phases::Request::new(&generation, &parts, peer, &self.metrics);
         let outcome = self.respond(&mut request).await;
         request.finish(outcome)
     }
@@ -105,7 +111,7 @@ impl Gateway {
         let target = request.resolve_target(matched)?;
         request.admit(key)?;
         let now = Instant::now();
-        let lookup = self.lookup_or_fetch(request.generation, &target, now).await;
+        let lookup = self.lookup_or_fetch(request.generation, &target, now, &request.id).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
             if let GatewayError::Upstream(error) = e {
