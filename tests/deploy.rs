@@ -110,3 +110,48 @@ fn dockerfile_runs_as_non_root_with_a_healthcheck() {
     assert!(dockerfile.contains("/etc/appsignal-gateway/gateway.yaml"));
     assert!(dockerfile.matches("FROM ").count() >= 2, "not a multi-stage build");
 }
+
+#[test]
+fn kubernetes_manifest_never_overwrites_the_token_and_fences_the_admin_port() {
+    let docs = kubernetes_documents();
+    assert!(
+        docs.iter().all(|d| d["kind"] != "Secret"),
+        "applying the manifest would overwrite the token Secret created by hand"
+    );
+    let text = std::fs::read_to_string("deploy/kubernetes.yaml").unwrap();
+    assert!(text.contains("kubectl create secret generic appsignal-gateway-token"));
+    assert!(text.contains("kubectl rollout restart"), "how a ConfigMap change reaches the pods");
+
+    let template = &of_kind(&docs, "Deployment")["spec"]["template"];
+    let image = template["spec"]["containers"][0]["image"].as_str().unwrap();
+    assert!(image.starts_with("REGISTRY/") && text.contains("replace"), "image {image} is not a placeholder");
+    assert!(template["metadata"]["annotations"]["appsignal-gateway/config-revision"].is_string());
+
+    // The admin port is admitted only from labelled namespaces; the public port from all.
+    let policy = of_kind(&docs, "NetworkPolicy");
+    assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["app"], "appsignal-gateway");
+    let rules = policy["spec"]["ingress"].as_sequence().unwrap();
+    let admin = rules
+        .iter()
+        .find(|r| r["ports"].as_sequence().unwrap().iter().any(|p| p["port"] == "admin"))
+        .expect("a rule for the admin port");
+    let from = admin["from"].as_sequence().expect("the admin port must name who may reach it");
+    assert_eq!(from[0]["namespaceSelector"]["matchLabels"]["appsignal-gateway/metrics"], "allowed");
+    for rule in rules.iter().filter(|r| r["from"].is_null()) {
+        assert!(rule["ports"].as_sequence().unwrap().iter().all(|p| p["port"] == "http"), "{rule:?}");
+    }
+    assert!(text.contains("kubectl label namespace monitoring appsignal-gateway/metrics=allowed"));
+}
+
+#[test]
+fn docker_build_context_leaves_out_target() {
+    let ignore = std::fs::read_to_string(".dockerignore").expect("a .dockerignore beside Cargo.toml");
+    assert!(ignore.lines().any(|l| l.trim() == "target/" || l.trim() == "target"));
+    // What the Dockerfile copies is not ignored.
+    let dockerfile = std::fs::read_to_string("deploy/Dockerfile").unwrap();
+    for copied in ["Cargo.toml", "Cargo.lock", "src", "deploy/gateway.yaml"] {
+        assert!(dockerfile.contains(copied));
+        assert!(!ignore.lines().any(|l| l.trim().trim_end_matches('/') == copied), "{copied} is ignored");
+    }
+    assert!(dockerfile.contains("-v \"$PWD/"), "the docker run line must mount one's own config");
+}

@@ -93,8 +93,12 @@ impl Gateway {
         let generation = self.generation.load_full();
         let (parts, _body) = request.into_parts();
         let mut request = phases::Request::new(&generation, &parts, peer, &self.metrics);
-        let outcome = self.respond(&mut request).await;
-        request.finish(outcome)
+        let mut response = match self.respond(&mut request).await {
+            Ok(response) => response,
+            Err(error) => request.error_response(error),
+        };
+        request.finish(&mut response);
+        response
     }
 
     /// Phases 1 to 6: the answer, or the error that ends the request.

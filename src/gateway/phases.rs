@@ -115,6 +115,7 @@ impl<'a> Request<'a> {
     }
 
     /// Phase 1: the request target and headers within `limits`.
+    #[inline]
     pub fn check_size(&self) -> Result<(), GatewayError> {
         let limits = &self.generation.settings.limits;
         if target_length(&self.parts.uri) > limits.max_uri_length {
@@ -130,6 +131,7 @@ impl<'a> Request<'a> {
 
     /// Phase 2: health, or the route and app. A target seen before skips matching and
     /// normalisation: the memo holds only what this generation resolved it to.
+    #[inline]
     pub fn route(&mut self) -> Routed {
         let path = self.parts.uri.path();
         if path == "/healthz" {
@@ -155,6 +157,7 @@ impl<'a> Request<'a> {
     /// Phase 3: preflights (no key, never limited), then the dashboard key, its scope
     /// and the method. An app outside the key's scope is answered exactly like an
     /// unknown app.
+    #[inline]
     pub fn authorize(&mut self, matched: Option<Matched>) -> Result<Authorized<'a>, GatewayError> {
         let generation = self.generation;
         let (method, headers) = (&self.parts.method, &self.parts.headers);
@@ -184,6 +187,7 @@ impl<'a> Request<'a> {
 
     /// Phase 4: the normalised upstream target, remembered for the next request with
     /// the same raw target.
+    #[inline]
     pub fn resolve_target(&self, matched: Matched) -> Result<Arc<Target>, GatewayError> {
         let m = match matched {
             Matched::Known(target) => return Ok(target),
@@ -203,6 +207,7 @@ impl<'a> Request<'a> {
 
     /// Phase 5: the client's rate limit, per key name when keys are configured, else per
     /// client address.
+    #[inline]
     pub fn admit(&self, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
         let settings = &self.generation.settings;
         let client = match key {
@@ -216,33 +221,32 @@ impl<'a> Request<'a> {
         self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)
     }
 
-    /// Phase 7: the answer as sent. Errors become their response (wrapped for a JSONP
-    /// caller, even when its query was invalid); then CORS, HEAD, metrics, the access
-    /// line and `X-Request-Id`.
-    pub fn finish(self, outcome: Result<Response<Body>, GatewayError>) -> Response<Body> {
-        let Request { generation, parts, id, log, started, metrics, .. } = self;
-        let mut response = match outcome {
-            Ok(response) => response,
-            Err(error) => {
-                if let GatewayError::RateLimited(_) = error {
-                    metrics.rate_limited(LimitScope::Client);
-                }
-                let jsonp = &generation.settings.jsonp;
-                let callback = match jsonp.enabled {
-                    true => jsonp::requested_callback(parts.uri.query(), &jsonp.callback_param),
-                    false => None,
-                };
-                match callback {
-                    Some(callback) => error.into_jsonp_response(&callback),
-                    None => error.into_response(),
-                }
-            }
+    /// The response to an error that ended the request: wrapped for a JSONP caller, even
+    /// when its query was invalid.
+    pub fn error_response(&self, error: GatewayError) -> Response<Body> {
+        if let GatewayError::RateLimited(_) = error {
+            self.metrics.rate_limited(LimitScope::Client);
+        }
+        let jsonp = &self.generation.settings.jsonp;
+        let callback = match jsonp.enabled {
+            true => jsonp::requested_callback(self.parts.uri.query(), &jsonp.callback_param),
+            false => None,
         };
+        match callback {
+            Some(callback) => error.into_jsonp_response(&callback),
+            None => error.into_response(),
+        }
+    }
+
+    /// Phase 7: the answer as sent: CORS, HEAD, metrics, the access line and
+    /// `X-Request-Id`. Works on the response in place: nothing large is moved.
+    pub fn finish(&self, response: &mut Response<Body>) {
+        let Request { generation, parts, id, log, started, metrics, .. } = self;
         if parts.method != Method::OPTIONS {
-            generation.cors.decorate(&parts.headers, &mut response);
+            generation.cors.decorate(&parts.headers, response);
         }
         if parts.method == Method::HEAD {
-            response::strip_body(&mut response);
+            response::strip_body(response);
         }
         let status = response.status().as_u16();
         metrics.request(log.route, status);
@@ -267,9 +271,8 @@ impl<'a> Request<'a> {
         );
         // Cached answers carry it already.
         if let http::header::Entry::Vacant(slot) = response.headers_mut().entry(X_REQUEST_ID) {
-            slot.insert(id);
+            slot.insert(id.clone());
         }
-        response
     }
 
     /// The path and query as the client sent them: the memo's key.
