@@ -80,3 +80,15 @@ pub fn banner(listen: SocketAddr, admin: SocketAddr) -> String {
          \nPress Ctrl-C to stop.\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::admin_next_to;
+
+    #[test]
+    fn the_demo_admin_port_follows_the_gateway_port() {
+        assert_eq!(admin_next_to("127.0.0.1:8080".parse().unwrap()), "127.0.0.1:8081");
+        assert_eq!(admin_next_to("127.0.0.1:0".parse().unwrap()), "127.0.0.1:0");
+        assert_eq!(admin_next_to("127.0.0.1:65535".parse().unwrap()), "127.0.0.1:0");
+    }
+}

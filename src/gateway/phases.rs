@@ -105,6 +105,7 @@ impl Matched {
 
 impl<'a> Request<'a> {
     /// Starts a request under `generation`.
+    #[inline]
     pub fn new(generation: &'a Generation, parts: &'a Parts, peer: IpAddr, metrics: &'a Metrics) -> Self {
         // The access line's duration; no clock read when the line is filtered out.
         let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
