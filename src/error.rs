@@ -17,6 +17,27 @@ use crate::response::{self, Body};
 use crate::route::ParamError;
 use crate::upstream::UpstreamError;
 
+/// Every `code` an error body can carry, for the API description.
+pub const CODES: &[&str] = &[
+    "invalid_parameter",
+    "invalid_callback",
+    "not_found",
+    "method_not_allowed",
+    "unauthorized",
+    "uri_too_long",
+    "headers_too_large",
+    "internal_error",
+    "rate_limited",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_unauthorized",
+    "upstream_rate_limited",
+    "upstream_budget_exhausted",
+    "upstream_error",
+    "upstream_invalid_response",
+    "upstream_response_too_large",
+];
+
 /// The methods the gateway serves on its routes.
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 
@@ -261,6 +282,7 @@ mod tests {
     fn check(error: GatewayError, status: u16, code: &str) {
         let view = error.client_view();
         assert_eq!((view.status.as_u16(), view.code), (status, code), "{error:?}");
+        assert!(CODES.contains(&code), "{code} is missing from CODES (the API description)");
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
         assert_eq!(body["error"]["status"], status);
         assert_eq!(body["error"]["code"], code);

@@ -22,6 +22,7 @@
 //! - `cache` — the moka response cache, single-flight upstream calls, stale serving.
 //! - [`gateway`] — the request handler tying the above together.
 //! - `metrics` — Prometheus metrics; hit-path counters are pre-created, lock-free.
+//! - [`openapi`] — the OpenAPI 3.1 description, made from the route table.
 //! - `admin` — liveness, readiness, metrics, cache purge and reload on the admin listener.
 //! - [`server`] — serving a handler on a bound listener with graceful drain.
 //! - [`lifecycle`] — binding both listeners, starting and stopping.
@@ -49,6 +50,7 @@ pub mod jsonp;
 pub mod lifecycle;
 mod limit;
 mod metrics;
+pub mod openapi;
 mod reload;
 pub mod response;
 pub mod route;

@@ -20,9 +20,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The YAML configuration file.
-    #[arg(long, global = true, default_value = "config/gateway.yaml")]
-    config: PathBuf,
+    /// The YAML configuration file [default: config/gateway.yaml]. With `demo`: optional,
+    /// its settings kept but the upstream and listen address (the environment is read too).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Load and validate the configuration, print the effective settings (token redacted).
     Check,
+    /// Print the OpenAPI 3.1 description of the HTTP surface, as `GET /openapi.json` serves it.
+    Openapi,
     /// Manage dashboard keys (`clients.keys`).
     Key {
         #[command(subcommand)]
@@ -57,15 +60,36 @@ enum KeyCommand {
     },
 }
 
+/// Where the configuration is read from when `--config` is not given.
+const DEFAULT_CONFIG: &str = "config/gateway.yaml";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let path = cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     match cli.command {
-        Some(Command::Check) => check(&cli.config),
-        None => match config::load(&cli.config) {
-            Ok((_, settings)) => run(Mode::Serve(Box::new(settings), cli.config)),
-            Err(e) => config_error(&cli.config, &e),
+        Some(Command::Check) => check(&path),
+        Some(Command::Openapi) => match config::load(&path) {
+            Ok((_, settings)) => {
+                let document = appsignal_gateway::openapi::document(&settings);
+                print_out(&format!("{document:#}\n"))
+            }
+            Err(e) => config_error(&path, &e),
         },
-        Some(Command::Demo { listen }) => run(Mode::Demo(listen)),
+        None => match config::load(&path) {
+            Ok((_, settings)) => run(Mode::Serve(Box::new(settings), path)),
+            Err(e) => config_error(&path, &e),
+        },
+        Some(Command::Demo { listen }) => {
+            // The demo honours `--config` and the environment; it never ignores them.
+            let raw = match &cli.config {
+                Some(path) => config::load_raw(path),
+                None => config::load_raw_env(),
+            };
+            match raw {
+                Ok(raw) => run(Mode::Demo(listen, Box::new(raw))),
+                Err(e) => config_error(cli.config.as_deref().unwrap_or(Path::new("(environment)")), &e),
+            }
+        }
         Some(Command::Key { command: KeyCommand::New { name, apps } }) => new_key(&name, &apps),
     }
 }
@@ -74,8 +98,9 @@ fn main() -> ExitCode {
 enum Mode {
     /// The gateway as configured, from this file.
     Serve(Box<Settings>, PathBuf),
-    /// The gateway on `listen` in front of the simulated AppSignal.
-    Demo(SocketAddr),
+    /// The gateway on `listen` in front of the simulated AppSignal, configured by the
+    /// operator's own settings where they have any.
+    Demo(SocketAddr, Box<config::RawConfig>),
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -136,8 +161,10 @@ fn run(mode: Mode) -> ExitCode {
         rt.block_on(async {
             let (settings, config_path) = match mode {
                 Mode::Serve(settings, path) => (*settings, Some(path)),
-                Mode::Demo(listen) => (
-                    demo::start_simulation(listen).await.context("cannot start the simulated AppSignal")?,
+                Mode::Demo(listen, raw) => (
+                    demo::start_simulation(listen, *raw)
+                        .await
+                        .context("cannot start the simulated AppSignal")?,
                     None,
                 ),
             };

@@ -22,8 +22,8 @@ use crate::route::ROUTES;
 
 /// The statuses the gateway answers with, given their counters up front.
 const STATUSES: &[u16] = &[200, 204, 304, 400, 401, 404, 405, 414, 429, 431, 500, 502, 503, 504];
-/// Route labels besides the route table's: health and anything unmatched.
-const OTHER_ROUTES: &[&str] = &["healthz", "-"];
+/// Route labels besides the route table's: health, the API description, anything unmatched.
+const OTHER_ROUTES: &[&str] = &["healthz", "openapi", "-"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

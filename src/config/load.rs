@@ -30,15 +30,27 @@ pub fn load(path: &Path) -> Result<(RawConfig, Settings), ConfigError> {
 
 /// Reads the raw configuration: defaults, then the file, then the environment.
 pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
-    if !path.is_file() {
-        return Err(ConfigError::single(
-            "--config",
-            format!("{} does not exist or is not a file", path.display()),
-        ));
+    load_layers(Some(path))
+}
+
+/// Reads the raw configuration of a run without a file (the demo): the defaults, then
+/// the environment.
+pub fn load_raw_env() -> Result<RawConfig, ConfigError> {
+    load_layers(None)
+}
+
+fn load_layers(path: Option<&Path>) -> Result<RawConfig, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+    if let Some(path) = path {
+        if !path.is_file() {
+            return Err(ConfigError::single(
+                "--config",
+                format!("{} does not exist or is not a file", path.display()),
+            ));
+        }
+        figment = figment.merge(Yaml::file_exact(path));
     }
-    let figment = Figment::from(Serialized::defaults(RawConfig::default()))
-        .merge(Yaml::file_exact(path))
-        .merge(Env::prefixed(ENV_PREFIX).split("__"));
+    let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
     let tree: Value = figment.extract().map_err(|e| {
         let errors = e.into_iter().map(|e| key_error(&e)).collect();
         from_environment(ConfigError { errors })

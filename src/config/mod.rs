@@ -13,7 +13,7 @@ mod token;
 mod validate;
 
 pub use error::{ConfigError, KeyError};
-pub use load::{load, load_raw, ENV_PREFIX};
+pub use load::{load, load_raw, load_raw_env, ENV_PREFIX};
 pub use raw::*;
 pub use settings::*;
 pub use token::{Token, REDACTED};

@@ -23,11 +23,21 @@ pub const DEMO_APPS: &[(&str, &str)] =
     &[("5114f7e38c5ce90000000011", "blog"), ("5114f7e38c5ce90000000022", "shop")];
 
 /// Starts the simulated AppSignal on a free loopback port and returns the gateway
-/// settings that point at it, listening on `listen`.
-pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
+/// settings that point at it, listening on `listen`. `raw` is the operator's own
+/// configuration (a `--config` file and the environment, or the environment alone): the
+/// demo keeps everything it says but the upstream (always the simulation, with its own
+/// token), the listen address (`listen`), and fills in the apps and the admin address
+/// where it leaves them unset.
+pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io::Result<Settings> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let token = Token::new(&format!("demo-{:016x}", data::Rng::new(now as u64 ^ 0x5EED).next_u64()));
-    let ids: Vec<&str> = DEMO_APPS.iter().map(|(id, _)| *id).collect();
+    if raw.apps.is_empty() {
+        raw.apps = DEMO_APPS
+            .iter()
+            .map(|(id, name)| RawApp { id: (*id).into(), name: Some((*name).into()) })
+            .collect();
+    }
+    let ids: Vec<&str> = raw.apps.iter().map(|app| app.id.as_str()).collect();
     let simulated = Arc::new(SimulatedAppSignal::new(token.clone(), &ids, now));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let upstream = listener.local_addr()?;
@@ -40,12 +50,14 @@ pub async fn start_simulation(listen: SocketAddr) -> std::io::Result<Settings> {
     };
     tokio::spawn(server::serve(listener, simulated, limits, std::future::pending()));
 
-    let mut raw =
-        RawConfig { listen: listen.to_string(), admin_listen: admin_next_to(listen), ..RawConfig::default() };
+    if raw.admin_listen == RawConfig::default().admin_listen {
+        raw.admin_listen = admin_next_to(listen);
+    }
+    raw.listen = listen.to_string();
     raw.upstream.base_url = format!("http://{upstream}");
     raw.upstream.token = Some(token);
-    raw.apps =
-        DEMO_APPS.iter().map(|(id, name)| RawApp { id: (*id).into(), name: Some((*name).into()) }).collect();
+    raw.upstream.token_file = None;
+    raw.upstream.ca_file = None;
     config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))
 }
 

@@ -3,7 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::StatusCode;
+
 use crate::auth::Keys;
+use crate::cache::Entry;
 use crate::config::{Settings, UpstreamSettings};
 use crate::cors::Cors;
 use crate::limit::ClientLimiter;
@@ -27,6 +31,9 @@ pub struct Generation {
     pub keys: Keys,
     /// Raw targets this generation resolved; a reload starts a new one.
     pub targets: Memo,
+    /// `GET /openapi.json`: this generation's API description, with its compressed
+    /// forms and ETags made once.
+    pub openapi: Entry,
 }
 
 impl Generation {
@@ -39,6 +46,7 @@ impl Generation {
             limiter: Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
             keys: Keys::new(&settings.clients.keys),
             targets: Memo::default(),
+            openapi: openapi_entry(&settings),
             settings,
         })
     }
@@ -63,6 +71,7 @@ impl Generation {
             limiter,
             keys: Keys::new(&settings.clients.keys),
             targets: Memo::default(),
+            openapi: openapi_entry(&settings),
             settings,
         })
     }
@@ -77,6 +86,17 @@ impl Generation {
             TtlClass::Markers => ttl.markers,
         }
     }
+}
+
+/// How long a browser may keep the API description before revalidating it by ETag.
+pub const OPENAPI_TTL: Duration = Duration::from_secs(300);
+
+/// The API description as an entry: served like any cached answer (ETag, 304, gzip, br).
+fn openapi_entry(settings: &Settings) -> Entry {
+    let body = Bytes::from(crate::openapi::document(settings).to_string());
+    let compression = settings.compression;
+    let compress_from = compression.enabled.then_some(compression.min_size);
+    Entry::new(StatusCode::OK, body, OPENAPI_TTL, OPENAPI_TTL, compress_from)
 }
 
 fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {

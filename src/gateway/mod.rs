@@ -106,6 +106,7 @@ impl Gateway {
         request.check_size()?;
         let matched = match request.route() {
             Routed::Health => return request.health(),
+            Routed::OpenApi => return request.openapi(),
             Routed::Api(matched) => matched,
         };
         let (matched, key) = match request.authorize(matched)? {

@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::generation::Generation;
-use crate::cache::CacheStatus;
+use crate::cache::{Ask, CacheStatus};
 use crate::config::DashboardKey;
 use crate::error::{Allowed, GatewayError};
 use crate::jsonp;
@@ -66,6 +66,8 @@ pub(super) struct AccessLog {
 pub(super) enum Routed {
     /// `/healthz`: answered at once.
     Health,
+    /// `/openapi.json`: the API description, served without a key.
+    OpenApi,
     /// A path under the API: the route and app, or `None` when nothing matched (a 404
     /// once the key check has had its say).
     Api(Option<Matched>),
@@ -139,6 +141,10 @@ impl<'a> Request<'a> {
             self.log.route = "healthz";
             return Routed::Health;
         }
+        if path == "/openapi.json" {
+            self.log.route = "openapi";
+            return Routed::OpenApi;
+        }
         let generation = self.generation;
         let matched = match generation.targets.get(self.raw_target()) {
             Some(target) => Some(Matched::Known(target)),
@@ -153,6 +159,17 @@ impl<'a> Request<'a> {
             Method::GET | Method::HEAD => Ok(response::text(StatusCode::OK, "ok")),
             _ => Err(GatewayError::MethodNotAllowed(Allowed::Read)),
         }
+    }
+
+    /// `/openapi.json`: the generation's description to GET and HEAD, with its ETag
+    /// and compressed forms, as fresh as when the generation was made.
+    pub fn openapi(&self) -> Result<Response<Body>, GatewayError> {
+        if !matches!(self.parts.method, Method::GET | Method::HEAD) {
+            return Err(GatewayError::MethodNotAllowed(Allowed::Read));
+        }
+        let entry = &self.generation.openapi;
+        let ask = Ask::from_headers(&self.parts.headers, None);
+        Ok(entry.respond(CacheStatus::Hit, entry.stored_at, ask, &self.id))
     }
 
     /// Phase 3: preflights (no key, never limited), then the dashboard key, its scope

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub use apps::{App, Apps};
 pub use memo::Memo;
-pub use params::{escape_action, ParamError, ParamKind, ParamSpec};
+pub use params::{escape_action, ParamError, ParamKind, ParamSpec, MAX_TEXT, MAX_TIME};
 pub use path::{match_path, PathMatch};
 pub use query::Normalised;
 pub use table::{Route, Shape, TtlClass, ROUTES};

@@ -88,10 +88,14 @@ impl fmt::Display for ParamError {
     }
 }
 
-/// The longest text value accepted, in bytes; AppSignal's names are far shorter.
-const MAX_TEXT: usize = 512;
+/// The longest text value accepted, in characters (as JSON Schema's `maxLength` counts);
+/// AppSignal's names are far shorter.
+pub const MAX_TEXT: usize = 512;
 /// The last second of year 9999, so that RFC 3339 forms stay four-digit and comparable.
-const MAX_TIME: i64 = 253_402_300_799;
+pub const MAX_TIME: i64 = 253_402_300_799;
+/// The first second of year 0000 in UTC: every RFC 3339 time (years 0000–9999, any
+/// offset) that stays four-digit in UTC is accepted, as OpenAPI's `date-time` promises.
+const MIN_TIME: i64 = -62_167_219_200;
 
 impl ParamKind {
     /// Checks a decoded value and returns its normalised, forwarded form.
@@ -131,8 +135,8 @@ impl ParamKind {
 fn text<'a>(name: &str, value: &'a str) -> Result<&'a str, ParamError> {
     if value.is_empty() {
         Err(ParamError::new(name, "must not be empty"))
-    } else if value.len() > MAX_TEXT {
-        Err(ParamError::new(name, format!("must be at most {MAX_TEXT} bytes")))
+    } else if value.chars().count() > MAX_TEXT {
+        Err(ParamError::new(name, format!("must be at most {MAX_TEXT} characters")))
     } else if value.chars().any(char::is_control) {
         Err(ParamError::new(name, "must not contain control characters"))
     } else {
@@ -164,15 +168,16 @@ pub fn escape_action(raw: &str) -> String {
 /// Unix seconds (digits only) or an RFC 3339 time, as Unix seconds.
 fn parse_time(name: &str, value: &str) -> Result<i64, ParamError> {
     let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        value.parse::<i64>().ok()
+        value.parse::<i64>().ok().filter(|s| *s <= MAX_TIME)
     } else {
         OffsetDateTime::parse(value, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
     };
     match seconds {
-        Some(s @ 0..=MAX_TIME) => Ok(s),
+        Some(s @ MIN_TIME..=MAX_TIME) => Ok(s),
         _ => Err(ParamError::new(
             name,
-            "must be Unix seconds or an RFC 3339 time like 2023-11-14T22:13:20Z, from 1970 to 9999",
+            "must be Unix seconds (0 to 253402300799) or an RFC 3339 time like 2023-11-14T22:13:20Z \
+             (year 0000 to 9999 in UTC)",
         )),
     }
 }

@@ -17,6 +17,9 @@ pub struct Route {
     pub params: &'static [ParamSpec],
     /// Rules across parameters, run after each has been normalised.
     pub check: fn(&super::Normalised) -> Result<(), super::ParamError>,
+    /// `check` in words, for the API description (empty when there is no rule): OpenAPI
+    /// cannot state rules across query parameters, so they are told, not typed.
+    pub rules: &'static str,
     /// Which TTL applies to its answers.
     pub ttl: TtlClass,
 }
@@ -80,6 +83,7 @@ pub static ROUTES: &[Route] = &[
         shape: Shape::Fixed("samples.json"),
         params: SAMPLE_LIST,
         check: cross_checks::none,
+        rules: "",
         ttl: TtlClass::List,
     },
     Route {
@@ -87,6 +91,7 @@ pub static ROUTES: &[Route] = &[
         shape: Shape::Fixed("samples/performance.json"),
         params: SAMPLE_LIST,
         check: cross_checks::none,
+        rules: "",
         ttl: TtlClass::List,
     },
     Route {
@@ -94,6 +99,7 @@ pub static ROUTES: &[Route] = &[
         shape: Shape::Fixed("samples/errors.json"),
         params: SAMPLE_LIST,
         check: cross_checks::none,
+        rules: "",
         ttl: TtlClass::List,
     },
     Route {
@@ -101,6 +107,7 @@ pub static ROUTES: &[Route] = &[
         shape: Shape::Item { prefix: "samples/" },
         params: &[],
         check: cross_checks::none,
+        rules: "",
         ttl: TtlClass::Show,
     },
     Route {
@@ -108,6 +115,8 @@ pub static ROUTES: &[Route] = &[
         shape: Shape::Fixed("graphs.json"),
         params: GRAPHS,
         check: cross_checks::graphs,
+        rules: "Exactly one of `kind` and `action_name`; either `timeframe` or `from`/`to`, never both; \
+            `from` before `to`.",
         ttl: TtlClass::Graphs,
     },
     Route {
@@ -115,6 +124,7 @@ pub static ROUTES: &[Route] = &[
         shape: Shape::Fixed("markers.json"),
         params: MARKERS,
         check: cross_checks::from_before_to,
+        rules: "`from` before `to`.",
         ttl: TtlClass::Markers,
     },
 ];

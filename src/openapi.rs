@@ -1,0 +1,297 @@
+//! The OpenAPI 3.1 description of the HTTP surface, made from the route table.
+//!
+//! Nothing here is written per route: paths come from [`ROUTES`], parameters and their
+//! rules from each route's [`ParamSpec`]s, error codes from [`crate::error::CODES`]. A
+//! route added or a rule changed in `route/` changes the document with it. The document
+//! is built with `serde_json` values rather than an OpenAPI model crate: it is one
+//! function of the route table, and the model crates bring proc-macro builds for types
+//! this needs a few dozen of (ARCHITECTURE.md).
+//!
+//! It is safe to serve without a key: the allowlist is not listed (`{app}` is a string),
+//! and neither the token nor a key digest is read.
+
+use serde_json::{json, Map, Value};
+
+use crate::config::Settings;
+use crate::error::CODES;
+use crate::route::{ParamKind, ParamSpec, Route, Shape, MAX_TEXT, MAX_TIME, ROUTES};
+
+/// The statuses every API route can answer besides 200, with what each means.
+const ERRORS: &[(u16, &str)] = &[
+    (400, "A bad parameter or JSONP callback; `message` names the parameter."),
+    (404, "An unknown app or path, an app outside the key's scope, or AppSignal's own 404."),
+    (405, "A method other than GET, HEAD or OPTIONS."),
+    (414, "The request target is longer than `limits.max_uri_length`."),
+    (429, "The client is over its rate limit."),
+    (431, "The request headers are larger than `limits.max_header_size`."),
+    (502, "AppSignal unreachable, failing, refusing the gateway's token, or answering with no JSON."),
+    (503, "The gateway's budget of AppSignal calls is spent, or AppSignal is rate-limiting it."),
+    (504, "AppSignal did not answer within `upstream.timeout`."),
+];
+
+/// The dotted JavaScript identifier a JSONP callback must be (`jsonp::valid_callback`).
+const CALLBACK_PATTERN: &str = r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$";
+/// No control characters (Unicode category Cc), as free-text parameters require.
+const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]+$";
+
+/// The document for a gateway configured with `settings`.
+pub fn document(settings: &Settings) -> Value {
+    let keys = !settings.clients.keys.is_empty();
+    let mut paths = Map::new();
+    for route in ROUTES {
+        paths.insert(path_of(route), json!({ "get": operation(route, settings, keys) }));
+    }
+    paths.insert("/healthz".into(), health());
+    let mut components = json!({
+        "schemas": {
+            "Error": error_schema(),
+            "Time": {
+                "description": "Unix seconds, or an RFC 3339 time (year 0000 to 9999 once in UTC).",
+                "anyOf": [
+                    { "type": "integer", "minimum": 0, "maximum": MAX_TIME },
+                    { "type": "string", "format": "date-time" }
+                ],
+                "examples": [1_700_000_000, "2023-11-14T22:13:20Z"]
+            }
+        },
+        "headers": headers(),
+    });
+    let mut document = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "appsignal-gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "AppSignal's read API for browser dashboards: the gateway holds the \
+                AppSignal token, caches answers, and serves CORS and JSONP. Paths mirror AppSignal's; \
+                `{app}` is an allowlisted app id or its alias.",
+        },
+        "paths": paths,
+        "components": components.take(),
+    });
+    if keys {
+        document["components"]["securitySchemes"] = json!({
+            "bearer": { "type": "http", "scheme": "bearer", "description": "A dashboard key." },
+            "key": {
+                "type": "apiKey", "in": "query", "name": crate::auth::KEY_PARAM,
+                "description": "A dashboard key, for JSONP script tags that cannot send headers."
+            }
+        });
+        document["security"] = json!([{ "bearer": [] }, { "key": [] }]);
+    }
+    document
+}
+
+/// `/api/{app}/samples.json`, `/api/{app}/samples/{id}.json`, ...
+fn path_of(route: &Route) -> String {
+    match route.shape {
+        Shape::Fixed(fixed) => format!("/api/{{app}}/{fixed}"),
+        Shape::Item { prefix } => format!("/api/{{app}}/{prefix}{{id}}.json"),
+    }
+}
+
+fn operation(route: &Route, settings: &Settings, keys: bool) -> Value {
+    let mut parameters = vec![json!({
+        "name": "app", "in": "path", "required": true,
+        "description": "An allowlisted app id, or its alias.",
+        "schema": { "type": "string", "minLength": 1 }
+    })];
+    if let Shape::Item { .. } = route.shape {
+        parameters.push(json!({
+            "name": "id", "in": "path", "required": true,
+            "description": "A sample id as a list gives it (`encodeURIComponent` of it), or sanitized \
+                (`#` → `-hash-`, `/` → `-slash-`, `.` → `-dot-`).",
+            "schema": { "type": "string", "minLength": 1 }
+        }));
+    }
+    parameters.extend(route.params.iter().map(parameter));
+    if settings.jsonp.enabled {
+        parameters.push(json!({
+            "name": settings.jsonp.callback_param, "in": "query",
+            "description": "JSONP: the answer is `callback(json)` as `text/javascript`.",
+            "schema": { "type": "string", "maxLength": crate::jsonp::MAX_CALLBACK, "pattern": CALLBACK_PATTERN }
+        }));
+    }
+    parameters.push(json!({
+        "name": "_", "in": "query", "description": "A cache-buster (jQuery's); accepted and ignored.",
+        "schema": { "type": "string" }
+    }));
+    let mut responses = Map::new();
+    responses.insert("200".into(), success(route));
+    responses.insert(
+        "304".into(),
+        json!({ "description": "`If-None-Match` names the current ETag.", "headers": cache_headers() }),
+    );
+    for (status, description) in ERRORS {
+        responses.insert(status.to_string(), error_response(*status, description));
+    }
+    if keys {
+        let mut unauthorized = error_response(401, "No dashboard key, or an unknown one.");
+        unauthorized["headers"]["WWW-Authenticate"] =
+            json!({ "$ref": "#/components/headers/WWW-Authenticate" });
+        responses.insert("401".into(), unauthorized);
+    }
+    let mut description = String::from("Unknown parameters are a 400 naming them.");
+    if !route.rules.is_empty() {
+        description = format!("Rules across parameters (a 400 otherwise): {} {description}", route.rules);
+    }
+    json!({
+        "operationId": route.name,
+        "summary": format!("AppSignal's `{}`, cached for `cache.ttl.{}`", path_of(route), ttl_key(route)),
+        "description": description,
+        "parameters": parameters,
+        "responses": responses,
+    })
+}
+
+fn ttl_key(route: &Route) -> &'static str {
+    use crate::route::TtlClass;
+    match route.ttl {
+        TtlClass::List => "list",
+        TtlClass::Show => "show",
+        TtlClass::Graphs => "graphs",
+        TtlClass::Markers => "markers",
+    }
+}
+
+/// One query parameter with its rules.
+fn parameter(spec: &ParamSpec) -> Value {
+    let text = json!({ "type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN });
+    let (schema, description) = match spec.kind {
+        ParamKind::Action => (text, "An action name, raw (`Posts#show`) or escaped (`Posts-hash-show`)."),
+        ParamKind::ActionWithException => {
+            (text, "An action name, raw or escaped, optionally followed by `:|:` and an exception name.")
+        }
+        ParamKind::Text => (text, "Free text: no control characters."),
+        ParamKind::UnixTime => (json!({ "$ref": "#/components/schemas/Time" }), "Forwarded as Unix seconds."),
+        ParamKind::IsoTime => (json!({ "$ref": "#/components/schemas/Time" }), "Forwarded as RFC 3339 UTC."),
+        ParamKind::Limit => {
+            (json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many.")
+        }
+        ParamKind::Bool => (json!({ "type": "string", "enum": ["true", "false"] }), "`true` or `false`."),
+        ParamKind::OneOf(words) => (json!({ "type": "string", "enum": words }), "One of these words."),
+        ParamKind::SetOf(words) => (
+            json!({ "type": "array", "items": { "type": "string", "enum": words } }),
+            "Repeatable; de-duplicated and sorted.",
+        ),
+    };
+    let mut parameter =
+        json!({ "name": spec.name, "in": "query", "description": description, "schema": schema });
+    if spec.repeatable() {
+        parameter["style"] = json!("form");
+        parameter["explode"] = json!(true);
+    }
+    parameter
+}
+
+/// 200: AppSignal's JSON as it sent it, or wrapped for JSONP.
+fn success(route: &Route) -> Value {
+    let object = |description: &str, properties: Value| json!({ "type": "object", "description": description, "properties": properties });
+    let loose = json!({ "type": "object" });
+    let array_of_objects = json!({ "type": "array", "items": loose });
+    let schema = match (route.shape, route.name) {
+        (Shape::Item { .. }, _) => object("One sample, as AppSignal's samples show answers it.", json!({})),
+        (_, "graphs") => object(
+            "Graph data: `from`, `to`, `resolution` and `data` points.",
+            json!({ "from": { "type": "string" }, "to": { "type": "string" }, "data": array_of_objects }),
+        ),
+        (_, "markers") => object(
+            "Markers, or only their count with `count_only=true`.",
+            json!({ "count": { "type": "integer" }, "markers": array_of_objects }),
+        ),
+        _ => object(
+            "Samples, or only their count with `count_only=true`.",
+            json!({ "count": { "type": "integer" }, "log_entries": array_of_objects }),
+        ),
+    };
+    json!({
+        "description": "AppSignal's JSON body, byte for byte (fields AppSignal adds pass through).",
+        "headers": cache_headers(),
+        "content": {
+            "application/json": { "schema": schema },
+            "text/javascript": { "schema": { "type": "string" } }
+        }
+    })
+}
+
+fn error_response(status: u16, description: &str) -> Value {
+    let mut headers = json!({ "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" } });
+    if matches!(status, 429 | 503) {
+        headers["Retry-After"] = json!({ "$ref": "#/components/headers/Retry-After" });
+    }
+    if status == 429 {
+        headers["RateLimit"] = json!({ "$ref": "#/components/headers/RateLimit" });
+        headers["RateLimit-Policy"] = json!({ "$ref": "#/components/headers/RateLimit-Policy" });
+    }
+    if status == 404 {
+        headers["Cache-Status"] = json!({ "$ref": "#/components/headers/Cache-Status" });
+        headers["Age"] = json!({ "$ref": "#/components/headers/Age" });
+    }
+    if status == 405 {
+        headers["Allow"] = json!({ "schema": { "type": "string" } });
+    }
+    json!({
+        "description": description,
+        "headers": headers,
+        "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/Error" } },
+            "text/javascript": { "schema": { "type": "string" } }
+        }
+    })
+}
+
+fn cache_headers() -> Value {
+    json!({
+        "Cache-Status": { "$ref": "#/components/headers/Cache-Status" },
+        "Age": { "$ref": "#/components/headers/Age" },
+        "ETag": { "$ref": "#/components/headers/ETag" },
+        "Cache-Control": { "$ref": "#/components/headers/Cache-Control" },
+        "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" }
+    })
+}
+
+fn headers() -> Value {
+    let string = |description: &str| json!({ "description": description, "schema": { "type": "string" } });
+    json!({
+        "Cache-Status": string("RFC 9211, e.g. `appsignal-gateway; hit; ttl=12` or `appsignal-gateway; fwd=miss; stored`."),
+        "Age": { "description": "Seconds since the answer was stored.", "schema": { "type": "integer", "minimum": 0 } },
+        "ETag": string("A strong validator of the body sent (one per encoding); send it back in `If-None-Match`."),
+        "Cache-Control": string("`private, max-age=N`."),
+        "X-Request-Id": string("The request's id, also on its log line."),
+        "Retry-After": { "description": "Seconds to wait.", "schema": { "type": "integer", "minimum": 1 } },
+        "RateLimit": string("`\"client\";r=0;t=N`: nothing left, N seconds to wait."),
+        "RateLimit-Policy": string("`\"client\";q=BURST;w=SECONDS`."),
+        "WWW-Authenticate": string("`Bearer`.")
+    })
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "code", "message"],
+                "properties": {
+                    "status": { "type": "integer", "description": "The HTTP status." },
+                    "code": { "type": "string", "enum": CODES },
+                    "message": { "type": "string" }
+                }
+            }
+        }
+    })
+}
+
+fn health() -> Value {
+    json!({
+        "get": {
+            "operationId": "healthz",
+            "summary": "Liveness: `ok` while the process serves.",
+            "security": [],
+            "responses": {
+                "200": { "description": "Alive.", "content": { "text/plain": { "schema": { "const": "ok" } } } },
+                "405": error_response(405, "A method other than GET or HEAD.")
+            }
+        }
+    })
+}
