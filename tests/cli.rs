@@ -213,3 +213,27 @@ async fn demo_serves_simulated_samples() {
     assert_eq!(graphs.status, 200);
     assert!(process.terminate().success());
 }
+
+#[tokio::test]
+async fn demo_honours_its_config_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "apps:\n  - id: \"abc123\"\n    name: \"mine\"\ncors:\n  allowed_origins: [\"http://localhost:3000\"]\n";
+    let path = binary::write_config(dir.path(), yaml);
+    let env = [("APPSIGNAL_GATEWAY_CLIENTS__RATE_LIMIT__BURST", "3")];
+    let mut process = Process::spawn(&["demo", "--listen", "127.0.0.1:0", "--config", &path], &env);
+    let line = process.wait_line(|l| l.trim_start().starts_with("gateway: http://"));
+    let base = line.trim().trim_start_matches("gateway: ").to_owned();
+    let origin = [("origin", "http://localhost:3000")];
+    let answer = support::send(Method::GET, &format!("{base}/api/mine/samples.json?limit=2"), &origin).await;
+    assert_eq!(answer.status, 200, "the file's app is not served: {}", answer.text());
+    assert_eq!(answer.header("access-control-allow-origin"), Some("http://localhost:3000"));
+    let demo_app = support::send(Method::GET, &format!("{base}/api/blog/samples.json"), &[]).await;
+    assert_eq!(demo_app.status, 404, "the file lists its own apps");
+    // The environment's burst of 3 holds: the fourth and later requests are refused.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(support::send(Method::GET, &format!("{base}/api/mine/samples.json"), &[]).await.status);
+    }
+    assert!(statuses.contains(&http::StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(process.terminate().success());
+}
