@@ -59,6 +59,9 @@ pub struct Entry {
     pub stored_at: Instant,
     /// How long it is fresh.
     pub ttl: Duration,
+    /// `Cache-Control: private, max-age={ttl}`: the whole freshness lifetime, with `Age`
+    /// beside it (RFC 9111 §4.2.3), so a browser keeps it exactly as long as we do.
+    cache_control: HeaderValue,
     /// How long moka keeps it: `ttl` plus the longest stale window.
     pub retain: Duration,
 }
@@ -175,7 +178,9 @@ impl Entry {
         let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, Coding::Gzip));
         let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, Coding::Brotli));
         let identity = Form::new(body, hash, Coding::Identity);
-        Entry { status, identity, gzip, brotli, vary_encoding: vary, stored_at: Instant::now(), ttl, retain }
+        let cache_control = headers::cache_control(ttl.as_secs());
+        let stored_at = Instant::now();
+        Entry { status, identity, gzip, brotli, vary_encoding: vary, stored_at, ttl, cache_control, retain }
     }
 
     /// How long ago it was stored.
@@ -212,13 +217,14 @@ impl Entry {
             None => compress::negotiate(ask.accept_encoding, self.gzip.is_some(), self.brotli.is_some()),
         };
         let form = self.form(coding);
-        let not_modified = ask.callback.is_none()
-            && self.status == StatusCode::OK
-            && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
+        // Only a 200 has a validator: a cached 404 is sent whole.
+        let validated = self.status == StatusCode::OK;
+        let not_modified =
+            ask.callback.is_none() && validated && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
         let ttl_left = self.ttl_left(now).as_secs();
         let status_header = cache_status.header(ttl_left);
         let age = headers::age(self.age(now).as_secs());
-        let cache_control = headers::cache_control(ttl_left);
+        let cache_control = self.cache_control.clone();
         if not_modified {
             // Rare enough to build by hand: a 304 carries no content headers.
             let mut headers = HeaderMap::with_capacity(8);
@@ -247,6 +253,9 @@ impl Entry {
         let mut response = Response::new(Full::new(form.body.clone()));
         *response.status_mut() = self.status;
         *response.headers_mut() = headers::filled(template, values);
+        if !validated {
+            response.headers_mut().remove(ETAG);
+        }
         if let Some(callback) = ask.callback {
             jsonp::wrap_response(&mut response, callback, &self.identity.body);
         }
