@@ -16,11 +16,14 @@ use crate::response::{self, Body};
 
 /// The methods a cross-origin page may use.
 const METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD");
-/// Request headers a page may send: a dashboard key and a validator.
-const HEADERS: HeaderValue = HeaderValue::from_static("authorization, if-none-match");
-/// Response headers a page may read besides the CORS-safelisted ones.
-const EXPOSED: HeaderValue =
-    HeaderValue::from_static("cache-status, age, etag, retry-after, ratelimit, ratelimit-policy");
+/// Request headers a page may send: a dashboard key, a validator (a browser revalidating),
+/// and what fetch wrappers add to a GET.
+const HEADERS: HeaderValue =
+    HeaderValue::from_static("authorization, if-none-match, content-type, x-requested-with");
+/// Response headers a page's script may read besides the CORS-safelisted ones.
+const EXPOSED: HeaderValue = HeaderValue::from_static(
+    "cache-status, age, etag, x-request-id, retry-after, ratelimit, ratelimit-policy, www-authenticate",
+);
 
 /// The CORS policy from `cors.*`.
 #[derive(Debug, Clone)]
@@ -44,6 +47,29 @@ impl Cors {
     /// Whether any origin is allowed at all.
     pub fn enabled(&self) -> bool {
         self.any || !self.origins.is_empty()
+    }
+
+    /// Whether `origin` (`scheme://host[:port]`) may read answers.
+    pub fn allows(&self, origin: &[u8]) -> bool {
+        self.any || self.origins.iter().any(|o| o.as_bytes() == origin)
+    }
+
+    /// Whether a request names a page that may not read answers: an `Origin` header
+    /// that is not allowed. Requests without one (curl, servers, same-origin GETs) pass.
+    pub fn foreign_origin(&self, headers: &HeaderMap) -> bool {
+        headers.get(http::header::ORIGIN).is_some_and(|origin| !self.allows(origin.as_bytes()))
+    }
+
+    /// Whether the page behind a request is allowed, by its `Origin` or, for a
+    /// `<script>` tag (which sends none), the origin of its `Referer`.
+    pub fn page_allowed(&self, headers: &HeaderMap) -> bool {
+        if let Some(origin) = headers.get(http::header::ORIGIN) {
+            return self.allows(origin.as_bytes());
+        }
+        let Some(referer) = headers.get(http::header::REFERER).and_then(|r| r.to_str().ok()) else {
+            return false;
+        };
+        referer_origin(referer).is_some_and(|origin| self.allows(origin.as_bytes()))
     }
 
     /// The request's `Origin`, if it is allowed.
@@ -88,5 +114,59 @@ impl Cors {
             out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             out.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
         }
+    }
+}
+
+/// `scheme://host[:port]` of a `Referer` URL: what an `Origin` header would say.
+fn referer_origin(referer: &str) -> Option<&str> {
+    let (scheme, rest) = referer.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(&referer[..scheme.len() + 3 + authority.len()])
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+    use crate::config::CorsSettings;
+    use std::time::Duration;
+
+    fn cors(origins: &[&str]) -> Cors {
+        let settings = CorsSettings {
+            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            max_age: Duration::from_secs(600),
+        };
+        Cors::new(&settings)
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(n, v)| (http::HeaderName::from_static(n), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn referer_origins() {
+        assert_eq!(referer_origin("https://dash.example.com/board?x=1"), Some("https://dash.example.com"));
+        assert_eq!(referer_origin("http://127.0.0.1:8082/"), Some("http://127.0.0.1:8082"));
+        assert_eq!(referer_origin("http://127.0.0.1:8082"), Some("http://127.0.0.1:8082"));
+        assert_eq!(referer_origin("https://user@evil.example/"), None);
+        assert_eq!(referer_origin("file:///tmp/x.html"), None);
+    }
+
+    #[test]
+    fn pages_are_judged_by_origin_then_referer() {
+        let cors = cors(&["https://dash.example.com"]);
+        assert!(cors.page_allowed(&headers(&[("origin", "https://dash.example.com")])));
+        assert!(cors.page_allowed(&headers(&[("referer", "https://dash.example.com/a")])));
+        assert!(!cors.page_allowed(&headers(&[("referer", "https://dash.example.com.evil.example/")])));
+        assert!(!cors.page_allowed(&headers(&[("origin", "https://evil.example")])));
+        assert!(!cors.page_allowed(&headers(&[])));
+        assert!(cors.foreign_origin(&headers(&[("origin", "https://evil.example")])));
+        assert!(!cors.foreign_origin(&headers(&[])));
+        assert!(self::cors(&["*"]).page_allowed(&headers(&[("referer", "https://any.example/")])));
     }
 }

@@ -24,6 +24,7 @@ pub const CODES: &[&str] = &[
     "not_found",
     "method_not_allowed",
     "unauthorized",
+    "forbidden_origin",
     "uri_too_long",
     "headers_too_large",
     "internal_error",
@@ -82,6 +83,10 @@ pub enum GatewayError {
     /// The JSONP callback is not a dotted JavaScript identifier.
     #[error("the JSONP callback must be a dotted JavaScript identifier of at most 128 characters")]
     BadCallback,
+    /// A page that may not read answers: an `Origin` outside `cors.allowed_origins`, or
+    /// a JSONP request with neither an allowed `Origin`/`Referer` nor a dashboard key.
+    #[error("the requesting page's origin is not allowed")]
+    ForbiddenOrigin,
     /// Not a route, or not an allowlisted app.
     #[error("no such route or app")]
     NotFound,
@@ -136,6 +141,13 @@ impl GatewayError {
                 S::BAD_REQUEST,
                 "invalid_callback",
                 "the JSONP callback must be a dotted JavaScript identifier of at most 128 characters".into(),
+            ),
+            GatewayError::ForbiddenOrigin => (
+                S::FORBIDDEN,
+                "forbidden_origin",
+                "this page's origin may not read the gateway's answers (cors.allowed_origins); \
+                 a JSONP page needs an allowed origin or a dashboard key"
+                    .into(),
             ),
             GatewayError::NotFound => (S::NOT_FOUND, "not_found", "no such route or app".into()),
             GatewayError::UpstreamNotFound => {
@@ -237,18 +249,21 @@ impl GatewayError {
         response
     }
 
-    /// The whole response to a JSONP request: the error body passed to `callback`.
+    /// The whole response to a JSONP request: the error body passed to `callback`,
+    /// answered **200** with `Cache-Control: no-store`, because a browser runs a
+    /// `<script>` only when it is answered 2xx; the body's `status` is the real one.
     pub fn into_jsonp_response(self, callback: &str) -> Response<Body> {
         let body = self.body();
-        let mut response = response::with_body(self.status(), response::JSON, body.clone());
+        let mut response = response::with_body(StatusCode::OK, response::JSON, body.clone());
         jsonp::wrap_response(&mut response, callback, &body);
         self.add_headers(&mut response);
+        response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 
     /// The headers this error calls for: `Allow`, `WWW-Authenticate`, `Retry-After`, `RateLimit`.
     fn add_headers(&self, response: &mut Response<Body>) {
-        let status = response.status();
+        let status = self.status();
         let headers = response.headers_mut();
         if let GatewayError::MethodNotAllowed(allowed) = self {
             headers.insert(ALLOW, HeaderValue::from_static(allowed.header()));
@@ -295,6 +310,7 @@ mod tests {
         check(GatewayError::BadParameter(ParamError::new("limit", "bad")), 400, "invalid_parameter");
         check(GatewayError::BadCallback, 400, "invalid_callback");
         check(GatewayError::NotFound, 404, "not_found");
+        check(GatewayError::ForbiddenOrigin, 403, "forbidden_origin");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
         check(GatewayError::MethodNotAllowed(Allowed::Read), 405, "method_not_allowed");
         check(GatewayError::MethodNotAllowed(Allowed::AdminRead), 405, "method_not_allowed");
@@ -344,10 +360,13 @@ mod tests {
     }
 
     #[test]
-    fn jsonp_errors_keep_their_status() {
+    fn jsonp_errors_reach_the_page_with_their_status_in_the_body() {
         let response = GatewayError::NotFound.into_jsonp_response("cb");
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.status(), StatusCode::OK, "a browser runs a script only on 2xx");
         assert_eq!(response.headers()[http::header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert_eq!(response.headers()[http::header::CACHE_CONTROL], "no-store");
+        let response = GatewayError::Unauthorized.into_jsonp_response("cb");
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use prometheus_client::registry::Registry;
 use crate::route::ROUTES;
 
 /// The statuses the gateway answers with, given their counters up front.
-const STATUSES: &[u16] = &[200, 204, 304, 400, 401, 404, 405, 414, 429, 431, 500, 502, 503, 504];
+const STATUSES: &[u16] = &[200, 204, 304, 400, 401, 403, 404, 405, 414, 429, 431, 500, 502, 503, 504];
 /// Route labels besides the route table's: health, the API description, anything unmatched.
 const OTHER_ROUTES: &[&str] = &["healthz", "openapi", "-"];
 

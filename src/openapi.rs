@@ -19,6 +19,7 @@ use crate::route::{ParamKind, ParamSpec, Route, Shape, MAX_TEXT, MAX_TIME, ROUTE
 /// The statuses every API route can answer besides 200, with what each means.
 const ERRORS: &[(u16, &str)] = &[
     (400, "A bad parameter or JSONP callback; `message` names the parameter."),
+    (403, "A page whose `Origin` is not in `cors.allowed_origins`, or a JSONP request with neither an allowed `Origin`/`Referer` nor a key (JSONP errors are answered 200 with this object passed to the callback)."),
     (404, "An unknown app or path, an app outside the key's scope, or AppSignal's own 404."),
     (405, "A method other than GET, HEAD or OPTIONS."),
     (414, "The request target is longer than `limits.max_uri_length`."),

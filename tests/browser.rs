@@ -5,6 +5,24 @@ mod support;
 use http::Method;
 use support::{Reply, TestGateway};
 
+/// The allowed dashboard origin, and a page on it as a `<script>` tag's `Referer` names it.
+const DASH: &str = "https://dash.example.com";
+const DASH_PAGE: &str = "https://dash.example.com/board";
+
+/// A gateway that allows [`DASH`], so its pages may load JSONP.
+async fn with_dash(tweak: impl FnOnce(&mut appsignal_gateway::config::RawConfig)) -> TestGateway {
+    TestGateway::start(|raw| {
+        raw.cors.allowed_origins = vec![DASH.into()];
+        tweak(raw);
+    })
+    .await
+}
+
+/// A `<script>` tag's GET from a page on [`DASH`]: no `Origin`, a `Referer`.
+async fn script(gw: &TestGateway, path: &str) -> support::Answer {
+    gw.send(Method::GET, path, &[("referer", DASH_PAGE)]).await
+}
+
 /// The JSON inside `/**/ typeof cb === 'function' && cb(<json>);`.
 fn unwrap_jsonp<'a>(body: &'a str, callback: &str) -> &'a str {
     let prefix = format!("/**/ typeof {callback} === 'function' && {callback}(");
@@ -15,9 +33,9 @@ fn unwrap_jsonp<'a>(body: &'a str, callback: &str) -> &'a str {
 
 #[tokio::test]
 async fn jsonp_wraps_the_same_json_and_shares_its_cache_entry() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = with_dash(|_| {}).await;
     let plain = gw.get("/api/blog/samples.json?limit=2").await;
-    let jsonp = gw.get("/api/blog/samples.json?limit=2&callback=jQuery123_456&_=1700000000").await;
+    let jsonp = script(&gw, "/api/blog/samples.json?limit=2&callback=jQuery123_456&_=1700000000").await;
     assert_eq!(jsonp.status, 200);
     assert_eq!(jsonp.header("content-type"), Some("text/javascript; charset=utf-8"));
     assert_eq!(jsonp.header("x-content-type-options"), Some("nosniff"));
@@ -30,10 +48,13 @@ async fn jsonp_wraps_the_same_json_and_shares_its_cache_entry() {
 
 #[tokio::test]
 async fn dotted_callbacks_are_allowed() {
-    let gw = TestGateway::start(|_| {}).await;
-    let answer = gw.get("/api/blog/samples.json?callback=window.dash.update_1").await;
+    let gw = with_dash(|_| {}).await;
+    let answer = script(&gw, "/api/blog/samples.json?callback=window.dash.update_1").await;
     assert_eq!(answer.status, 200);
-    unwrap_jsonp(&answer.text(), "window.dash.update_1");
+    assert!(serde_json::from_str::<serde_json::Value>(unwrap_jsonp(&answer.text(), "window.dash.update_1"))
+        .unwrap()
+        .get("error")
+        .is_none());
 }
 
 #[tokio::test]
@@ -71,9 +92,9 @@ async fn hostile_callbacks_are_400_without_echo() {
 
 #[tokio::test]
 async fn line_separators_are_escaped_in_jsonp() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = with_dash(|_| {}).await;
     gw.fake.always(Reply::Json(200, "{\"path\":\"/a\u{2028}b\u{2029}c\"}"));
-    let answer = gw.get("/api/blog/samples.json?callback=cb").await;
+    let answer = script(&gw, "/api/blog/samples.json?callback=cb").await;
     let text = answer.text();
     assert!(!text.contains('\u{2028}') && !text.contains('\u{2029}'));
     assert!(text.contains("\\u2028") && text.contains("\\u2029"));
@@ -82,32 +103,43 @@ async fn line_separators_are_escaped_in_jsonp() {
 }
 
 #[tokio::test]
-async fn jsonp_errors_keep_their_status_and_are_wrapped() {
-    let gw = TestGateway::start(|_| {}).await;
-    let bad = gw.get("/api/blog/samples.json?callback=cb&limit=0").await;
-    assert_eq!(bad.status, 400);
+async fn jsonp_errors_reach_the_page_as_200_with_their_status_inside() {
+    // A browser runs a <script> only when it is answered 2xx: errors are 200, no-store,
+    // the real status in the object; the access line and the metrics keep the real one.
+    let gw = with_dash(|_| {}).await;
+    let bad = script(&gw, "/api/blog/samples.json?callback=cb&limit=0").await;
+    assert_eq!(bad.status, 200);
+    assert_eq!(bad.header("cache-control"), Some("no-store"));
     let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&bad.text(), "cb")).unwrap();
     assert_eq!(inner["error"]["code"], "invalid_parameter");
-    let unknown = gw.get("/api/nope/samples.json?callback=cb").await;
-    assert_eq!(unknown.status, 404);
-    unwrap_jsonp(&unknown.text(), "cb");
+    assert_eq!(inner["error"]["status"], 400);
+    let unknown = script(&gw, "/api/nope/samples.json?callback=cb").await;
+    assert_eq!(unknown.status, 200);
+    let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&unknown.text(), "cb")).unwrap();
+    assert_eq!(inner["error"]["status"], 404);
     gw.fake.then(Reply::Json(500, "{}"));
-    let failed = gw.get("/api/blog/samples.json?callback=cb").await;
-    assert_eq!(failed.status, 502);
+    let failed = script(&gw, "/api/blog/samples.json?callback=cb").await;
+    assert_eq!(failed.status, 200);
     let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&failed.text(), "cb")).unwrap();
     assert_eq!(inner["error"]["code"], "upstream_error");
+    assert_eq!(inner["error"]["status"], 502);
+    let metrics = support::send(Method::GET, &format!("{}/metrics", gw.admin_url), &[]).await.text();
+    for status in [400, 502] {
+        let line = format!("requests_total{{route=\"samples\",status=\"{status}\"}} 1");
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
 }
 
 #[tokio::test]
 async fn jsonp_on_graphs_and_markers() {
-    let gw = TestGateway::start(|_| {}).await;
+    let gw = with_dash(|_| {}).await;
     for path in [
         "/api/blog/graphs.json?kind=web&timeframe=day&callback=g",
         "/api/blog/markers.json?kind=deploy&callback=g",
     ] {
-        let answer = gw.get(path).await;
+        let answer = script(&gw, path).await;
         assert_eq!(answer.status, 200, "{path}");
-        unwrap_jsonp(&answer.text(), "g");
+        assert!(!unwrap_jsonp(&answer.text(), "g").contains("\"error\""), "{path}");
     }
 }
 
@@ -122,12 +154,12 @@ async fn disabled_jsonp_ignores_the_callback() {
 
 #[tokio::test]
 async fn custom_callback_parameter() {
-    let gw = TestGateway::start(|raw| raw.jsonp.callback_param = "jsonp".into()).await;
-    unwrap_jsonp(&gw.get("/api/blog/samples.json?jsonp=cb").await.text(), "cb");
+    let gw = with_dash(|raw| raw.jsonp.callback_param = "jsonp".into()).await;
+    assert!(
+        !unwrap_jsonp(&script(&gw, "/api/blog/samples.json?jsonp=cb").await.text(), "cb").contains("error")
+    );
     assert_eq!(gw.get("/api/blog/samples.json?callback=cb").await.status, 400);
 }
-
-const DASH: &str = "https://dash.example.com";
 
 #[tokio::test]
 async fn listed_origins_get_cors_headers_and_others_none() {
@@ -138,11 +170,16 @@ async fn listed_origins_get_cors_headers_and_others_none() {
     assert!(allowed.headers.get_all("vary").iter().any(|v| v.to_str().unwrap().contains("origin")));
     assert!(allowed.header("access-control-expose-headers").unwrap().contains("cache-status"));
     assert!(allowed.header("access-control-allow-credentials").is_none());
-    let denied =
-        gw.send(Method::GET, "/api/blog/samples.json", &[("origin", "https://evil.example.com")]).await;
-    assert_eq!(denied.status, 200);
+    // An unlisted page is refused before any work: no answer to read, no upstream call.
+    let calls = gw.fake.count();
+    let denied = gw
+        .send(Method::GET, "/api/blog/samples.json?limit=3", &[("origin", "https://evil.example.com")])
+        .await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.code(), "forbidden_origin");
     assert!(denied.header("access-control-allow-origin").is_none());
     assert!(denied.headers.keys().all(|k| !k.as_str().starts_with("access-control-")));
+    assert_eq!(gw.fake.count(), calls);
     // Errors carry the grant too, so the page can read them.
     let error = gw.send(Method::GET, "/api/blog/samples.json?limit=0", &[("origin", DASH)]).await;
     assert_eq!(error.header("access-control-allow-origin"), Some(DASH));

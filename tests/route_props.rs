@@ -134,6 +134,36 @@ proptest! {
         prop_assert_eq!(m1.upstream, m2.upstream);
     }
 
+    /// Any id a list gives, passed through `encodeURIComponent` (which leaves only
+    /// `A-Za-z0-9-_.!~*'()` unescaped), reaches AppSignal sanitized as one segment.
+    #[test]
+    fn ids_as_dashboards_encode_them_reach_appsignal_sanitized(raw in "[A-Za-z0-9_:#/. -]{1,40}") {
+        prop_assume!(raw != "." && raw != "..");
+        const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-').remove(b'_').remove(b'.').remove(b'!').remove(b'~').remove(b'*')
+            .remove(b'\'').remove(b'(').remove(b')');
+        let encoded = percent_encoding::utf8_percent_encode(&raw, URI_COMPONENT).to_string();
+        let m = match_path(&format!("/api/blog/samples/{encoded}.json"), &apps()).expect("an encoded id matches");
+        let sanitized = raw.replace('#', "-hash-").replace('/', "-slash-").replace('.', "-dot-");
+        let forwarded = percent_encoding::utf8_percent_encode(&sanitized, URI_COMPONENT).to_string()
+            .replace('!', "%21").replace('*', "%2A").replace('\'', "%27").replace('(', "%28").replace(')', "%29");
+        prop_assert_eq!(&m.upstream_path, &format!("/api/{ID}/samples/{forwarded}.json"));
+        prop_assert_eq!(m.upstream_path.matches('/').count(), 4, "one id segment");
+    }
+
+    /// A slash in the path itself (not encoded) is never part of an id.
+    #[test]
+    fn a_literal_slash_never_reaches_an_id(a in "[a-z0-9]{1,8}", b in "[a-z0-9]{1,8}") {
+        for path in [
+            format!("/api/blog/samples/{a}/{b}.json"),
+            format!("/api/blog/samples/{a}//{b}.json"),
+            format!("/api/blog/samples/{a}/../{b}.json"),
+        ] {
+            let matched = match_path(&path, &apps());
+            prop_assert!(matched.is_none(), "{} matched", path);
+        }
+    }
+
     #[test]
     fn raw_and_sanitized_sample_ids_meet(digest in "[0-9a-f]{24}", action in "[A-Za-z]{1,8}[#.][a-z]{1,6}", t in 0u32..2_000_000_000) {
         let raw = format!("{digest}_{action}_{t}");

@@ -219,8 +219,9 @@ impl Entry {
         let form = self.form(coding);
         // Only a 200 has a validator: a cached 404 is sent whole.
         let validated = self.status == StatusCode::OK;
-        let not_modified =
-            ask.callback.is_none() && validated && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
+        let not_modified = ask.callback.is_none()
+            && validated
+            && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
         let ttl_left = self.ttl_left(now).as_secs();
         let status_header = cache_status.header(ttl_left);
         let age = headers::age(self.age(now).as_secs());
@@ -319,13 +320,14 @@ mod tests {
     }
 
     #[test]
-    fn headers_count_down() {
+    fn age_counts_up_beside_the_whole_max_age() {
         let entry = entry(b"{}", None);
         let later = entry.stored_at + Duration::from_secs(12);
         let response = entry.respond(CacheStatus::Hit, later, Ask::default(), &id());
         assert_eq!(response.headers()["cache-status"], "appsignal-gateway; hit; ttl=18");
         assert_eq!(response.headers()[AGE], "12");
-        assert_eq!(response.headers()[CACHE_CONTROL], "private, max-age=18");
+        // RFC 9111 §4.2.3: the browser subtracts Age from max-age itself.
+        assert_eq!(response.headers()[CACHE_CONTROL], "private, max-age=30");
         assert_eq!(response.headers()[X_REQUEST_ID], "req-1");
         let tag = response.headers()[ETAG].clone();
         let ask = Ask { if_none_match: Some(&tag), ..Ask::default() };

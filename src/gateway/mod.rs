@@ -114,6 +114,7 @@ impl Gateway {
             Authorized::Read(matched, key) => (matched, key),
         };
         let target = request.resolve_target(matched)?;
+        request.allow_script(&target, key)?;
         request.admit(key)?;
         let now = Instant::now();
         let lookup = self.lookup_or_fetch(request.generation, &target, now, &request.id).await;

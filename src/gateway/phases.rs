@@ -2,9 +2,11 @@
 //!
 //! 1. [`Request::check_size`] — URI and header limits (414, 431).
 //! 2. [`Request::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
-//! 3. [`Request::authorize`] — preflight, dashboard key, key scope, method (204, 401, 404, 405).
+//! 3. [`Request::authorize`] — preflight, page origin, dashboard key, key scope, method
+//!    (204, 403, 401, 404, 405).
 //! 4. [`Request::resolve_target`] — the query normalised into the upstream target (400).
-//! 5. [`Request::admit`] — the client's rate limit (429).
+//! 5. [`Request::allow_script`], [`Request::admit`] — JSONP only for allowed pages or keys
+//!    (403), then the client's rate limit (429).
 //! 6. the cache or upstream step, [`Gateway::lookup_or_fetch`](super::Gateway) — the only
 //!    phase that may await, and only on a miss.
 //! 7. [`Request::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
@@ -21,6 +23,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use super::generation::Generation;
 use crate::cache::{Ask, CacheStatus};
 use crate::config::DashboardKey;
+use crate::cors::Cors;
 use crate::error::{Allowed, GatewayError};
 use crate::jsonp;
 use crate::limit::{self, ClientId};
@@ -60,6 +63,9 @@ pub(super) struct AccessLog {
     pub cache: Option<CacheStatus>,
     /// AppSignal's status, when this request's answer came from an upstream call.
     pub upstream: Option<u16>,
+    /// The error's own status when the answer says 200 (a JSONP error): what the access
+    /// line and the metrics record.
+    pub status: Option<u16>,
 }
 
 /// Where [`Request::route`] sends a request.
@@ -113,7 +119,7 @@ impl<'a> Request<'a> {
         let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
         let trusted = &generation.settings.clients.trusted_proxies;
         let id = super::request_id::request_id(peer, &parts.headers, trusted);
-        let log = AccessLog { route: "-", app: None, key: None, cache: None, upstream: None };
+        let log = AccessLog { route: "-", app: None, key: None, cache: None, upstream: None, status: None };
         Request { generation, parts, peer, id, log, started, metrics }
     }
 
@@ -180,8 +186,21 @@ impl<'a> Request<'a> {
         let generation = self.generation;
         let (method, headers) = (&self.parts.method, &self.parts.headers);
         if *method == Method::OPTIONS {
-            self.log.route = matched.as_ref().ok_or(GatewayError::NotFound)?.route().name;
+            // An allowed page's preflight is granted on any path under /api/, so a
+            // mistyped path shows in its console as the JSON 404 it is, not a CORS error.
+            let api_preflight = self.parts.uri.path().starts_with("/api/")
+                && Cors::is_preflight(headers)
+                && generation.cors.allowed(headers).is_some();
+            match &matched {
+                Some(m) => self.log.route = m.route().name,
+                None if api_preflight => {}
+                None => return Err(GatewayError::NotFound),
+            }
             return Ok(Authorized::Preflight(generation.cors.options(headers)));
+        }
+        // A page the allowlist does not name is refused before any work.
+        if generation.cors.foreign_origin(headers) {
+            return Err(GatewayError::ForbiddenOrigin);
         }
         let key = match generation.keys.required() {
             true => Some(
@@ -223,7 +242,21 @@ impl<'a> Request<'a> {
         Ok(target)
     }
 
-    /// Phase 5: the client's rate limit, per key name when keys are configured, else per
+    /// Phase 5a: a `<script>` tag can be included by any page, so JSONP (which no CORS
+    /// rule protects) is served only to a page the allowlist names, by `Origin` or
+    /// `Referer`, or to a request with a valid dashboard key.
+    #[inline]
+    pub fn allow_script(&self, target: &Target, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
+        let refused = target.callback.is_some()
+            && key.is_none()
+            && !self.generation.cors.page_allowed(&self.parts.headers);
+        match refused {
+            true => Err(GatewayError::ForbiddenOrigin),
+            false => Ok(()),
+        }
+    }
+
+    /// Phase 5b: the client's rate limit, per key name when keys are configured, else per
     /// client address.
     #[inline]
     pub fn admit(&self, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
@@ -241,10 +274,11 @@ impl<'a> Request<'a> {
 
     /// The response to an error that ended the request: wrapped for a JSONP caller, even
     /// when its query was invalid.
-    pub fn error_response(&self, error: GatewayError) -> Response<Body> {
+    pub fn error_response(&mut self, error: GatewayError) -> Response<Body> {
         if let GatewayError::RateLimited(_) = error {
             self.metrics.rate_limited(LimitScope::Client);
         }
+        self.log.status = Some(error.status().as_u16());
         let jsonp = &self.generation.settings.jsonp;
         let callback = match jsonp.enabled {
             true => jsonp::requested_callback(self.parts.uri.query(), &jsonp.callback_param),
@@ -266,7 +300,7 @@ impl<'a> Request<'a> {
         if parts.method == Method::HEAD {
             response::strip_body(response);
         }
-        let status = response.status().as_u16();
+        let status = log.status.unwrap_or(response.status().as_u16());
         metrics.request(log.route, status);
         if let Some(status) = log.cache {
             metrics.cache(status.outcome());

@@ -56,16 +56,18 @@ pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
 }
 
 /// The sanitized, percent-encoded id of `{prefix}{id}.json`, or `None`.
+///
+/// The id is what a dashboard took from a list and passed through `encodeURIComponent`,
+/// so inside this one segment an encoded `/`, `#` or `.` is part of the id: decoded here
+/// and forwarded sanitized (`-slash-`, `-hash-`, `-dot-`), never as a path separator. A
+/// literal `/` (another segment) or a bare `.`/`..` id is still no route.
 fn item_id(rest: &str, prefix: &str) -> Option<String> {
     let raw = rest.strip_prefix(prefix)?.strip_suffix(".json")?;
-    if raw.is_empty() || raw.contains('/') {
+    if raw.is_empty() || raw.contains('/') || raw == "." || raw == ".." {
         return None;
     }
     let id = percent_decode_str(raw).decode_utf8().ok()?;
-    let bad = id.len() > MAX_ID
-        || id == "."
-        || id == ".."
-        || id.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+    let bad = id.len() > MAX_ID || id.chars().any(|c| c.is_control() || c == '\\');
     if bad {
         return None;
     }
@@ -105,6 +107,11 @@ mod tests {
         assert!(raw.ends_with("/samples/51f2_SlowController-hash-show_1476962400.json"));
         let dotted = upstream("/api/blog/samples/a_Api.Posts%23show_1.json").unwrap();
         assert!(dotted.ends_with("/samples/a_Api-dot-Posts-hash-show_1.json"));
+        // What `encodeURIComponent` makes of an id with a slash, a dot and a hash.
+        let encoded = upstream("/api/blog/samples/a_reports%2Fexport.csv%23create_1.json").unwrap();
+        assert!(encoded.ends_with("/samples/a_reports-slash-export-dot-csv-hash-create_1.json"), "{encoded}");
+        let dots = upstream("/api/blog/samples/%2e%2e.json").unwrap();
+        assert!(dots.ends_with("/samples/-dot--dot-.json"), "{dots}");
     }
 
     #[test]
@@ -126,10 +133,9 @@ mod tests {
             "/api/%62log/samples.json",
             "/api/blog%2Fsamples.json",
             "/api/blog/samples%2Ferrors.json",
-            "/api/blog/samples/a%2Fb.json",
             "/api/blog/samples/..json",
-            "/api/blog/samples/%2e%2e.json",
             "/api/blog/samples/.json",
+            "/api/blog/samples/a%5Cb.json",
             "/api/blog/samples/a%00b.json",
             "/api/blog/samples/%ff.json",
             "/api/blog/samples/a/b.json",
