@@ -18,7 +18,7 @@ pub const JAVASCRIPT: HeaderValue = HeaderValue::from_static("text/javascript; c
 pub const MAX_CALLBACK: usize = 128;
 
 /// Words that cannot name a function in any part of a dotted callback.
-const RESERVED: &[&str] = &[
+pub const RESERVED: &[&str] = &[
     "abstract",
     "arguments",
     "await",

@@ -30,8 +30,13 @@ const ERRORS: &[(u16, &str)] = &[
     (504, "AppSignal did not answer within `upstream.timeout`."),
 ];
 
-/// The dotted JavaScript identifier a JSONP callback must be (`jsonp::valid_callback`).
-const CALLBACK_PATTERN: &str = r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$";
+/// The dotted JavaScript identifier a JSONP callback must be (`jsonp::valid_callback`):
+/// identifier parts joined by dots, none of them a reserved word.
+fn callback_pattern() -> String {
+    let reserved = crate::jsonp::RESERVED.join("|");
+    let part = format!(r"(?!(?:{reserved})(?:\.|$))[A-Za-z_$][A-Za-z0-9_$]*");
+    format!(r"^{part}(?:\.{part})*$")
+}
 /// No control characters (Unicode category Cc), as free-text parameters require.
 const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]+$";
 
@@ -109,7 +114,7 @@ fn operation(route: &Route, settings: &Settings, keys: bool) -> Value {
         parameters.push(json!({
             "name": settings.jsonp.callback_param, "in": "query",
             "description": "JSONP: the answer is `callback(json)` as `text/javascript`.",
-            "schema": { "type": "string", "maxLength": crate::jsonp::MAX_CALLBACK, "pattern": CALLBACK_PATTERN }
+            "schema": { "type": "string", "maxLength": crate::jsonp::MAX_CALLBACK, "pattern": callback_pattern() }
         }));
     }
     parameters.push(json!({

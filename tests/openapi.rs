@@ -97,6 +97,15 @@ fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
         assert_eq!(documented, expected, "{}: parameters differ from the route table", route.name);
         let callback = find("callback").unwrap();
         assert_eq!(callback["schema"]["maxLength"], 128);
+        let pattern = callback["schema"]["pattern"].as_str().unwrap();
+        for reserved in appsignal_gateway::jsonp::RESERVED {
+            assert!(
+                pattern.contains(&format!("|{reserved}|"))
+                    || pattern.contains(&format!("{reserved}|"))
+                    || pattern.contains(&format!("|{reserved})")),
+                "{reserved} not excluded by {pattern}"
+            );
+        }
         let responses = operation["responses"].as_object().unwrap();
         let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
         for status in ["200", "304", "400", "404", "405", "414", "429", "431", "502", "503", "504"] {
