@@ -214,6 +214,7 @@ async fn every_documented_status_is_reached() {
     hit(gw.send(Method::GET, samples, &[key[0], ("if-none-match", &etag)]).await.status.as_u16());
     hit(gw.send(Method::GET, "/api/blog/samples.json?limit=0", &key).await.status.as_u16());
     hit(gw.send(Method::GET, samples, &[]).await.status.as_u16());
+    hit(gw.send(Method::GET, samples, &[key[0], ("origin", "https://evil.example")]).await.status.as_u16());
     hit(gw.send(Method::GET, "/api/nope/samples.json", &key).await.status.as_u16());
     hit(gw.send(Method::DELETE, samples, &key).await.status.as_u16());
     hit(gw.send(Method::GET, &format!("{samples}?_={}", "x".repeat(2048)), &key).await.status.as_u16());
