@@ -219,3 +219,116 @@ async fn wildcard_allows_any_origin_without_credentials() {
     assert_eq!(answer.header("access-control-allow-origin"), Some("https://any.example.org"));
     assert!(answer.header("access-control-allow-credentials").is_none());
 }
+
+#[tokio::test]
+async fn cors_answers_say_what_a_dashboard_script_may_read_and_vary_by_origin() {
+    let gw = with_dash(|_| {}).await;
+    let allowed = gw.send(Method::GET, "/api/blog/samples.json", &[("origin", DASH)]).await;
+    let exposed = allowed.header("access-control-expose-headers").unwrap().to_owned();
+    for header in [
+        "cache-status",
+        "age",
+        "etag",
+        "x-request-id",
+        "retry-after",
+        "ratelimit",
+        "ratelimit-policy",
+        "www-authenticate",
+    ] {
+        assert!(exposed.split(", ").any(|h| h == header), "{header} not exposed: {exposed}");
+    }
+    // Every answer on a CORS route varies by Origin, with an Origin or without one.
+    for answer in
+        [allowed, gw.get("/api/blog/samples.json").await, gw.get("/api/blog/samples.json?limit=0").await]
+    {
+        let vary: Vec<&str> = answer.headers.get_all("vary").iter().map(|v| v.to_str().unwrap()).collect();
+        assert!(vary.iter().any(|v| v.contains("origin")), "no Vary: Origin on {}: {vary:?}", answer.status);
+    }
+}
+
+#[tokio::test]
+async fn preflights_allow_what_browsers_and_fetch_wrappers_send_on_any_api_path() {
+    let gw = with_dash(|_| {}).await;
+    let asks = "authorization, if-none-match, content-type, x-requested-with";
+    let preflight = [
+        ("origin", DASH),
+        ("access-control-request-method", "GET"),
+        ("access-control-request-headers", asks),
+    ];
+    let answer = gw.send(Method::OPTIONS, "/api/blog/samples.json", &preflight).await;
+    let allowed = answer.header("access-control-allow-headers").unwrap().to_owned();
+    for header in asks.split(", ") {
+        assert!(allowed.contains(header), "{header} not allowed: {allowed}");
+    }
+    // A mistyped path: the preflight is granted, so the real request's JSON 404 is readable.
+    let typo = gw.send(Method::OPTIONS, "/api/blog/sample.json", &preflight).await;
+    assert_eq!(typo.status, 204);
+    assert_eq!(typo.header("access-control-allow-origin"), Some(DASH));
+    let real = gw.send(Method::GET, "/api/blog/sample.json", &[("origin", DASH)]).await;
+    assert_eq!(real.status, 404);
+    assert_eq!(real.header("access-control-allow-origin"), Some(DASH));
+    assert_eq!(real.code(), "not_found");
+    // Outside /api/, and for unlisted origins, nothing is granted.
+    let outside = gw.send(Method::OPTIONS, "/nope", &preflight).await;
+    assert_eq!(outside.status, 404);
+    let evil = [("origin", "https://evil.example"), ("access-control-request-method", "GET")];
+    let answer = gw.send(Method::OPTIONS, "/api/blog/sample.json", &evil).await;
+    assert!(answer.header("access-control-allow-origin").is_none());
+    assert_eq!(gw.fake.count(), 0);
+}
+
+#[tokio::test]
+async fn jsonp_is_served_only_to_allowed_pages_or_keys() {
+    const KEY: &str = "script-key-0123456789abcdef";
+    let gw = with_dash(|raw| {
+        raw.clients.keys = vec![appsignal_gateway::config::RawKey {
+            name: "wall".into(),
+            sha256: appsignal_gateway::auth::digest_hex(KEY),
+            apps: None,
+        }];
+    })
+    .await;
+    let path = "/api/blog/samples.json?callback=cb&_=1";
+    // Any page can include a <script>: from an unlisted page, or one that sends no
+    // Referer, a script gets a 403 (wrapped, 200), and it costs no cache entry or call.
+    let error_status = |answer: &support::Answer| -> Option<u64> {
+        let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&answer.text(), "cb")).unwrap();
+        inner["error"]["status"].as_u64()
+    };
+    // Keys configured and none given: 401 (an unlisted Origin is 403 before that).
+    for (headers, status) in [
+        (vec![("referer", "https://evil.example/page")], 401),
+        (vec![("origin", "https://evil.example")], 403),
+        (vec![], 401),
+    ] {
+        let answer = gw.send(Method::GET, path, &headers).await;
+        assert_eq!(answer.status, 200, "JSONP errors are 200 so the page's script runs");
+        assert_eq!(error_status(&answer), Some(status), "{headers:?}");
+    }
+    let with_key = format!("{path}&key={KEY}");
+    // A <script> with a key is served whatever page it is on: the key is the grant.
+    let answer = gw.send(Method::GET, &with_key, &[("referer", "https://evil.example/page")]).await;
+    assert_eq!(error_status(&answer), None, "{}", answer.text());
+    // A page's fetch names its Origin: an unlisted one is refused even with a key.
+    let answer = gw.send(Method::GET, &with_key, &[("origin", "https://evil.example")]).await;
+    assert_eq!(error_status(&answer), Some(403));
+    // A no-referrer page uses its key: served.
+    let answer = gw.send(Method::GET, &with_key, &[]).await;
+    assert!(!unwrap_jsonp(&answer.text(), "cb").contains("\"error\""), "{}", answer.text());
+    assert_eq!(gw.fake.count(), 1, "one upstream call, for the keyed requests");
+
+    // Without keys: only the allowlist decides.
+    let open = with_dash(|_| {}).await;
+    for headers in [vec![("referer", "https://evil.example/page")], vec![]] {
+        let answer = open.send(Method::GET, path, &headers).await;
+        assert_eq!(answer.status, 200, "JSONP errors are 200 so the page sees them");
+        let inner: serde_json::Value = serde_json::from_str(unwrap_jsonp(&answer.text(), "cb")).unwrap();
+        assert_eq!(inner["error"]["code"], "forbidden_origin", "{headers:?}");
+        assert_eq!(inner["error"]["status"], 403);
+    }
+    assert_eq!(open.fake.count(), 0, "refused scripts cost no upstream call");
+    assert_eq!(script(&open, path).await.status, 200);
+    assert_eq!(open.fake.count(), 1);
+    // Plain requests with neither Origin nor callback (curl, servers) are unaffected.
+    assert_eq!(open.get("/api/blog/samples.json?limit=4").await.status, 200);
+}
