@@ -159,26 +159,29 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(mode: Mode) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let (settings, config_path) = match mode {
-                Mode::Serve(settings, path) => (*settings, Some(path)),
-                Mode::Demo(listen, raw) => (
-                    demo::start_simulation(listen, *raw)
+            let (settings, config_path, simulation) = match mode {
+                Mode::Serve(settings, path) => (*settings, Some(path), None),
+                Mode::Demo(listen, raw) => {
+                    let simulation = demo::start_simulation(listen, *raw)
                         .await
-                        .context("cannot start the simulated AppSignal")?,
-                    None,
-                ),
+                        .context("cannot start the simulated AppSignal")?;
+                    (simulation.settings.clone(), None, Some(simulation))
+                }
             };
             let log_level = telemetry::init(&settings.log)
                 .inspect_err(|e| eprintln!("warning: logging not set up: {e}"))
                 .ok();
             let stop = lifecycle::StopSignal::install().context("cannot install signal handlers")?;
             let hangup = lifecycle::Hangup::install().context("cannot install the SIGHUP handler")?;
-            let is_demo = config_path.is_none();
             let options = lifecycle::StartOptions { grace: None, config_path, log_level };
             let running = lifecycle::start(settings, options).await?;
             hangup.reload_with(running.reloader.clone());
-            if is_demo {
-                let _ = print_out(&format!("{}\n", demo::banner(running.listen, running.admin)));
+            if let Some(simulation) = simulation {
+                let dashboard = simulation.dashboard.local_addr().context("the dashboard's address")?;
+                demo::serve_dashboard(simulation.dashboard, running.listen, &simulation.dashboard_app);
+                let banner =
+                    demo::banner(running.listen, running.admin, dashboard, simulation.dashboard_allowed);
+                let _ = print_out(&format!("{banner}\n"));
             }
             stop.wait().await;
             tracing::info!("stop requested; draining");

@@ -4,6 +4,7 @@
 //! gateway fronts with generated data, checking the token as AppSignal does, so a
 //! newcomer sees the whole path work without an AppSignal account.
 
+mod dashboard;
 pub mod data;
 mod simulated;
 
@@ -13,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 
+pub use dashboard::Dashboard;
 pub use simulated::SimulatedAppSignal;
 
 use crate::config::{self, RawApp, RawConfig, Settings, Token};
@@ -22,13 +24,44 @@ use crate::server::{self, ConnLimits};
 pub const DEMO_APPS: &[(&str, &str)] =
     &[("5114f7e38c5ce90000000011", "blog"), ("5114f7e38c5ce90000000022", "shop")];
 
+/// What `demo` runs besides the gateway: the settings that point the gateway at the
+/// simulation, and the dashboard page's listener (bound, not yet served: it needs the
+/// gateway's bound address).
+#[derive(Debug)]
+pub struct Simulation {
+    /// The gateway's settings.
+    pub settings: Settings,
+    /// Where the dashboard page is served, another origin than the gateway's.
+    pub dashboard: TcpListener,
+    /// Whether `cors.allowed_origins` lets the dashboard read (the file may list others).
+    pub dashboard_allowed: bool,
+    /// The app the dashboard shows (the first listed, by alias if it has one).
+    pub dashboard_app: String,
+}
+
+/// Serves the dashboard for the gateway at `gateway` on `listener`, until the process ends.
+pub fn serve_dashboard(listener: TcpListener, gateway: SocketAddr, app: &str) {
+    let dashboard = Arc::new(Dashboard::new(&format!("http://{gateway}"), app));
+    tokio::spawn(server::serve(listener, dashboard, demo_limits(), std::future::pending()));
+}
+
+fn demo_limits() -> ConnLimits {
+    ConnLimits {
+        max_connections: std::num::NonZeroUsize::new(1024).expect("1024 > 0"),
+        header_read_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(60),
+        max_head: 64 * 1024,
+        grace: std::time::Duration::ZERO,
+    }
+}
+
 /// Starts the simulated AppSignal on a free loopback port and returns the gateway
 /// settings that point at it, listening on `listen`. `raw` is the operator's own
 /// configuration (a `--config` file and the environment, or the environment alone): the
 /// demo keeps everything it says but the upstream (always the simulation, with its own
-/// token), the listen address (`listen`), and fills in the apps and the admin address
-/// where it leaves them unset.
-pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io::Result<Settings> {
+/// token), the listen address (`listen`), and fills in the apps, the admin address and the
+/// dashboard's origin (`cors.allowed_origins`) where it leaves them unset.
+pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io::Result<Simulation> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let token = Token::new(&format!("demo-{:016x}", data::Rng::new(now as u64 ^ 0x5EED).next_u64()));
     if raw.apps.is_empty() {
@@ -41,14 +74,16 @@ pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io
     let simulated = Arc::new(SimulatedAppSignal::new(token.clone(), &ids, now));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let upstream = listener.local_addr()?;
-    let limits = ConnLimits {
-        max_connections: std::num::NonZeroUsize::new(1024).expect("1024 > 0"),
-        header_read_timeout: std::time::Duration::from_secs(10),
-        idle_timeout: std::time::Duration::from_secs(60),
-        max_head: 64 * 1024,
-        grace: std::time::Duration::ZERO,
-    };
-    tokio::spawn(server::serve(listener, simulated, limits, std::future::pending()));
+    tokio::spawn(server::serve(listener, simulated, demo_limits(), std::future::pending()));
+    let dashboard = TcpListener::bind(dashboard_next_to(listen)).await?;
+    let origin = format!("http://{}", dashboard.local_addr()?);
+    // The dashboard's origin is allowed unless the operator's file lists its own.
+    if raw.cors.allowed_origins.is_empty() {
+        raw.cors.allowed_origins = vec![origin.clone()];
+    }
+    let dashboard_allowed = raw.cors.allowed_origins.iter().any(|o| *o == origin || o == "*");
+    let first = &raw.apps[0];
+    let dashboard_app = first.name.clone().unwrap_or_else(|| first.id.clone());
 
     if raw.admin_listen == RawConfig::default().admin_listen {
         raw.admin_listen = admin_next_to(listen);
@@ -58,7 +93,17 @@ pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io
     raw.upstream.token = Some(token);
     raw.upstream.token_file = None;
     raw.upstream.ca_file = None;
-    config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))
+    let settings = config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(Simulation { settings, dashboard, dashboard_allowed, dashboard_app })
+}
+
+/// The dashboard's address: two ports after the gateway's (`127.0.0.1:8082` beside the
+/// default 8080, the admin being 8081), or any free port.
+fn dashboard_next_to(listen: SocketAddr) -> SocketAddr {
+    match listen.port() {
+        0 | 65534.. => SocketAddr::new(listen.ip(), 0),
+        port => SocketAddr::new(listen.ip(), port + 2),
+    }
 }
 
 /// The demo's admin address: the port after the gateway's (`127.0.0.1:8081` beside the
@@ -72,11 +117,23 @@ fn admin_next_to(listen: SocketAddr) -> String {
 }
 
 /// The lines `demo` prints once the gateway is up.
-pub fn banner(listen: SocketAddr, admin: SocketAddr) -> String {
+pub fn banner(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    dashboard: SocketAddr,
+    dashboard_allowed: bool,
+) -> String {
     let base = format!("http://{listen}");
     let (id, _) = DEMO_APPS[0];
+    let note = match dashboard_allowed {
+        true => String::new(),
+        false => {
+            format!("  (add \"http://{dashboard}\" to cors.allowed_origins for the dashboard to read)\n")
+        }
+    };
     format!(
         "appsignal-gateway demo: serving a simulated AppSignal API (no account needed)\n\
+         \n  dashboard: http://{dashboard}/   (open it in a browser: another origin, so CORS and JSONP are real)\n{note}\
          \n  gateway: {base}\n  admin:   http://{admin}/readyz\n\
          \nTry:\n\
          \x20 curl '{base}/api/blog/samples.json?limit=3'\n\

@@ -1,0 +1,155 @@
+// The demo dashboard: three widgets read through the gateway from another origin, as a
+// real dashboard would. Plain JavaScript, nothing loaded from outside this machine.
+"use strict";
+
+const GATEWAY = document.body.dataset.gateway;
+const APP = document.body.dataset.app;
+const api = (path) => `${GATEWAY}/api/${encodeURIComponent(APP)}/${path}`;
+
+function show(id, nodeOrText, isError) {
+  const box = document.getElementById(id);
+  box.replaceChildren();
+  if (typeof nodeOrText === "string") {
+    const p = document.createElement("p");
+    p.className = isError ? "state error" : "state";
+    p.textContent = nodeOrText;
+    box.append(p);
+  } else {
+    box.append(nodeOrText);
+  }
+}
+
+// fetch() a JSON answer; the gateway's error body says what went wrong.
+async function getJson(url) {
+  const res = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await res.json();
+  if (!res.ok) {
+    throw new Error(`${res.status} ${body.error ? body.error.code + ": " + body.error.message : ""}`);
+  }
+  return { body, cache: res.headers.get("Cache-Status"), id: res.headers.get("X-Request-Id") };
+}
+
+const time = (unix) => new Date(unix * 1000).toLocaleString([], { month: "short", day: "numeric",
+  hour: "2-digit", minute: "2-digit" });
+
+async function loadErrors() {
+  try {
+    const { body, cache, id } = await getJson(api("samples/errors.json?limit=8"));
+    document.getElementById("errors-meta").textContent = `${cache || ""} · ${id || ""}`;
+    if (!body.log_entries || body.log_entries.length === 0) {
+      return show("errors", "No errors in this window.");
+    }
+    const table = document.createElement("table");
+    table.innerHTML = "<thead><tr><th>When</th><th>Action</th><th>Exception</th></tr></thead>";
+    const rows = document.createElement("tbody");
+    for (const e of body.log_entries) {
+      const tr = document.createElement("tr");
+      const cells = [time(e.time), e.action, (e.exception && e.exception.name) || "—"];
+      cells.forEach((text, i) => {
+        const td = document.createElement("td");
+        if (i === 0) td.className = "time";
+        if (i === 1) { const c = document.createElement("code"); c.textContent = text; td.append(c); }
+        else td.textContent = text;
+        if (i === 2) td.className = "exception";
+        tr.append(td);
+      });
+      rows.append(tr);
+    }
+    table.append(rows);
+    show("errors", table);
+  } catch (err) {
+    show("errors", `Could not load errors: ${err.message}`, true);
+  }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function el(name, attrs, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// 1, 2 or 5 times a power of ten: round axis steps.
+function niceStep(raw) {
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+}
+
+async function loadChart() {
+  try {
+    const graph = getJson(api("graphs.json?kind=web&timeframe=day&fields[]=mean&fields[]=pct"));
+    const marks = getJson(api("markers.json?kind=deploy&limit=50"));
+    const [{ body: g, cache }, { body: m }] = await Promise.all([graph, marks]);
+    document.getElementById("chart-meta").textContent = cache || "";
+    const points = (g.data || []).filter((p) => typeof p.mean === "number");
+    if (points.length < 2) return show("chart", "Not enough data in this window.");
+    const W = 1100, H = 320, L = 84, R = 20, T = 14, B = 46;
+    const t0 = points[0].timestamp, t1 = points[points.length - 1].timestamp;
+    const peak = Math.max(...points.map((p) => Math.max(p.mean, p.pct || 0)));
+    const step = niceStep(peak / 4);
+    const top = Math.ceil((peak * 1.05) / step) * step;
+    const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+    const y = (v) => T + (1 - v / top) * (H - T - B);
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
+      "aria-label": "Mean and 90th percentile response time over the last day, with deploys" });
+    for (let v = 0; v <= top + 1e-9; v += step) {
+      svg.append(el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#e6e9f0" }));
+      svg.append(el("text", { x: L - 8, y: y(v) + 4, "text-anchor": "end" }, `${Math.round(v)} ms`));
+    }
+    for (let t = t0; t <= t1; t += 4 * 3600) {
+      const label = new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+      const anchor = t === t0 ? "start" : t + 4 * 3600 > t1 ? "end" : "middle";
+      svg.append(el("text", { x: x(t), y: H - B + 18, "text-anchor": anchor }, label));
+    }
+    svg.append(el("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle" }, "time (hourly points, local)"));
+    svg.append(el("text", { x: 16, y: (T + H - B) / 2, transform: `rotate(-90 16 ${(T + H - B) / 2})`,
+      "text-anchor": "middle" }, "response time (ms)"));
+    svg.append(el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa3b5" }));
+    const deploys = (m.markers || []).map((d) => ({ ...d, t: Date.parse(d.created_at) / 1000 }))
+      .filter((d) => d.t >= t0 && d.t <= t1);
+    for (const d of deploys) {
+      svg.append(el("line", { x1: x(d.t), x2: x(d.t), y1: T, y2: H - B, stroke: "var(--deploy)",
+        "stroke-dasharray": "4 3", "stroke-width": 1.5, class: "deploy" }));
+      svg.append(el("text", { x: x(d.t) + 4, y: T + 12 }, `deploy ${d.revision || ""}`));
+    }
+    const line = (key, color) => el("polyline", { fill: "none", stroke: color, "stroke-width": 2.2,
+      points: points.map((p) => `${x(p.timestamp).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" "), class: key });
+    svg.append(line("mean", "var(--mean)"), line("pct", "var(--pct)"));
+    show("chart", svg);
+  } catch (err) {
+    show("chart", `Could not load the graph: ${err.message}`, true);
+  }
+}
+
+// JSONP as jQuery does it: a global callback, a <script> tag, a cache-buster.
+let jsonpSeq = 0;
+function jsonp(url) {
+  return new Promise((resolve, reject) => {
+    const name = `dashJsonp_${Date.now()}_${jsonpSeq++}`;
+    const script = document.createElement("script");
+    const done = () => { delete window[name]; script.remove(); };
+    window[name] = (data) => { done(); resolve(data); };
+    script.onerror = () => { done(); reject(new Error("the script did not load")); };
+    script.src = `${url}${url.includes("?") ? "&" : "?"}callback=${name}&_=${Date.now()}`;
+    document.head.append(script);
+  });
+}
+
+async function loadJsonp() {
+  try {
+    const data = await jsonp(api("samples/performance.json?count_only=true"));
+    if (data.error) throw new Error(`${data.error.status} ${data.error.code}: ${data.error.message}`);
+    const box = document.createElement("div");
+    box.innerHTML = '<div class="big"></div><div class="small">performance samples in the window</div>';
+    box.firstChild.textContent = data.count;
+    box.firstChild.id = "slow-count";
+    show("jsonp", box);
+  } catch (err) {
+    show("jsonp", `Could not load: ${err.message}`, true);
+  }
+}
+
+loadErrors();
+loadChart();
+loadJsonp();
