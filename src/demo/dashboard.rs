@@ -31,7 +31,7 @@ impl Dashboard {
         let page = PAGE.replace("__GATEWAY__", &escape(gateway)).replace("__APP__", &escape(app));
         let policy = format!(
             "default-src 'none'; script-src 'self' {gateway}; connect-src {gateway}; \
-             style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'"
+             style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
         );
         Dashboard {
             page: Bytes::from(page),

@@ -1,0 +1,201 @@
+//! In a real browser: CORS as Chromium enforces it, JSONP by `<script>` tag, the
+//! browser's own HTTP cache revalidating, and the demo dashboard. Chromium is Debian's
+//! (`chromium`, `chromium-driver`), driven by WebDriver through `fantoccini`.
+
+#[path = "support/browser.rs"]
+mod browser;
+mod support;
+
+use appsignal_gateway::auth::digest_hex;
+use appsignal_gateway::config::RawKey;
+use browser::{Browser, PageOrigin};
+use serde_json::Value;
+use support::{Reply, TestGateway, TOKEN};
+
+/// A gateway allowing `page`'s origin, with keys or not.
+async fn gateway_for(page: &PageOrigin, key: Option<&str>) -> TestGateway {
+    let origin = page.origin.clone();
+    let key = key.map(str::to_owned);
+    TestGateway::start(move |raw| {
+        raw.cors.allowed_origins = vec![origin];
+        if let Some(key) = key {
+            raw.clients.keys = vec![RawKey { name: "wall".into(), sha256: digest_hex(&key), apps: None }];
+        }
+    })
+    .await
+}
+
+/// `fetch(url)` in the page: status, body and the headers the page may read.
+const FETCH: &str = r#"
+  const res = await fetch(URL, OPTIONS);
+  const text = await res.text();
+  const read = (h) => res.headers.get(h);
+  return { status: res.status, text, cacheStatus: read("Cache-Status"), etag: read("ETag"),
+           age: read("Age"), requestId: read("X-Request-Id"), wwwAuthenticate: read("WWW-Authenticate") };
+"#;
+
+fn fetch_script(url: &str, options: &str) -> String {
+    FETCH.replace("URL", &format!("{url:?}")).replace("OPTIONS", options)
+}
+
+/// A jQuery-style JSONP request by `<script>` tag: what the callback got, or the error event.
+fn jsonp_script(url: &str, referrer_policy: &str) -> String {
+    format!(
+        r#"
+  return await new Promise((resolve) => {{
+    const name = "jQuery3710_" + Date.now();
+    const script = document.createElement("script");
+    window[name] = (data) => resolve({{ called: true, data }});
+    script.onerror = () => resolve({{ called: false, error: "script error event" }});
+    if ({referrer_policy:?}) script.referrerPolicy = {referrer_policy:?};
+    script.src = {url:?} + "&callback=" + name + "&_=" + Date.now();
+    document.head.append(script);
+  }});"#
+    )
+}
+
+#[tokio::test]
+async fn fetch_from_an_allowed_page_reads_the_body_and_the_exposed_headers() {
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    let gw = gateway_for(&page, None).await;
+    browser.client.goto(&page.origin).await.unwrap();
+    let url = format!("{}/api/blog/samples.json?limit=2", gw.url);
+    let first = browser.run(&fetch_script(&url, "{}")).await;
+    assert_eq!(first["status"], 200, "{first}");
+    assert!(first["text"].as_str().unwrap().starts_with('{'));
+    for header in ["cacheStatus", "etag", "age", "requestId"] {
+        assert!(first[header].is_string(), "{header} unreadable from the page: {first}");
+    }
+    assert!(!first.to_string().contains(TOKEN));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_unlisted_page_reads_nothing_by_fetch_or_script() {
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    let gw =
+        TestGateway::start(|raw| raw.cors.allowed_origins = vec!["https://dash.example.com".into()]).await;
+    browser.client.goto(&page.origin).await.unwrap();
+    let url = format!("{}/api/blog/samples.json?limit=2", gw.url);
+    let fetched = browser.run(&fetch_script(&url, "{}")).await;
+    assert!(
+        fetched["thrown"].as_str().is_some_and(|e| e.contains("TypeError")),
+        "the read was not blocked: {fetched}"
+    );
+    for policy in ["", "no-referrer"] {
+        let script = browser.run(&jsonp_script(&url, policy)).await;
+        assert_eq!(script["called"], true, "{script}");
+        assert_eq!(script["data"]["error"]["code"], "forbidden_origin", "policy {policy:?}: {script}");
+        assert!(script["data"]["log_entries"].is_null(), "rows leaked to an unlisted page: {script}");
+    }
+    assert_eq!(gw.fake.count(), 0, "refused requests cost no upstream call");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_bearer_key_passes_its_preflight_and_reads() {
+    const KEY: &str = "browser-key-0123456789abcdef";
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    let gw = gateway_for(&page, Some(KEY)).await;
+    browser.client.goto(&page.origin).await.unwrap();
+    let url = format!("{}/api/blog/samples.json?limit=2", gw.url);
+    let options =
+        format!(r#"{{ headers: {{ Authorization: "Bearer {KEY}", "Content-Type": "application/json" }} }}"#);
+    let read = browser.run(&fetch_script(&url, &options)).await;
+    assert_eq!(read["status"], 200, "{read}");
+    // Not from the browser's cache, which would hand back the keyed answer above.
+    let without = browser.run(&fetch_script(&url, r#"{ cache: "no-store" }"#)).await;
+    assert_eq!(without["status"], 401, "{without}");
+    assert_eq!(without["wwwAuthenticate"], "Bearer", "the page can tell a missing key: {without}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_jsonp_widget_loads_by_script_tag() {
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    let gw = gateway_for(&page, None).await;
+    browser.client.goto(&page.origin).await.unwrap();
+    let loaded = browser.run(&jsonp_script(&format!("{}/api/blog/samples.json?limit=2", gw.url), "")).await;
+    assert_eq!(loaded["called"], true, "{loaded}");
+    assert!(loaded["data"]["error"].is_null(), "{loaded}");
+    // An error reaches the page's callback with its status, not as a script error event.
+    let bad = browser.run(&jsonp_script(&format!("{}/api/blog/samples.json?limit=5000", gw.url), "")).await;
+    assert_eq!(bad["called"], true, "{bad}");
+    assert_eq!(bad["data"]["error"]["status"], 400, "{bad}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_browser_cache_revalidates_with_if_none_match_once_stale() {
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    let origin = page.origin.clone();
+    let gw = TestGateway::start(move |raw| {
+        raw.cors.allowed_origins = vec![origin];
+        raw.cache.ttl.list = "1s".into();
+    })
+    .await;
+    gw.fake.always(Reply::Json(200, "{\"count\":1,\"log_entries\":[]}"));
+    browser.client.goto(&page.origin).await.unwrap();
+    let url = format!("{}/api/blog/samples.json?limit=3", gw.url);
+    // Fresh by max-age: answered from the browser's cache; stale: revalidated.
+    let script = format!(
+        r#"
+  const get = async () => {{ const r = await fetch({url:?}); await r.text(); return r.status; }};
+  const a = await get();
+  const b = await get();
+  await new Promise((r) => setTimeout(r, 2200));
+  const c = await get();
+  return [a, b, c];"#
+    );
+    let statuses = browser.run(&script).await;
+    assert_eq!(statuses, serde_json::json!([200, 200, 200]), "{statuses}");
+    let metrics = support::send(http::Method::GET, &format!("{}/metrics", gw.admin_url), &[]).await.text();
+    assert!(
+        metrics.contains("requests_total{route=\"samples\",status=\"304\"} 1"),
+        "the browser did not revalidate with If-None-Match:\n{metrics}"
+    );
+    assert!(metrics.contains("requests_total{route=\"samples\",status=\"200\"} 1"), "{metrics}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_demo_dashboard_renders_with_no_console_errors() {
+    let Some(browser) = Browser::start().await else { return };
+    let mut process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let line = process.wait_line(|l| l.trim_start().starts_with("dashboard: http://"));
+    let dashboard =
+        line.trim().trim_start_matches("dashboard: ").split_whitespace().next().unwrap().to_owned();
+    browser.client.goto(&dashboard).await.unwrap();
+    let state = browser
+        .run(
+            r##"
+  const until = async (test) => { for (let i = 0; i < 200 && !test(); i++) await new Promise((r) => setTimeout(r, 50)); };
+  await until(() => document.querySelector("#errors tbody") && document.querySelector("#chart svg")
+                     && document.getElementById("slow-count"));
+  return { rows: document.querySelectorAll("#errors tbody tr").length,
+           lines: document.querySelectorAll("#chart polyline").length,
+           deploys: document.querySelectorAll("#chart line.deploy").length,
+           slow: (document.getElementById("slow-count") || {}).textContent,
+           failures: [...document.querySelectorAll(".state.error")].map((e) => e.textContent),
+           html: document.documentElement.outerHTML };"##,
+        )
+        .await;
+    let path = browser.screenshot("demo-dashboard").await;
+    eprintln!("screenshot: {}", path.display());
+    assert!(state["rows"].as_u64().unwrap_or(0) > 0, "no error rows: {}", state["failures"]);
+    assert_eq!(state["lines"], 2, "mean and 90th percentile: {}", state["failures"]);
+    assert!(state["deploys"].as_u64().unwrap_or(0) > 0, "no deploy markers");
+    assert!(state["slow"].as_str().is_some_and(|s| s.parse::<u64>().is_ok()), "JSONP widget: {state:?}");
+    assert_eq!(state["failures"], serde_json::json!([]));
+    let errors: Vec<Value> =
+        browser.console().await.into_iter().filter(|entry| entry["level"] == "SEVERE").collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert!(!state["html"].as_str().unwrap().contains("demo-"), "the demo token is in the page");
+    browser.close().await;
+    assert!(process.terminate().success());
+}
