@@ -24,6 +24,7 @@
 //! - `metrics` — Prometheus metrics; hit-path counters are pre-created, lock-free.
 //! - [`openapi`] — the OpenAPI 3.1 description, made from the route table.
 //! - `admin` — liveness, readiness, metrics, cache purge and reload on the admin listener.
+//! - [`service`] — the gateway and admin as `tower::Service`s, for embedding.
 //! - [`server`] — serving a handler on a bound listener with graceful drain.
 //! - [`lifecycle`] — binding both listeners, starting and stopping.
 //! - [`telemetry`] — logging, with a reloadable level.
@@ -55,10 +56,12 @@ mod reload;
 pub mod response;
 pub mod route;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 mod upstream;
 mod urlencoded;
 
+pub use admin::{Admin, Readiness};
 pub use cache::ResponseCache;
 pub use error::GatewayError;
 pub use metrics::Metrics;
