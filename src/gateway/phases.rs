@@ -178,9 +178,9 @@ impl<'a> Request<'a> {
         Ok(entry.respond(CacheStatus::Hit, entry.stored_at, ask, &self.id))
     }
 
-    /// Phase 3: preflights (no key, never limited), then the dashboard key, its scope
-    /// and the method. An app outside the key's scope is answered exactly like an
-    /// unknown app.
+    /// Phase 3: preflights (no key, never limited), a page whose `Origin` the allowlist
+    /// does not name (403), then the dashboard key, its scope and the method. An app
+    /// outside the key's scope is answered exactly like an unknown app.
     #[inline]
     pub fn authorize(&mut self, matched: Option<Matched>) -> Result<Authorized<'a>, GatewayError> {
         let generation = self.generation;
