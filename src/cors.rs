@@ -75,7 +75,7 @@ impl Cors {
     /// The request's `Origin`, if it is allowed.
     pub fn allowed<'a>(&self, headers: &'a HeaderMap) -> Option<&'a HeaderValue> {
         let origin = headers.get(http::header::ORIGIN)?;
-        (self.any || self.origins.contains(origin)).then_some(origin)
+        self.allows(origin.as_bytes()).then_some(origin)
     }
 
     /// Whether `OPTIONS` with these headers is a CORS preflight.

@@ -235,7 +235,10 @@ impl GatewayError {
     /// `<` is written as `\u003c` so that an echoed parameter name can never close a
     /// script element when the body is served as JSONP.
     pub fn body(&self) -> Bytes {
-        let view = self.client_view();
+        Self::body_of(&self.client_view())
+    }
+
+    fn body_of(view: &ClientView) -> Bytes {
         let body = serde_json::json!({
             "error": { "status": view.status.as_u16(), "code": view.code, "message": view.message }
         });
@@ -244,7 +247,8 @@ impl GatewayError {
 
     /// The whole JSON response.
     pub fn into_response(self) -> Response<Body> {
-        let mut response = response::with_body(self.status(), response::JSON, self.body());
+        let view = self.client_view();
+        let mut response = response::with_body(view.status, response::JSON, Self::body_of(&view));
         self.add_headers(&mut response);
         response
     }
@@ -263,12 +267,11 @@ impl GatewayError {
 
     /// The headers this error calls for: `Allow`, `WWW-Authenticate`, `Retry-After`, `RateLimit`.
     fn add_headers(&self, response: &mut Response<Body>) {
-        let status = self.status();
         let headers = response.headers_mut();
         if let GatewayError::MethodNotAllowed(allowed) = self {
             headers.insert(ALLOW, HeaderValue::from_static(allowed.header()));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if let GatewayError::Unauthorized = self {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(wait) = self.retry_after() {

@@ -179,3 +179,35 @@ async fn log_lines_round_durations_and_tie_upstream_failures_to_their_request() 
     assert!(!metrics.contains("status=\"504\""), "always-zero series:\n{metrics}");
     assert!(process.terminate().success());
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`) pretty logs are coloured,
+/// unless `NO_COLOR` is set.
+#[test]
+fn pretty_logs_are_coloured_on_a_terminal_unless_no_color() {
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but util-linux's script is missing");
+        eprintln!("SKIPPED: /usr/bin/script (util-linux) is needed for a pseudo-terminal");
+        return;
+    }
+    // A bind error: logged through the pretty subscriber, then the process exits.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml("http://127.0.0.1:9", &addr, "pretty"));
+    let on_a_terminal = |no_color: Option<&str>| {
+        let line = format!("{} --config {path}", env!("CARGO_BIN_EXE_appsignal-gateway"));
+        let mut command = std::process::Command::new("/usr/bin/script");
+        command.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null()).env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        let out = command.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_a_terminal(None);
+    assert!(coloured.contains("cannot listen"), "{coloured}");
+    assert!(coloured.contains('\u{1b}'), "no colour on a terminal: {coloured:?}");
+    let plain = on_a_terminal(Some("1"));
+    assert!(plain.contains("cannot listen"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "colour despite NO_COLOR: {plain:?}");
+}

@@ -40,15 +40,9 @@ impl Generation {
     /// Builds a generation from `settings`; fails only if `upstream.ca_file` cannot be read.
     pub fn new(settings: Arc<Settings>, metrics: &Arc<Metrics>) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency.get();
-        Ok(Generation {
-            upstream: Upstream::new(&settings.upstream, concurrency, metrics.clone())?,
-            cors: Cors::new(&settings.cors),
-            limiter: Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
-            keys: Keys::new(&settings.clients.keys),
-            targets: Memo::default(),
-            openapi: openapi_entry(&settings),
-            settings,
-        })
+        let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone())?;
+        let limiter = Arc::new(ClientLimiter::new(settings.clients.rate_limit));
+        Ok(Self::assemble(settings, upstream, limiter))
     }
 
     /// The next generation: `settings`, keeping the upstream client (its pool, budget and
@@ -65,7 +59,12 @@ impl Generation {
             true => self.limiter.clone(),
             false => Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
         };
-        Ok(Generation {
+        Ok(Self::assemble(settings, upstream, limiter))
+    }
+
+    /// A generation around `upstream` and `limiter`, with everything else made anew.
+    fn assemble(settings: Arc<Settings>, upstream: Upstream, limiter: Arc<ClientLimiter>) -> Self {
+        Generation {
             upstream,
             cors: Cors::new(&settings.cors),
             limiter,
@@ -73,7 +72,7 @@ impl Generation {
             targets: Memo::default(),
             openapi: openapi_entry(&settings),
             settings,
-        })
+        }
     }
 
     /// The freshness of a route class.
