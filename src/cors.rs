@@ -54,10 +54,10 @@ impl Cors {
         self.any || self.origins.iter().any(|o| o.as_bytes() == origin)
     }
 
-    /// Whether a request names a page that may not read answers: an `Origin` header
-    /// that is not allowed. Requests without one (curl, servers, same-origin GETs) pass.
-    pub fn foreign_origin(&self, headers: &HeaderMap) -> bool {
-        headers.get(http::header::ORIGIN).is_some_and(|origin| !self.allows(origin.as_bytes()))
+    /// Whether a request's `Origin` (looked up once per request) names a page that may
+    /// not read answers. Requests without one (curl, servers, same-origin GETs) pass.
+    pub fn foreign_origin(&self, origin: Option<&HeaderValue>) -> bool {
+        origin.is_some_and(|origin| !self.allows(origin.as_bytes()))
     }
 
     /// Whether the page behind a request is allowed, by its `Origin` or, for a
@@ -103,14 +103,14 @@ impl Cors {
         response
     }
 
-    /// Adds the CORS headers to an answer for a request with these headers.
-    pub fn decorate(&self, request: &HeaderMap, response: &mut Response<Body>) {
+    /// Adds the CORS headers to an answer for a request with this `Origin`.
+    pub fn decorate(&self, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
         if !self.enabled() {
             return;
         }
         let out = response.headers_mut();
         out.append(VARY, HeaderValue::from_static("origin"));
-        if let Some(origin) = self.allowed(request) {
+        if let Some(origin) = origin.filter(|o| self.allows(o.as_bytes())) {
             out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             out.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
         }
@@ -165,8 +165,10 @@ mod origin_tests {
         assert!(!cors.page_allowed(&headers(&[("referer", "https://dash.example.com.evil.example/")])));
         assert!(!cors.page_allowed(&headers(&[("origin", "https://evil.example")])));
         assert!(!cors.page_allowed(&headers(&[])));
-        assert!(cors.foreign_origin(&headers(&[("origin", "https://evil.example")])));
-        assert!(!cors.foreign_origin(&headers(&[])));
+        let evil = HeaderValue::from_static("https://evil.example");
+        assert!(cors.foreign_origin(Some(&evil)));
+        assert!(!cors.foreign_origin(Some(&HeaderValue::from_static("https://dash.example.com"))));
+        assert!(!cors.foreign_origin(None));
         assert!(self::cors(&["*"]).page_allowed(&headers(&[("referer", "https://any.example/")])));
     }
 }

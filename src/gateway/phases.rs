@@ -46,6 +46,8 @@ pub(super) struct Request<'a> {
     pub log: AccessLog,
     /// When the request started, only when the access line will be written.
     started: Option<Instant>,
+    /// Its `Origin`, looked up once: the 403 rule and the CORS headers both read it.
+    origin: Option<&'a HeaderValue>,
     /// Where `finish` records the outcome.
     metrics: &'a Metrics,
 }
@@ -120,7 +122,8 @@ impl<'a> Request<'a> {
         let trusted = &generation.settings.clients.trusted_proxies;
         let id = super::request_id::request_id(peer, &parts.headers, trusted);
         let log = AccessLog { route: "-", app: None, key: None, cache: None, upstream: None, status: None };
-        Request { generation, parts, peer, id, log, started, metrics }
+        let origin = parts.headers.get(http::header::ORIGIN);
+        Request { generation, parts, peer, id, log, started, origin, metrics }
     }
 
     /// Phase 1: the request target and headers within `limits`.
@@ -199,7 +202,7 @@ impl<'a> Request<'a> {
             return Ok(Authorized::Preflight(generation.cors.options(headers)));
         }
         // A page the allowlist does not name is refused before any work.
-        if generation.cors.foreign_origin(headers) {
+        if generation.cors.foreign_origin(self.origin) {
             return Err(GatewayError::ForbiddenOrigin);
         }
         let key = match generation.keys.required() {
@@ -293,9 +296,9 @@ impl<'a> Request<'a> {
     /// Phase 7: the answer as sent: CORS, HEAD, metrics, the access line and
     /// `X-Request-Id`. Works on the response in place: nothing large is moved.
     pub fn finish(&self, response: &mut Response<Body>) {
-        let Request { generation, parts, id, log, started, metrics, .. } = self;
+        let Request { generation, parts, id, log, started, origin, metrics, .. } = self;
         if parts.method != Method::OPTIONS {
-            generation.cors.decorate(&parts.headers, response);
+            generation.cors.decorate(*origin, response);
         }
         if parts.method == Method::HEAD {
             response::strip_body(response);
