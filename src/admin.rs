@@ -64,7 +64,7 @@ impl Admin {
             "/readyz" if get && self.readiness.get() => response::text(StatusCode::OK, "ready"),
             "/readyz" if get => response::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
             "/metrics" if get => self.metrics().await,
-            "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")),
+            "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")).await,
             "/config/reload" if post => self.reload(),
             "/healthz" | "/readyz" | "/metrics" => {
                 GatewayError::MethodNotAllowed(Allowed::AdminRead).into_response()
@@ -86,8 +86,10 @@ impl Admin {
         response::with_body(StatusCode::OK, PROMETHEUS, Bytes::from(text))
     }
 
-    /// `POST /cache/purge[?app={id or alias}]`: drops every cached answer, or one app's.
-    fn purge(&self, query: &str) -> Response<Body> {
+    /// `POST /cache/purge[?app={id or alias}]`: drops every cached answer, or one app's,
+    /// in this replica and (with a shared tier) the fleet; `shared` says whether the shared
+    /// tier was reached.
+    async fn purge(&self, query: &str) -> Response<Body> {
         let pairs = match decode_query(query) {
             Ok(pairs) => pairs,
             Err(e) => return GatewayError::BadParameter(e.into()).into_response(),
@@ -100,22 +102,20 @@ impl Admin {
             }
             app = Some(value);
         }
-        let cache = self.gateway.cache();
-        let purged = match app {
-            None => {
-                cache.purge_all();
-                "all".to_owned()
-            }
+        let id = match app {
+            None => None,
             Some(app) => match self.gateway.settings().apps.resolve(&app) {
-                Some(id) => {
-                    cache.purge_prefix(format!("/api/{id}/"));
-                    id.to_string()
-                }
+                Some(id) => Some(id.clone()),
                 None => return GatewayError::NotFound.into_response(),
             },
         };
+        let purged = id.as_deref().unwrap_or("all").to_owned();
+        let mut body = serde_json::json!({ "purged": purged });
+        if let Some(shared) = self.gateway.purge(id).await {
+            body["shared"] = shared.into();
+        }
         tracing::info!(purged = %purged, "cache purged");
-        json(StatusCode::OK, serde_json::json!({ "purged": purged }))
+        json(StatusCode::OK, body)
     }
 
     /// `POST /config/reload`: 200 with what needs a restart, or 400 with every bad key.

@@ -53,6 +53,7 @@ mod limit;
 mod metrics;
 pub mod openapi;
 mod reload;
+mod shared;
 pub mod response;
 pub mod route;
 pub mod server;

@@ -16,9 +16,9 @@ use crate::response::{Body, CACHE_STATUS, X_REQUEST_ID};
 
 /// One encoding of a body, with what a hit sends alongside it.
 #[derive(Debug)]
-struct Form {
+pub(super) struct Form {
     /// The bytes sent.
-    body: Bytes,
+    pub(super) body: Bytes,
     /// Strong validator of these bytes, quoted.
     etag: HeaderValue,
     /// Their length, ready to send.
@@ -28,7 +28,7 @@ struct Form {
 }
 
 impl Form {
-    fn new(body: Bytes, hash: u64, coding: Coding) -> Self {
+    pub(super) fn new(body: Bytes, hash: u64, coding: Coding) -> Self {
         let suffix = match coding {
             Coding::Identity => "",
             Coding::Gzip => "-gz",
@@ -48,13 +48,15 @@ pub struct Entry {
     /// 200 or 404.
     pub status: StatusCode,
     /// The body as AppSignal sent it.
-    identity: Form,
+    pub(super) identity: Form,
     /// gzip form, when compression is on and the body is large enough.
-    gzip: Option<Form>,
+    pub(super) gzip: Option<Form>,
     /// brotli form, likewise.
-    brotli: Option<Form>,
+    pub(super) brotli: Option<Form>,
     /// Whether answers vary by `Accept-Encoding` (compression is on).
-    vary_encoding: bool,
+    pub(super) vary_encoding: bool,
+    /// The hash of the identity body that every form's ETag is made from.
+    pub(super) hash: u64,
     /// When the answer arrived; freshness and `Age` count from here.
     pub stored_at: Instant,
     /// How long it is fresh.
@@ -71,6 +73,8 @@ pub struct Entry {
 pub enum CacheStatus {
     /// A fresh entry.
     Hit,
+    /// No entry of this replica's own, a fresh one in the shared tier.
+    SharedHit,
     /// No entry: fetched and stored.
     MissStored,
     /// No entry: waited for a fetch another request started.
@@ -90,6 +94,7 @@ impl CacheStatus {
     pub fn name(self) -> &'static str {
         match self {
             CacheStatus::Hit => "hit",
+            CacheStatus::SharedHit => "shared-hit",
             CacheStatus::MissStored => "miss",
             CacheStatus::MissCollapsed => "collapsed",
             CacheStatus::MissNotStored => "miss-not-stored",
@@ -103,6 +108,7 @@ impl CacheStatus {
     pub fn outcome(self) -> CacheOutcome {
         match self {
             CacheStatus::Hit => CacheOutcome::Hit,
+            CacheStatus::SharedHit => CacheOutcome::SharedHit,
             CacheStatus::MissStored | CacheStatus::MissNotStored | CacheStatus::StaleStored => {
                 CacheOutcome::Miss
             }
@@ -127,6 +133,12 @@ impl CacheStatus {
     fn header(self, ttl_left: u64) -> HeaderValue {
         let text = match self {
             CacheStatus::Hit => return headers::hit(ttl_left),
+            CacheStatus::SharedHit => {
+                let text = format!(
+                    "appsignal-gateway-shared; hit; ttl={ttl_left}, appsignal-gateway; fwd=miss; stored"
+                );
+                return HeaderValue::try_from(text).expect("digits are a valid header");
+            }
             CacheStatus::MissStored => "appsignal-gateway; fwd=miss; stored",
             CacheStatus::MissCollapsed => "appsignal-gateway; fwd=miss; collapsed",
             CacheStatus::MissNotStored => "appsignal-gateway; fwd=miss",
@@ -178,9 +190,27 @@ impl Entry {
         let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, Coding::Gzip));
         let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, Coding::Brotli));
         let identity = Form::new(body, hash, Coding::Identity);
+        Self::assemble(status, (identity, gzip, brotli), hash, vary, Instant::now(), ttl, retain)
+    }
+
+    /// An entry from forms already made (by this gateway or, through the shared tier,
+    /// by another replica), stored at `stored_at`.
+    pub(super) fn assemble(
+        status: StatusCode,
+        (identity, gzip, brotli): (Form, Option<Form>, Option<Form>),
+        hash: u64,
+        vary_encoding: bool,
+        stored_at: Instant,
+        ttl: Duration,
+        retain: Duration,
+    ) -> Self {
         let cache_control = headers::cache_control(ttl.as_secs());
-        let stored_at = Instant::now();
-        Entry { status, identity, gzip, brotli, vary_encoding: vary, stored_at, ttl, cache_control, retain }
+        Entry { status, identity, gzip, brotli, vary_encoding, hash, stored_at, ttl, cache_control, retain }
+    }
+
+    /// Bytes of every form's body together: what the shared tier would hold.
+    pub fn body_bytes(&self) -> usize {
+        [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()].iter().flatten().map(|f| f.body.len()).sum()
     }
 
     /// How long ago it was stored.

@@ -13,8 +13,29 @@ use tokio::sync::watch;
 use super::entry::Entry;
 use crate::upstream::UpstreamError;
 
-/// What a flight ends with: the new entry, or the upstream failure (shared, not stored).
-pub type Outcome = Result<Arc<Entry>, UpstreamError>;
+/// What a flight ends with: the entry and where it came from, or the upstream failure
+/// (shared, not stored).
+pub type Outcome = Result<Landed, UpstreamError>;
+
+/// The entry a flight landed with.
+#[derive(Debug, Clone)]
+pub struct Landed {
+    /// The answer, already in the replica's own cache when it is cacheable.
+    pub entry: Arc<Entry>,
+    /// Where it came from.
+    pub via: Via,
+}
+
+/// Where a flight's entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// This replica's upstream call.
+    Upstream,
+    /// Another replica's upstream call, waited for through the shared tier.
+    Fleet,
+    /// The shared tier, already there (fresh or stale: judge it).
+    Shared,
+}
 
 /// The flights under way, by key.
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@
 //! fresh, revalidatable or only good as a fallback is judged from its own store time.
 
 mod entry;
+mod envelope;
 mod flight;
 mod headers;
 
@@ -12,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use entry::{Ask, CacheStatus, Entry};
-pub use flight::{Flights, Role, Ticket};
+pub use envelope::Stored;
+pub use flight::{Flights, Landed, Role, Ticket, Via};
+
 
 use crate::config::CacheSettings;
 
@@ -66,6 +69,21 @@ impl moka::Expiry<Arc<str>, Arc<Entry>> for Retain {
 /// hasher, and a fast one (a hit hashes its key once).
 type Hasher = foldhash::quality::RandomState;
 
+/// How `entry` can serve as of `now`, by its own age and TTL and the stale windows in
+/// `settings`: the one rule for both tiers.
+pub fn judge(entry: Arc<Entry>, now: Instant, settings: &CacheSettings) -> Lookup {
+    let age = entry.age(now);
+    if age < entry.ttl {
+        Lookup::Fresh(entry)
+    } else if age < entry.ttl + settings.stale_while_revalidate {
+        Lookup::Revalidate(entry)
+    } else if age < entry.ttl + settings.stale_if_error {
+        Lookup::Fallback(entry)
+    } else {
+        Lookup::Miss
+    }
+}
+
 impl ResponseCache {
     /// An empty cache bounded by `max_size` bytes.
     pub fn new(max_size: u64) -> Self {
@@ -80,18 +98,9 @@ impl ResponseCache {
 
     /// Looks `key` up as of `now`, judging staleness by the windows in `settings`.
     pub fn lookup(&self, key: &str, now: Instant, settings: &CacheSettings) -> Lookup {
-        let Some(entry) = self.entries.get(key) else {
-            return Lookup::Miss;
-        };
-        let age = entry.age(now);
-        if age < entry.ttl {
-            Lookup::Fresh(entry)
-        } else if age < entry.ttl + settings.stale_while_revalidate {
-            Lookup::Revalidate(entry)
-        } else if age < entry.ttl + settings.stale_if_error {
-            Lookup::Fallback(entry)
-        } else {
-            Lookup::Miss
+        match self.entries.get(key) {
+            Some(entry) => judge(entry, now, settings),
+            None => Lookup::Miss,
         }
     }
 

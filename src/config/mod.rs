@@ -8,6 +8,7 @@
 mod error;
 mod load;
 mod raw;
+mod redis_url;
 mod settings;
 mod token;
 mod validate;
@@ -15,6 +16,7 @@ mod validate;
 pub use error::{ConfigError, KeyError};
 pub use load::{load, load_raw, load_raw_env, ENV_PREFIX};
 pub use raw::*;
+pub use redis_url::RedisUrl;
 pub use settings::*;
 pub use token::{Token, REDACTED};
 pub use validate::{is_identifier, validate, IDENTIFIER_RULE};

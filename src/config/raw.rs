@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Token;
+use super::{RedisUrl, Token};
 
 /// The whole file: see `config/gateway.yaml` for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub jsonp: RawJsonp,
     pub limits: RawLimits,
     pub log: RawLog,
+    pub shared: RawShared,
 }
 
 /// `upstream.*`
@@ -146,6 +147,19 @@ pub struct RawLimits {
     pub max_upstream_concurrency: u64,
 }
 
+/// `shared.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawShared {
+    pub redis_url: Option<RedisUrl>,
+    pub cluster: bool,
+    pub key_prefix: String,
+    pub connect_timeout: String,
+    pub command_timeout: String,
+    pub max_entry_size: String,
+}
+
 /// `log.*`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -169,6 +183,7 @@ impl Default for RawConfig {
             jsonp: RawJsonp::default(),
             limits: RawLimits::default(),
             log: RawLog::default(),
+            shared: RawShared::default(),
         }
     }
 }
@@ -255,5 +270,18 @@ impl Default for RawLimits {
 impl Default for RawLog {
     fn default() -> Self {
         RawLog { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+impl Default for RawShared {
+    fn default() -> Self {
+        RawShared {
+            redis_url: None,
+            cluster: false,
+            key_prefix: "appsignal-gateway:".into(),
+            connect_timeout: "1s".into(),
+            command_timeout: "100ms".into(),
+            max_entry_size: "4MiB".into(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
-use super::Token;
+use super::{RedisUrl, Token};
 use crate::route::Apps;
 
 /// The whole validated configuration.
@@ -40,6 +40,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Logging.
     pub log: LogSettings,
+    /// The tier replicas share through Redis; `None` stands alone.
+    pub shared: Option<SharedSettings>,
 }
 
 /// `upstream.*`: the AppSignal API and the gateway's use of it.
@@ -189,4 +191,21 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line, for log shippers.
     Json,
+}
+
+/// `shared.*`: replicas that name the same Redis behave as one gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSettings {
+    /// `redis://` or `rediss://` (TLS); its password is redacted in every printed form.
+    pub redis_url: RedisUrl,
+    /// `redis_url` names one node of a Redis Cluster.
+    pub cluster: bool,
+    /// Every key the gateway writes starts with it, so several fleets can share one Redis.
+    pub key_prefix: String,
+    /// Bound on opening a connection to Redis.
+    pub connect_timeout: Duration,
+    /// Bound on one command: past it the replica acts alone for that request.
+    pub command_timeout: Duration,
+    /// Larger answers stay in the replica's own cache only.
+    pub max_entry_size: u64,
 }

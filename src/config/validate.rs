@@ -11,7 +11,7 @@ use http::Uri;
 use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
-use super::raw::{RawConfig, RawRate, RawUpstream};
+use super::raw::{RawConfig, RawRate, RawShared, RawUpstream};
 use super::settings::*;
 use super::{ConfigError, KeyError, Token};
 use crate::route::{self, App, Apps};
@@ -117,8 +117,27 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
                 Targets::new()
             }),
         },
+        shared: shared(c, &raw.shared),
         apps,
     }
+}
+
+fn shared(c: &mut Collector, raw: &RawShared) -> Option<SharedSettings> {
+    let settings = SharedSettings {
+        redis_url: raw.redis_url.clone()?,
+        cluster: raw.cluster,
+        key_prefix: raw.key_prefix.clone(),
+        connect_timeout: c.duration("shared.connect_timeout", &raw.connect_timeout, true),
+        command_timeout: c.duration("shared.command_timeout", &raw.command_timeout, true),
+        max_entry_size: c.size("shared.max_entry_size", &raw.max_entry_size),
+    };
+    if let Err(reason) = settings.redis_url.check() {
+        c.fail("shared.redis_url", reason);
+    }
+    if raw.key_prefix.len() > 64 || raw.key_prefix.contains(['{', '}']) || raw.key_prefix.contains(char::is_whitespace) {
+        c.fail("shared.key_prefix", "must be at most 64 characters, without spaces or braces");
+    }
+    Some(settings)
 }
 
 fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {

@@ -13,6 +13,7 @@ use crate::cors::Cors;
 use crate::limit::ClientLimiter;
 use crate::metrics::Metrics;
 use crate::route::{Memo, TtlClass};
+use crate::shared::Shared;
 use crate::upstream::Upstream;
 
 /// One consistent generation of configuration. A request loads it once and uses it
@@ -37,23 +38,33 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// Builds a generation from `settings`; fails only if `upstream.ca_file` cannot be read.
-    pub fn new(settings: Arc<Settings>, metrics: &Arc<Metrics>) -> std::io::Result<Self> {
+    /// Builds a generation from `settings`, spending the fleet's budget through `shared`
+    /// when there is one; fails only if `upstream.ca_file` cannot be read.
+    pub fn new(
+        settings: Arc<Settings>,
+        metrics: &Arc<Metrics>,
+        shared: Option<&Arc<Shared>>,
+    ) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency.get();
-        let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone())?;
+        let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone(), shared.cloned())?;
         let limiter = Arc::new(ClientLimiter::new(settings.clients.rate_limit));
         Ok(Self::assemble(settings, upstream, limiter))
     }
 
     /// The next generation: `settings`, keeping the upstream client (its pool, budget and
     /// back-off) and the client buckets when their settings did not change.
-    pub fn next(&self, settings: Arc<Settings>, metrics: &Arc<Metrics>) -> std::io::Result<Self> {
+    pub fn next(
+        &self,
+        settings: Arc<Settings>,
+        metrics: &Arc<Metrics>,
+        shared: Option<&Arc<Shared>>,
+    ) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency;
         let same_upstream = same_upstream(&self.settings.upstream, &settings.upstream)
             && self.settings.limits.max_upstream_concurrency == concurrency;
         let upstream = match same_upstream {
             true => self.upstream.clone(),
-            false => Upstream::new(&settings.upstream, concurrency.get(), metrics.clone())?,
+            false => Upstream::new(&settings.upstream, concurrency.get(), metrics.clone(), shared.cloned())?,
         };
         let limiter = match self.settings.clients.rate_limit == settings.clients.rate_limit {
             true => self.limiter.clone(),
@@ -131,6 +142,9 @@ pub fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     }
     if old.limits.idle_timeout != new.limits.idle_timeout {
         keys.push("limits.idle_timeout");
+    }
+    if old.shared != new.shared {
+        keys.push("shared");
     }
     keys
 }

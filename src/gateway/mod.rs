@@ -6,6 +6,7 @@
 //! reload replaces live in one [`Generation`] behind an atomic pointer; the cache outlives
 //! reloads.
 
+mod fleet;
 mod generation;
 mod lookup;
 mod phases;
@@ -27,6 +28,7 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::response::Body;
 use crate::server::Handler;
+use crate::shared::{Scope, Shared};
 
 /// The peer address [`Gateway::handle`] assumes when a test calls it without a socket.
 pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -43,15 +45,21 @@ pub struct Gateway {
     cache: Arc<ResponseCache>,
     /// Shared with the upstream client and the admin surface.
     metrics: Arc<Metrics>,
+    /// The tier replicas share through Redis, when `shared.redis_url` is set. Fixed for
+    /// the life of the process: a change of `shared` needs a restart.
+    shared: Option<Arc<Shared>>,
 }
 
 impl Gateway {
-    /// Builds the gateway; fails only if the upstream TLS roots cannot be loaded.
+    /// Builds the gateway; fails only if the upstream TLS roots cannot be loaded. With
+    /// `shared` set, joins the shared tier (in the background: within a tokio runtime).
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(ResponseCache::new(settings.cache.max_size));
-        let generation = Generation::new(settings.clone(), &metrics)?;
-        Ok(Gateway { generation: ArcSwap::from_pointee(generation), started: settings, cache, metrics })
+        let shared = settings.shared.as_ref().map(|s| Shared::start(s, cache.clone(), metrics.clone()));
+        let generation = Generation::new(settings.clone(), &metrics, shared.as_ref())?;
+        let generation = ArcSwap::from_pointee(generation);
+        Ok(Gateway { generation, started: settings, cache, metrics, shared })
     }
 
     /// The settings in force.
@@ -77,9 +85,32 @@ impl Gateway {
         let current = self.generation.load();
         let restart = needs_restart(&self.started, &settings);
         self.metrics.restart_required(restart.len());
-        let next = current.next(Arc::new(settings), &self.metrics)?;
+        let next = current.next(Arc::new(settings), &self.metrics, self.shared.as_ref())?;
         self.generation.store(Arc::new(next));
         Ok(restart)
+    }
+
+    /// Empties the cache for every app, or for the app `id`: this replica's own and,
+    /// with a shared tier, the fleet's (every replica drops its own within a second).
+    /// Returns whether the fleet was told (`None` standing alone); this replica's cache
+    /// is emptied either way.
+    pub async fn purge(&self, app: Option<Arc<str>>) -> Option<bool> {
+        match &app {
+            None => self.cache.purge_all(),
+            Some(id) => self.cache.purge_prefix(format!("/api/{id}/")),
+        }
+        let shared = self.shared.as_ref()?;
+        let scope = match app {
+            None => Scope::All(self.settings().apps.ids()),
+            Some(id) => Scope::App(id),
+        };
+        match shared.purge(&scope).await {
+            Ok(()) => Some(true),
+            Err(error) => {
+                tracing::warn!(%error, "the purge did not reach the shared tier: other replicas keep their entries");
+                Some(false)
+            }
+        }
     }
 
     /// Periodic upkeep: forgets idle clients' rate-limit state.

@@ -36,4 +36,12 @@ impl Apps {
     pub fn resolve(&self, id_or_name: &str) -> Option<&Arc<str>> {
         self.by_key.get(id_or_name)
     }
+
+    /// Every app's id, once each.
+    pub fn ids(&self) -> Vec<Arc<str>> {
+        let mut ids: Vec<_> = self.by_key.values().cloned().collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
 }

@@ -25,8 +25,9 @@ use percent_encoding::utf8_percent_encode;
 pub use error::UpstreamError;
 use retry_after::parse_retry_after;
 
-use crate::config::{Token, UpstreamSettings};
+use crate::config::{Rate, Token, UpstreamSettings};
 use crate::metrics::{LimitScope, Metrics};
+use crate::shared::{Budget, Shared};
 use crate::urlencoded::QUERY_VALUE;
 
 /// What AppSignal answered, when it answered something the gateway can pass on.
@@ -58,6 +59,10 @@ pub struct Upstream {
     max_response_size: u64,
     /// Back-off, budget and concurrency cap, shared by all clones.
     guard: Arc<guard::Guard>,
+    /// `upstream.rate_limit`, the fleet's budget when a shared tier is set.
+    rate: Rate,
+    /// The shared tier, whose budget and back-off are the fleet's.
+    shared: Option<Arc<Shared>>,
     /// Where calls and refusals are counted.
     metrics: Arc<Metrics>,
 }
@@ -69,12 +74,13 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// Builds the client, allowing `concurrency` calls in flight; fails only if
-    /// `ca_file` cannot be read.
+    /// Builds the client, allowing `concurrency` calls in flight and spending the fleet's
+    /// budget through `shared` when there is one; fails only if `ca_file` cannot be read.
     pub fn new(
         settings: &UpstreamSettings,
         concurrency: usize,
         metrics: Arc<Metrics>,
+        shared: Option<Arc<Shared>>,
     ) -> std::io::Result<Self> {
         let tls = tls::client_config(settings.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
@@ -95,6 +101,8 @@ impl Upstream {
             timeout: settings.timeout,
             max_response_size: settings.max_response_size,
             guard: Arc::new(guard::Guard::new(settings, concurrency)),
+            rate: settings.rate_limit,
+            shared,
             metrics,
         })
     }
@@ -103,7 +111,7 @@ impl Upstream {
     /// gateway is backing off or out of budget. Waiting for a free slot counts towards
     /// the timeout.
     pub async fn fetch(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
-        if let Err(refused) = self.guard.admit() {
+        if let Err(refused) = self.admit().await {
             let scope = match refused {
                 UpstreamError::Throttled(_) => LimitScope::AppSignal,
                 _ => LimitScope::Upstream,
@@ -129,8 +137,29 @@ impl Upstream {
         if let Err(UpstreamError::Throttled(wait)) = &result {
             self.metrics.rate_limited(LimitScope::AppSignal);
             self.guard.back_off(*wait);
+            if let Some(shared) = &self.shared {
+                shared.back_off(*wait).await;
+            }
         }
         result
+    }
+
+    /// Whether a call may be made now: the fleet's budget and back-off when the shared
+    /// tier answers, else this replica's (or its share of the fleet's).
+    async fn admit(&self) -> Result<(), UpstreamError> {
+        let Some(shared) = &self.shared else { return self.guard.admit() };
+        match shared.admit(self.rate).await {
+            Ok(Budget::Allowed) => Ok(()),
+            Ok(Budget::Spent(wait)) => Err(UpstreamError::BudgetSpent(wait)),
+            Ok(Budget::BackingOff(wait)) => {
+                self.guard.hold_off(wait);
+                Err(UpstreamError::Throttled(wait))
+            }
+            Err(_) => {
+                shared.admitted_locally();
+                self.guard.admit_share(shared.members())
+            }
+        }
     }
 
     async fn exchange(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {

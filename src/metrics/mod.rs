@@ -6,6 +6,8 @@
 //! atomic add, with no lock taken, and a route/status pair never seen prints no series.
 //! Rarer label values fall back to the family's own map.
 
+mod shared;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -17,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
 use crate::route::ROUTES;
 
@@ -77,6 +81,8 @@ pub enum LimitScope {
 pub enum CacheOutcome {
     /// A fresh entry.
     Hit,
+    /// A fresh entry in the shared tier (this replica's own cache had none).
+    SharedHit,
     /// An upstream call this request made (an expired entry refetched included).
     Miss,
     /// The request waited for another request's upstream call.
@@ -99,6 +105,8 @@ pub struct Metrics {
     request_handles: HashMap<(&'static str, u16), OnceLock<Counter>, foldhash::fast::FixedState>,
     /// Fresh hits.
     cache_hits: Counter,
+    /// Misses of this replica's cache answered by a fresh shared entry.
+    cache_shared_hits: Counter,
     /// Misses that called upstream (expired entries refetched included).
     cache_misses: Counter,
     /// Stale answers, by reason; index 0 revalidating, 1 upstream error.
@@ -123,6 +131,8 @@ pub struct Metrics {
     cached_bytes: Gauge,
     /// Entries the cache holds, set at scrape.
     cached_entries: Gauge,
+    /// The shared tier's metrics.
+    pub shared: SharedMetrics,
 }
 
 impl Default for Metrics {
@@ -144,6 +154,12 @@ impl Metrics {
 
         let cache_hits = Counter::default();
         registry.register("cache_hits", "Requests answered from a fresh cache entry", cache_hits.clone());
+        let cache_shared_hits = Counter::default();
+        registry.register(
+            "cache_shared_hits",
+            "Requests this replica's cache missed and the shared tier answered fresh",
+            cache_shared_hits.clone(),
+        );
         let cache_misses = Counter::default();
         registry.register(
             "cache_misses",
@@ -203,11 +219,14 @@ impl Metrics {
             "Build information",
             Info::new(VersionLabel { version: env!("CARGO_PKG_VERSION") }),
         );
+        let shared = SharedMetrics::register(&mut registry);
         Metrics {
+            shared,
             registry,
             requests,
             request_handles,
             cache_hits,
+            cache_shared_hits,
             cache_misses,
             cache_stale,
             cache_coalesced,
@@ -236,6 +255,7 @@ impl Metrics {
     pub fn cache(&self, outcome: CacheOutcome) {
         match outcome {
             CacheOutcome::Hit => self.cache_hits.inc(),
+            CacheOutcome::SharedHit => self.cache_shared_hits.inc(),
             CacheOutcome::Miss => self.cache_misses.inc(),
             CacheOutcome::Coalesced => self.cache_coalesced.inc(),
             CacheOutcome::StaleRevalidating => self.cache_stale[0].inc(),

@@ -1,0 +1,98 @@
+//! Where the shared tier keeps things. Every key starts with `shared.key_prefix`;
+//! an app's keys share the hash tag `{app id}` and the fleet's share `{fleet}`, so each
+//! script touches one Cluster slot.
+
+/// The key names of one cache key.
+#[derive(Debug)]
+pub struct EntryKeys {
+    /// The stored envelope.
+    pub entry: String,
+    /// The single-flight lock.
+    pub lock: String,
+    /// The app's purge generation.
+    pub generation: String,
+}
+
+/// Key names under one prefix.
+#[derive(Debug)]
+pub struct Keys {
+    prefix: String,
+    budget: String,
+    backoff: String,
+    members: String,
+    channel: String,
+}
+
+impl Keys {
+    /// Names under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+            budget: format!("{prefix}{{fleet}}:budget"),
+            backoff: format!("{prefix}{{fleet}}:backoff"),
+            members: format!("{prefix}{{fleet}}:members"),
+            channel: format!("{prefix}purge"),
+        }
+    }
+
+    /// The names for the cache key `key` (`/api/{app id}/…`); `None` for a key outside
+    /// any app, which stays in the replica's own cache.
+    pub fn entry(&self, key: &str) -> Option<EntryKeys> {
+        let app = app_of(key)?;
+        let tag = format!("{}{{{app}}}", self.prefix);
+        Some(EntryKeys {
+            entry: format!("{tag}:e:{key}"),
+            lock: format!("{tag}:l:{key}"),
+            generation: format!("{tag}:gen"),
+        })
+    }
+
+    /// The purge generation of `app`.
+    pub fn generation(&self, app: &str) -> String {
+        format!("{}{{{app}}}:gen", self.prefix)
+    }
+
+    /// The fleet's budget (GCRA's theoretical arrival time).
+    pub fn budget(&self) -> &str {
+        &self.budget
+    }
+
+    /// The fleet's back-off flag.
+    pub fn backoff(&self) -> &str {
+        &self.backoff
+    }
+
+    /// The members' sorted set.
+    pub fn members(&self) -> &str {
+        &self.members
+    }
+
+    /// The purge channel.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+}
+
+/// The app id of a cache key: `/api/{id}/…`.
+pub fn app_of(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("/api/")?;
+    let app = &rest[..rest.find('/')?];
+    (!app.is_empty()).then_some(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_keys_share_one_hash_tag() {
+        let keys = Keys::new("gw:");
+        let names = keys.entry("/api/abc/samples?limit=5").unwrap();
+        assert_eq!(names.entry, "gw:{abc}:e:/api/abc/samples?limit=5");
+        assert_eq!(names.lock, "gw:{abc}:l:/api/abc/samples?limit=5");
+        assert_eq!(names.generation, keys.generation("abc"));
+        assert!(keys.entry("/api/").is_none());
+        assert!(keys.entry("/other").is_none());
+        assert_eq!(keys.budget(), "gw:{fleet}:budget");
+    }
+}

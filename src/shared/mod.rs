@@ -1,0 +1,252 @@
+//! The shared tier: replicas that name the same Redis behave as one gateway.
+//!
+//! Each replica keeps its own cache (L1) in front; this module is what it asks on an L1
+//! miss: entries stored by any replica ([`Shared::read`], [`Shared::store`]), a per-key
+//! lock so one replica in the fleet calls AppSignal ([`Shared::lock`]), the fleet's
+//! upstream budget and back-off ([`Shared::admit`]), purges ([`Shared::purge`]) and
+//! membership (the [`fleet`] tasks).
+//!
+//! Invariants: an L1 hit never reaches this module; every method here is bounded by
+//! `shared.command_timeout` and answers `Err` rather than wait longer, and every caller
+//! then acts alone, so no Redis failure becomes a client error.
+
+mod fleet;
+mod keys;
+mod link;
+mod scripts;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use keys::Keys;
+pub use link::SharedError;
+use link::Link;
+
+use crate::cache::{Entry, ResponseCache, Stored};
+use crate::config::{Rate, SharedSettings};
+use crate::metrics::{BudgetDecision, Metrics, SharedRead};
+
+/// How long a lock outlives the upstream timeout, so a slow holder keeps it to the end.
+const LOCK_MARGIN: Duration = Duration::from_secs(1);
+
+/// What a read found: an entry (if any usable one) and the app's purge generation, which
+/// a store after an upstream call must carry.
+#[derive(Debug)]
+pub struct Read {
+    /// The stored entry, unless it was missing, purged, foreign or past its life.
+    pub entry: Option<Entry>,
+    /// The app's current purge generation.
+    pub generation: u64,
+}
+
+/// A held per-key lock: its key and the random token only its owner knows.
+#[derive(Debug, Clone)]
+pub struct Lock {
+    key: String,
+    token: String,
+}
+
+/// What the fleet's budget says about one upstream call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Call.
+    Allowed,
+    /// Spent: the next call fits after this long.
+    Spent(Duration),
+    /// A replica saw AppSignal's 429: back off this long.
+    BackingOff(Duration),
+}
+
+/// What a purge empties.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every app (the ids listed in `apps`).
+    All(Vec<Arc<str>>),
+    /// One app, by id.
+    App(Arc<str>),
+}
+
+/// This replica's handle on the shared tier.
+#[derive(Debug)]
+pub struct Shared {
+    link: Link,
+    keys: Keys,
+    /// Larger entries stay in L1 only.
+    max_entry_size: u64,
+    /// This replica's id in the members' set: random, never a secret.
+    replica: String,
+    /// Replicas alive at the last heartbeat (at least 1): what the budget is divided by
+    /// when this replica must decide alone.
+    members: AtomicU32,
+    /// Whether a corrupt or foreign value was already logged.
+    warned_foreign: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Joins the shared tier in `settings`, spawning the tasks that keep the connection,
+    /// the heartbeat and the purge subscription (within a tokio runtime). Never fails:
+    /// an unreachable Redis is joined when it answers.
+    pub fn start(settings: &SharedSettings, cache: Arc<ResponseCache>, metrics: Arc<Metrics>) -> Arc<Self> {
+        let shared = Arc::new(Shared {
+            link: Link::new(settings, metrics.clone()),
+            keys: Keys::new(&settings.key_prefix),
+            max_entry_size: settings.max_entry_size,
+            replica: random_token(),
+            members: AtomicU32::new(1),
+            warned_foreign: AtomicBool::new(false),
+            metrics,
+        });
+        fleet::spawn(&shared, cache);
+        shared
+    }
+
+    /// The entry stored for `key` and the app's generation; `Ok(None)`-like misses are
+    /// `Read { entry: None, .. }`. Errors mean: act alone.
+    pub async fn read(&self, key: &str, now: Instant) -> Result<Read, SharedError> {
+        let Some(names) = self.keys.entry(key) else { return Err(SharedError::Down) };
+        let result: Result<(Option<u64>, Option<Vec<u8>>), _> =
+            self.link.query(redis::cmd("MGET").arg(&names.generation).arg(&names.entry)).await;
+        let (generation, value) = match result {
+            Ok(found) => found,
+            Err(e) => {
+                self.metrics.shared.read(match e {
+                    SharedError::Timeout => SharedRead::Timeout,
+                    _ => SharedRead::Error,
+                });
+                return Err(e);
+            }
+        };
+        let generation = generation.unwrap_or(0);
+        let entry = value.and_then(|value| match Entry::decode(&value, now) {
+            Some(Stored { entry, generation: stored }) if stored == generation => Some(entry),
+            Some(_) => None,
+            None => {
+                if !self.warned_foreign.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        key = %names.entry,
+                        "a value in the shared tier is not an entry this gateway can read (another version?): treated as a miss"
+                    );
+                }
+                None
+            }
+        });
+        self.metrics.shared.read(if entry.is_some() { SharedRead::Hit } else { SharedRead::Miss });
+        Ok(Read { entry, generation })
+    }
+
+    /// Takes `key`'s lock for `hold` plus a margin; `Ok(None)` when another replica holds it.
+    pub async fn lock(&self, key: &str, hold: Duration) -> Result<Option<Lock>, SharedError> {
+        let Some(names) = self.keys.entry(key) else { return Err(SharedError::Down) };
+        let token = random_token();
+        let ms = (hold + LOCK_MARGIN).as_millis() as u64;
+        let set: Option<String> =
+            self.link.query(redis::cmd("SET").arg(&names.lock).arg(&token).arg("NX").arg("PX").arg(ms)).await?;
+        Ok(set.map(|_| Lock { key: names.lock, token }))
+    }
+
+    /// Whether `key`'s lock is held by anyone.
+    pub async fn locked(&self, key: &str) -> Result<bool, SharedError> {
+        let Some(names) = self.keys.entry(key) else { return Err(SharedError::Down) };
+        self.link.query(redis::cmd("EXISTS").arg(&names.lock)).await
+    }
+
+    /// Stores `entry` for the fleet under `generation` (unless it is larger than
+    /// `max_entry_size`) and lets go of `lock`.
+    pub async fn store(&self, key: &str, entry: &Entry, generation: u64, lock: Option<Lock>) {
+        let Some(names) = self.keys.entry(key) else { return };
+        let now = Instant::now();
+        let life = entry.retain.saturating_sub(entry.age(now));
+        let fits = entry.body_bytes() as u64 <= self.max_entry_size;
+        if !fits || life.is_zero() {
+            if let Some(lock) = lock {
+                self.unlock(lock).await;
+            }
+            return;
+        }
+        let value: Bytes = entry.encode(generation, now);
+        let token = lock.map(|l| l.token).unwrap_or_default();
+        let mut invocation = scripts::STORE.key(&names.entry);
+        invocation.key(&names.lock).arg(value.as_ref()).arg(life.as_millis().max(1) as u64).arg(token);
+        let _: Result<i64, _> = self.link.script(&invocation).await;
+    }
+
+    /// Lets go of `lock` if this replica still owns it.
+    pub async fn unlock(&self, lock: Lock) {
+        let mut invocation = scripts::UNLOCK.key(&lock.key);
+        invocation.arg(&lock.token);
+        let _: Result<i64, _> = self.link.script(&invocation).await;
+    }
+
+    /// Asks the fleet's budget for one upstream call at `rate`.
+    pub async fn admit(&self, rate: Rate) -> Result<Budget, SharedError> {
+        let interval = 1_000_000 / u64::from(rate.per_second.get()).max(1);
+        let tolerance = interval * u64::from(rate.burst.get() - 1);
+        let mut invocation = scripts::BUDGET.key(self.keys.budget());
+        invocation.key(self.keys.backoff()).arg(interval).arg(tolerance);
+        let (allowed, wait_ms, backing_off): (i64, u64, i64) = self.link.script(&invocation).await?;
+        let wait = Duration::from_millis(wait_ms);
+        let (budget, decision) = match (allowed, backing_off) {
+            (1, _) => (Budget::Allowed, BudgetDecision::Allowed),
+            (_, 1) => (Budget::BackingOff(wait), BudgetDecision::BackingOff),
+            _ => (Budget::Spent(wait), BudgetDecision::Refused),
+        };
+        self.metrics.shared.budget(decision);
+        Ok(budget)
+    }
+
+    /// Counts a budget decision this replica made alone.
+    pub fn admitted_locally(&self) {
+        self.metrics.shared.budget(BudgetDecision::Local);
+    }
+
+    /// Tells the fleet to make no upstream call for `wait` (AppSignal answered 429).
+    pub async fn back_off(&self, wait: Duration) {
+        let mut invocation = scripts::BACK_OFF.key(self.keys.backoff());
+        invocation.arg(wait.as_millis().max(1) as u64);
+        let _: Result<i64, _> = self.link.script(&invocation).await;
+    }
+
+    /// The metrics this tier records to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Replicas alive at the last heartbeat; at least 1.
+    pub fn members(&self) -> u32 {
+        self.members.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Empties the shared tier for `scope` (by bumping the apps' generations, so no key
+    /// is scanned or deleted) and tells every replica to drop its own entries for it.
+    pub async fn purge(&self, scope: &Scope) -> Result<(), SharedError> {
+        let apps = match scope {
+            Scope::All(apps) => apps.as_slice(),
+            Scope::App(app) => std::slice::from_ref(app),
+        };
+        for app in apps {
+            let _: u64 = self.link.query(redis::cmd("INCR").arg(self.keys.generation(app))).await?;
+        }
+        let message = match scope {
+            Scope::All(_) => fleet::PURGE_ALL.to_owned(),
+            Scope::App(app) => format!("{}{app}", fleet::PURGE_APP),
+        };
+        let _: i64 = self.link.query(redis::cmd("PUBLISH").arg(self.keys.channel()).arg(message)).await?;
+        self.metrics.shared.purge(true);
+        Ok(())
+    }
+}
+
+/// 128 random bits as hex: lock tokens and replica ids.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness the token is still unique enough per process and time.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bytes[..16].copy_from_slice(&nanos.as_nanos().to_be_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

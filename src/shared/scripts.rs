@@ -1,0 +1,81 @@
+//! The Lua scripts the shared tier runs. Each touches the keys of one hash tag only, so
+//! it runs on a Redis Cluster; those that need a clock read Redis's own (`TIME`), so the
+//! replicas' clocks never matter. Sent by EVALSHA, loaded again after a `SCRIPT FLUSH`.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The fleet's upstream budget as GCRA. KEYS: the budget's theoretical arrival time,
+/// the back-off flag. ARGV: the emission interval and the burst tolerance, in
+/// microseconds. Returns `{allowed, wait_ms, backing_off}`.
+pub static BUDGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local backoff = redis.call('PTTL', KEYS[2])
+if backoff > 0 then return {0, backoff, 1} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait > 0 then return {0, math.ceil(wait / 1000), 0} end
+tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+return {1, 0, 0}
+",
+    )
+});
+
+/// Sets the fleet's back-off. KEYS: the back-off flag. ARGV: milliseconds. A longer
+/// back-off already in force stands.
+pub static BACK_OFF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
+return 1
+",
+    )
+});
+
+/// A heartbeat. KEYS: the members' sorted set. ARGV: this replica's id, the heartbeat's
+/// life in milliseconds. Returns how many replicas beat within that life.
+pub static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local life = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - life)
+redis.call('PEXPIRE', KEYS[1], life * 2)
+return redis.call('ZCARD', KEYS[1])
+",
+    )
+});
+
+/// Stores an entry and lets go of the key's lock if this replica still owns it. KEYS:
+/// the entry, the lock. ARGV: the envelope, its life in milliseconds, the lock's token
+/// (empty: no lock held).
+pub static STORE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1
+",
+    )
+});
+
+/// Lets go of a lock if its token is still the one given. KEYS: the lock. ARGV: the token.
+pub static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+    )
+});

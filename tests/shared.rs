@@ -1,0 +1,459 @@
+//! The shared tier against real `redis-server` processes: several gateways in one test,
+//! one fake AppSignal behind them all, one Redis (or a three-master Cluster) between.
+
+mod support;
+#[path = "support/redis.rs"]
+mod redis;
+
+use std::time::{Duration, Instant};
+
+use appsignal_gateway::config::{self, RawConfig, RedisUrl};
+use appsignal_gateway::lifecycle::{self, Running};
+use futures_util::future::join_all;
+use http::Method;
+use redis::RedisServer;
+use support::{raw_config, send, Answer, FakeAppSignal, Reply, APP_ID, TOKEN};
+
+/// One replica of a fleet.
+struct Replica {
+    url: String,
+    admin: String,
+    running: Option<Running>,
+}
+
+impl Replica {
+    /// Starts a gateway in front of `fake` sharing through `redis_url`, changed by `tweak`.
+    async fn start(fake: &FakeAppSignal, redis_url: &str, tweak: impl FnOnce(&mut RawConfig)) -> Self {
+        let mut raw = raw_config(&fake.url);
+        raw.shared.redis_url = Some(RedisUrl::new(redis_url));
+        raw.shared.command_timeout = "200ms".into();
+        tweak(&mut raw);
+        let settings = config::validate(&raw).expect("valid test configuration");
+        let running = lifecycle::start(settings, lifecycle::StartOptions::default()).await.expect("starts");
+        Replica {
+            url: format!("http://{}", running.listen),
+            admin: format!("http://{}", running.admin),
+            running: Some(running),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        send(Method::GET, &format!("{}{path}", self.url), &[]).await
+    }
+
+    async fn metrics(&self) -> String {
+        send(Method::GET, &format!("{}/metrics", self.admin), &[]).await.text()
+    }
+
+    async fn metric(&self, line_start: &str) -> f64 {
+        let text = self.metrics().await;
+        let line = text.lines().find(|l| l.starts_with(line_start));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+    }
+
+    /// Waits (bounded) until the shared tier's state is `up`.
+    async fn wait_shared(&self, up: bool) {
+        let want = if up { 1.0 } else { 0.0 };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.metric("appsignal_gateway_shared_up ").await != want {
+            assert!(Instant::now() < deadline, "shared_up never became {want}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn purge(&self, query: &str) -> Answer {
+        send(Method::POST, &format!("{}/cache/purge{query}", self.admin), &[]).await
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        drop(self.running.take());
+    }
+}
+
+/// A fake, a Redis and `n` replicas sharing it, each seeing Redis up.
+async fn fleet(n: usize, tweak: impl Fn(&mut RawConfig)) -> (FakeAppSignal, RedisServer, Vec<Replica>) {
+    let fake = FakeAppSignal::start().await;
+    let server = RedisServer::start().await;
+    let mut replicas = Vec::new();
+    for _ in 0..n {
+        replicas.push(Replica::start(&fake, &server.url(), &tweak).await);
+    }
+    for replica in &replicas {
+        replica.wait_shared(true).await;
+    }
+    (fake, server, replicas)
+}
+
+fn path(n: usize) -> String {
+    format!("/api/{APP_ID}/samples.json?limit={n}")
+}
+
+fn cache_status(answer: &Answer) -> String {
+    answer.header("cache-status").unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_across_replicas_make_one_upstream_call() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, _server, replicas) = fleet(3, |_| {}).await;
+    fake.always(Reply::Delay(Duration::from_millis(300), Box::new(Reply::Echo)));
+    let key = path(1);
+    let requests = (0..99).map(|i| replicas[i % 3].get(&key));
+    let answers = join_all(requests).await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.assert_no_token();
+    }
+    assert_eq!(fake.count(), 1, "one upstream call for the whole fleet");
+    let bodies: std::collections::HashSet<_> = answers.iter().map(|a| a.body.clone()).collect();
+    assert_eq!(bodies.len(), 1);
+    let collapsed = answers.iter().filter(|a| cache_status(a).contains("collapsed")).count();
+    assert!(collapsed >= 90, "{collapsed} collapsed");
+    let waited: f64 = join_all(replicas.iter().map(|r| r.metric("appsignal_gateway_shared_lock_waits_total{outcome=\"filled\"}"))).await.iter().sum();
+    assert!(waited >= 1.0, "the other replicas waited on the lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_stored_by_one_replica_is_answered_by_another() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, _server, replicas) = fleet(2, |_| {}).await;
+    let first = replicas[0].get(&path(2)).await;
+    assert_eq!(cache_status(&first), "appsignal-gateway; fwd=miss; stored");
+    // The store runs in the background: wait for it through the other replica.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let answer = replicas[1].get(&path(2)).await;
+        if cache_status(&answer).starts_with("appsignal-gateway-shared; hit") || Instant::now() > deadline {
+            break answer;
+        }
+        replicas[1].purge("").await;
+    };
+    assert!(cache_status(&second).starts_with("appsignal-gateway-shared; hit; ttl="), "{}", cache_status(&second));
+    assert!(cache_status(&second).ends_with(", appsignal-gateway; fwd=miss; stored"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.header("etag"), first.header("etag"));
+    let age: u64 = second.header("age").unwrap().parse().unwrap();
+    assert!(age <= 30, "age {age}");
+    // Now in the second replica's own cache: a plain hit.
+    let third = replicas[1].get(&path(2)).await;
+    assert!(cache_status(&third).starts_with("appsignal-gateway; hit"), "{}", cache_status(&third));
+    let calls = fake.count();
+    assert!(calls <= 2, "{calls} upstream calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_budget_is_the_fleets() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, _server, replicas) = fleet(3, |raw| {
+        raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 4 };
+    })
+    .await;
+    let mut refused = 0;
+    for i in 0..15 {
+        let answer = replicas[i % 3].get(&path(100 + i)).await;
+        match answer.status.as_u16() {
+            200 => {}
+            503 => {
+                assert_eq!(answer.code(), "upstream_budget_exhausted");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", answer.text()),
+        }
+    }
+    // Standing alone, each replica would spend its own burst of 4: 12 calls.
+    let calls = fake.count();
+    assert!(calls <= 6, "{calls} upstream calls for a fleet budget of 4 + 1/s");
+    assert_eq!(calls + refused, 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_seen_by_one_replica_stops_the_others() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, _server, replicas) = fleet(2, |_| {}).await;
+    fake.then(Reply::Throttle("30"));
+    let first = replicas[0].get(&path(3)).await;
+    assert_eq!(first.code(), "upstream_rate_limited");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // The back-off reaches Redis in the background of the first answer.
+        let other = replicas[1].get(&path(4)).await;
+        if other.code() == "upstream_rate_limited" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the other replica never backed off");
+        replicas[1].purge("").await;
+    }
+    assert!(fake.count() <= 2);
+    let before = fake.count();
+    let again = replicas[1].get(&path(5)).await;
+    assert_eq!(again.code(), "upstream_rate_limited");
+    assert_eq!(fake.count(), before, "no upstream call during the fleet's back-off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_one_replica_empties_every_replica_within_a_second() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, _server, replicas) = fleet(3, |_| {}).await;
+    warm_everywhere(&replicas, &path(6)).await;
+    let calls = fake.count();
+    let purged = replicas[0].purge("?app=blog").await;
+    assert_eq!(purged.json()["shared"], true);
+    let started = Instant::now();
+    for replica in &replicas[1..] {
+        loop {
+            let answer = replica.get(&path(6)).await;
+            if !cache_status(&answer).contains("hit") {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "a replica still hits after 5 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    eprintln!("every replica missed {:?} after the purge", started.elapsed());
+    assert!(fake.count() > calls, "the purged entry was fetched again");
+    let received: f64 = replicas[1].metric("appsignal_gateway_shared_purges_total{outcome=\"received\"}").await;
+    assert!(received >= 1.0);
+}
+
+/// Fetches `path` on the first replica, then waits until every other answers it as a hit.
+async fn warm_everywhere(replicas: &[Replica], path: &str) {
+    assert_eq!(replicas[0].get(path).await.status, 200);
+    for replica in replicas {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = replica.get(path).await;
+            if cache_status(&answer).contains("hit") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{path} never became a hit: {}", cache_status(&answer));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_fails_no_request_and_sharing_resumes_after_a_restart() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, mut server, replicas) = fleet(2, |_| {}).await;
+    warm_everywhere(&replicas, &path(7)).await;
+    server.kill().await;
+    let requests = (0..40).map(|i| {
+        let path = if i % 2 == 0 { path(7) } else { path(200 + i) };
+        let replica = &replicas[i % 2];
+        async move { replica.get(&path).await }
+    });
+    for answer in join_all(requests).await {
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+    replicas[0].wait_shared(false).await;
+    assert!(replicas[0].metric("appsignal_gateway_shared_fallbacks_total").await >= 1.0);
+    server.restart().await;
+    for replica in &replicas {
+        replica.wait_shared(true).await;
+    }
+    let calls = fake.count();
+    assert_eq!(replicas[0].get(&path(8)).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = replicas[1].get(&path(8)).await;
+        if cache_status(&answer).starts_with("appsignal-gateway-shared; hit") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sharing never resumed: {}", cache_status(&answer));
+        replicas[1].purge("").await;
+    }
+    assert!(fake.count() <= calls + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_redis_costs_a_request_at_most_a_command_timeout() {
+    if !redis::available() {
+        return;
+    }
+    let (_fake, server, replicas) = fleet(1, |_| {}).await;
+    server.pause();
+    let mut slowest = Duration::ZERO;
+    for i in 0..10 {
+        let started = Instant::now();
+        let answer = replicas[0].get(&path(300 + i)).await;
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+    server.resume();
+    eprintln!("slowest request with Redis paused: {slowest:?} (command_timeout 200 ms)");
+    // Generous margin for a loaded machine: a hang would take the upstream timeout (5 s).
+    assert!(slowest < Duration::from_secs(3), "{slowest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_whose_holder_died_is_taken_over_after_it_expires() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, server, replicas) = fleet(1, |_| {}).await;
+    let lock = format!("appsignal-gateway:{{{APP_ID}}}:l:{}", path(9));
+    assert!(server.cli(&["SET", &lock, "dead-holder", "PX", "1500"]).await.contains("OK"));
+    let started = Instant::now();
+    let answer = replicas[0].get(&path(9)).await;
+    assert_eq!(answer.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(1000), "it waited for the lock: {:?}", started.elapsed());
+    assert_eq!(fake.count(), 1);
+    assert_eq!(replicas[0].metric("appsignal_gateway_shared_lock_waits_total{outcome=\"took-over\"}").await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_are_loaded_again_after_a_script_flush() {
+    if !redis::available() {
+        return;
+    }
+    let (_fake, server, replicas) = fleet(1, |_| {}).await;
+    assert_eq!(replicas[0].get(&path(10)).await.status, 200);
+    assert!(server.cli(&["SCRIPT", "FLUSH"]).await.contains("OK"));
+    let fallbacks = replicas[0].metric("appsignal_gateway_shared_fallbacks_total").await;
+    for i in 0..5 {
+        assert_eq!(replicas[0].get(&path(11 + i)).await.status, 200);
+    }
+    assert_eq!(replicas[0].metric("appsignal_gateway_shared_fallbacks_total").await, fallbacks);
+    let allowed = replicas[0].metric("appsignal_gateway_shared_budget_decisions_total{decision=\"allowed\"}").await;
+    assert!(allowed >= 6.0, "{allowed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_without_redis_serves_alone_and_joins_later() {
+    if !redis::available() {
+        return;
+    }
+    let fake = FakeAppSignal::start().await;
+    let port = redis::free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let alone = Replica::start(&fake, &url, |_| {}).await;
+    assert_eq!(alone.get(&path(12)).await.status, 200);
+    assert_eq!(alone.get(&path(12)).await.header("cache-status").unwrap(), "appsignal-gateway; hit; ttl=30");
+    let server = RedisServer::start_on(port, false).await;
+    alone.wait_shared(true).await;
+    let other = Replica::start(&fake, &server.url(), |_| {}).await;
+    other.wait_shared(true).await;
+    assert_eq!(alone.get(&path(13)).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = other.get(&path(13)).await;
+        if cache_status(&answer).starts_with("appsignal-gateway-shared; hit") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never shared: {}", cache_status(&answer));
+        other.purge("").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_from_purges_drops_its_cache_when_it_reconnects() {
+    if !redis::available() {
+        return;
+    }
+    let (_fake, server, replicas) = fleet(2, |_| {}).await;
+    warm_everywhere(&replicas, &path(14)).await;
+    // Cut every subscription, and purge before the replicas subscribe again.
+    server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    assert_eq!(replicas[0].purge("").await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = replicas[1].get(&path(14)).await;
+        if !cache_status(&answer).contains("hit") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the purged entry is still served");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_written_to_redis_holds_the_token_or_a_key() {
+    if !redis::available() {
+        return;
+    }
+    const KEY: &str = "dashboard-key-0123456789abcdef0123456789";
+    let digest = appsignal_gateway::auth::digest_hex(KEY);
+    let (fake, server, replicas) = fleet(2, |raw| {
+        raw.clients.keys =
+            vec![config::RawKey { name: "wall".into(), sha256: digest.clone(), apps: None }];
+    })
+    .await;
+    fake.then(Reply::Throttle("1"));
+    for i in 0..6 {
+        let answer = send(Method::GET, &format!("{}{}", replicas[i % 2].url, path(20 + i % 3)), &[("authorization", &format!("Bearer {KEY}"))]).await;
+        answer.assert_no_token();
+    }
+    let everything = redis::dump(server.port).await;
+    assert!(everything.iter().any(|(k, _)| k.contains(":e:")), "entries were stored: {everything:?}");
+    for (key, value) in &everything {
+        for secret in [TOKEN, KEY, digest.as_str()] {
+            assert!(!key.contains(secret), "{key}");
+            assert!(!value.windows(secret.len()).any(|w| w == secret.as_bytes()), "{key} holds a secret");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_coalesces_and_budgets_too() {
+    if !redis::available() {
+        return;
+    }
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(RedisServer::start_on(redis::free_port(), true).await);
+    }
+    let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addresses.iter().map(String::as_str));
+    args.push("--cluster-yes");
+    let created = redis::cli(nodes[0].port, &args).await;
+    assert!(created.contains("All 16384 slots covered"), "{created}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !nodes[0].cli(&["CLUSTER", "INFO"]).await.contains("cluster_state:ok") {
+        assert!(Instant::now() < deadline, "the cluster never became ok");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fake = FakeAppSignal::start().await;
+    let url = format!("redis://127.0.0.1:{}", nodes[1].port);
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        replicas.push(
+            Replica::start(&fake, &url, |raw| {
+                raw.shared.cluster = true;
+                raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 30 };
+            })
+            .await,
+        );
+    }
+    for replica in &replicas {
+        replica.wait_shared(true).await;
+    }
+    fake.always(Reply::Delay(Duration::from_millis(300), Box::new(Reply::Echo)));
+    let key = path(30);
+    let answers = join_all((0..40).map(|i| replicas[i % 2].get(&key))).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    assert_eq!(fake.count(), 1, "one call for the fleet on a cluster");
+    // The budget of 30: distinct keys across both replicas.
+    let mut refused = 0;
+    for i in 0..40 {
+        if replicas[i % 2].get(&path(400 + i)).await.status == 503 {
+            refused += 1;
+        }
+    }
+    let calls = fake.count();
+    assert!(calls <= 1 + 30 + 3, "{calls} calls");
+    assert!(refused >= 5, "{refused} refused");
+}
