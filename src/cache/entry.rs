@@ -210,7 +210,11 @@ impl Entry {
 
     /// Bytes of every form's body together: what the shared tier would hold.
     pub fn body_bytes(&self) -> usize {
-        [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()].iter().flatten().map(|f| f.body.len()).sum()
+        [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()]
+            .iter()
+            .flatten()
+            .map(|f| f.body.len())
+            .sum()
     }
 
     /// How long ago it was stored.

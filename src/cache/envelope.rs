@@ -101,7 +101,8 @@ impl Entry {
         let age = SystemTime::now().duration_since(stored).unwrap_or_default();
         let retain_left = retain.checked_sub(age).filter(|left| !left.is_zero())?;
         let stored_at = now.checked_sub(age)?;
-        let entry = Entry::assemble(status, (identity, gzip, brotli), hash, vary, stored_at, ttl, retain_left);
+        let entry =
+            Entry::assemble(status, (identity, gzip, brotli), hash, vary, stored_at, ttl, retain_left);
         Some(Stored { entry, generation })
     }
 }
@@ -132,7 +133,13 @@ mod tests {
 
     #[test]
     fn foreign_truncated_and_newer_values_are_no_entry() {
-        let entry = Entry::new(StatusCode::NOT_FOUND, Bytes::from("{}"), Duration::from_secs(1), Duration::from_secs(2), None);
+        let entry = Entry::new(
+            StatusCode::NOT_FOUND,
+            Bytes::from("{}"),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            None,
+        );
         let now = Instant::now();
         let value = entry.encode(0, now);
         assert!(Entry::decode(&value, now).is_some());

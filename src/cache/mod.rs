@@ -16,7 +16,6 @@ pub use entry::{Ask, CacheStatus, Entry};
 pub use envelope::Stored;
 pub use flight::{Flights, Landed, Role, Ticket, Via};
 
-
 use crate::config::CacheSettings;
 
 /// What the cache holds for a key, judged at one instant.

@@ -60,7 +60,9 @@ impl RedisUrl {
     /// Redis client that might quote the URL).
     pub fn scrub(&self, text: &str) -> String {
         match url::Url::parse(&self.0).ok().and_then(|u| u.password().map(str::to_owned)) {
-            Some(password) if !password.is_empty() => text.replace(&self.0, &self.redacted()).replace(&password, REDACTED),
+            Some(password) if !password.is_empty() => {
+                text.replace(&self.0, &self.redacted()).replace(&password, REDACTED)
+            }
             _ => text.to_owned(),
         }
     }

@@ -134,7 +134,10 @@ fn shared(c: &mut Collector, raw: &RawShared) -> Option<SharedSettings> {
     if let Err(reason) = settings.redis_url.check() {
         c.fail("shared.redis_url", reason);
     }
-    if raw.key_prefix.len() > 64 || raw.key_prefix.contains(['{', '}']) || raw.key_prefix.contains(char::is_whitespace) {
+    if raw.key_prefix.len() > 64
+        || raw.key_prefix.contains(['{', '}'])
+        || raw.key_prefix.contains(char::is_whitespace)
+    {
         c.fail("shared.key_prefix", "must be at most 64 characters, without spaces or braces");
     }
     Some(settings)

@@ -63,7 +63,6 @@ where
         });
         match outcome {
             Waited::Filled(entry) => {
-                let entry = Arc::new(entry);
                 cache.store(key.clone(), entry.clone());
                 return Ok(Landed { entry, via: Via::Fleet });
             }
@@ -110,7 +109,7 @@ where
 /// How a wait for another replica's call ended.
 enum Waited {
     /// Its entry appeared.
-    Filled(Entry),
+    Filled(Arc<Entry>),
     /// It let go of the lock without an entry (its call failed); the app's generation.
     Released(u64),
     /// The deadline passed or Redis failed.
@@ -129,7 +128,7 @@ async fn wait(shared: &Shared, key: &str, deadline: Instant) -> Waited {
         pause = (pause * 2).min(POLL_MAX);
         let Ok(read) = shared.read(key, Instant::now()).await else { return Waited::GaveUp };
         if let Some(entry) = read.entry.filter(|e| !e.ttl_left(Instant::now()).is_zero()) {
-            return Waited::Filled(entry);
+            return Waited::Filled(Arc::new(entry));
         }
         match shared.locked(key).await {
             Ok(true) => {}

@@ -110,14 +110,21 @@ impl Gateway {
             cache: self.cache.clone(),
             cache_settings: generation.settings.cache.clone(),
             ttl: generation.ttl(target.route.ttl),
-            compress_from: generation.settings.compression.enabled.then_some(generation.settings.compression.min_size),
+            compress_from: generation
+                .settings
+                .compression
+                .enabled
+                .then_some(generation.settings.compression.min_size),
             route: target.route.name,
         };
         let shared = self.shared.clone();
         let timeout = generation.settings.upstream.timeout;
         self.cache.flights().join(&target.upstream.clone(), move || async move {
             match shared {
-                Some(shared) => fleet::fill(&shared, &call.cache.clone(), &call.key.clone(), fill, timeout, || call.run()).await,
+                Some(shared) => {
+                    fleet::fill(&shared, &call.cache.clone(), &call.key.clone(), fill, timeout, || call.run())
+                        .await
+                }
                 None => call.run().await.map(|entry| Landed { entry, via: Via::Upstream }),
             }
         })
@@ -141,16 +148,20 @@ impl Call {
     async fn run(self) -> Result<Arc<Entry>, UpstreamError> {
         let (status, body, ttl) = match self.upstream.fetch(&self.key).await {
             Ok(Fetched::Found(body)) => (StatusCode::OK, body, self.ttl),
-            Ok(Fetched::NotFound) => {
-                (StatusCode::NOT_FOUND, GatewayError::UpstreamNotFound.body(), self.cache_settings.ttl.not_found)
-            }
+            Ok(Fetched::NotFound) => (
+                StatusCode::NOT_FOUND,
+                GatewayError::UpstreamNotFound.body(),
+                self.cache_settings.ttl.not_found,
+            ),
             Err(error) => {
                 let request_id = self.request_id.to_str().unwrap_or("-");
                 tracing::warn!(request_id, route = self.route, error = %error, "upstream call failed");
                 return Err(error);
             }
         };
-        let entry = Arc::new(build(status, body, ttl, self.cache_settings.retain_for(ttl), self.compress_from).await?);
+        let entry = Arc::new(
+            build(status, body, ttl, self.cache_settings.retain_for(ttl), self.compress_from).await?,
+        );
         if !ttl.is_zero() {
             self.cache.store(self.key, entry.clone());
         }

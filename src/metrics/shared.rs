@@ -65,15 +65,31 @@ impl SharedMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
         let registry = registry.sub_registry_with_prefix("shared");
         let up = Gauge::default();
-        registry.register("up", "1 while the shared tier (Redis) answers, 0 while this replica acts alone", up.clone());
+        registry.register(
+            "up",
+            "1 while the shared tier (Redis) answers, 0 while this replica acts alone",
+            up.clone(),
+        );
         let members = Gauge::default();
-        registry.register("replicas", "Replicas seen alive in the shared tier at the last heartbeat", members.clone());
+        registry.register(
+            "replicas",
+            "Replicas seen alive in the shared tier at the last heartbeat",
+            members.clone(),
+        );
         let counters = |registry: &mut Registry, name: &str, help: &str, labels: &[&'static str]| {
             let family = Family::<OutcomeLabel, Counter>::default();
             registry.register(name, help, family.clone());
-            labels.iter().map(|&outcome| family.get_or_create_owned(&OutcomeLabel { outcome })).collect::<Vec<_>>()
+            labels
+                .iter()
+                .map(|&outcome| family.get_or_create_owned(&OutcomeLabel { outcome }))
+                .collect::<Vec<_>>()
         };
-        let reads = counters(registry, "reads", "Reads of the shared tier, by outcome", &["hit", "miss", "error", "timeout"]);
+        let reads = counters(
+            registry,
+            "reads",
+            "Reads of the shared tier, by outcome",
+            &["hit", "miss", "error", "timeout"],
+        );
         let lock_waits = counters(
             registry,
             "lock_waits",
@@ -86,7 +102,8 @@ impl SharedMetrics {
             "Upstream calls judged by the fleet's budget, by decision",
             &["allowed", "refused", "backing-off", "local"],
         );
-        let purges = counters(registry, "purges", "Purge broadcasts, sent and received", &["sent", "received"]);
+        let purges =
+            counters(registry, "purges", "Purge broadcasts, sent and received", &["sent", "received"]);
         let fallbacks = Counter::default();
         registry.register(
             "fallbacks",

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use keys::Keys;
-pub use link::SharedError;
 use link::Link;
+pub use link::SharedError;
 
 use crate::cache::{Entry, ResponseCache, Stored};
 use crate::config::{Rate, SharedSettings};
@@ -143,8 +143,10 @@ impl Shared {
         let Some(names) = self.keys.entry(key) else { return Err(SharedError::Down) };
         let token = random_token();
         let ms = (hold + LOCK_MARGIN).as_millis() as u64;
-        let set: Option<String> =
-            self.link.query(redis::cmd("SET").arg(&names.lock).arg(&token).arg("NX").arg("PX").arg(ms)).await?;
+        let set: Option<String> = self
+            .link
+            .query(redis::cmd("SET").arg(&names.lock).arg(&token).arg("NX").arg("PX").arg(ms))
+            .await?;
         Ok(set.map(|_| Lock { key: names.lock, token }))
     }
 

@@ -116,7 +116,8 @@ impl Share {
     fn new(rate: Rate, members: u32, clock: &DefaultClock) -> Self {
         let members = members.max(1);
         let period = Duration::from_secs_f64(f64::from(members) / f64::from(rate.per_second.get()));
-        let burst = std::num::NonZeroU32::new(rate.burst.get() / members).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst =
+            std::num::NonZeroU32::new(rate.burst.get() / members).unwrap_or(std::num::NonZeroU32::MIN);
         let quota = Quota::with_period(period).map_or_else(|| quota(rate), |q| q.allow_burst(burst));
         Share { members, limiter: RateLimiter::direct_with_clock(quota, clock.clone()) }
     }

@@ -60,7 +60,16 @@ impl RedisServer {
     async fn launch(&mut self) {
         let mut command = Command::new("redis-server");
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--dir", self.dir.path().to_str().unwrap(), "--loglevel", "notice"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -133,7 +142,8 @@ impl Drop for RedisServer {
 /// Runs `redis-cli -p port args…` (raw output) with a bound of 20 s.
 pub async fn cli(port: u16, args: &[&str]) -> String {
     let run = Command::new("redis-cli").args(["-p", &port.to_string(), "--no-raw"]).args(args).output();
-    let output = tokio::time::timeout(Duration::from_secs(20), run).await.expect("redis-cli within 20 s").unwrap();
+    let output =
+        tokio::time::timeout(Duration::from_secs(20), run).await.expect("redis-cli within 20 s").unwrap();
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -143,12 +153,14 @@ pub async fn dump(port: u16) -> Vec<(String, Vec<u8>)> {
     let keys = Command::new("redis-cli").args(["-p", &port.to_string(), "--scan"]).output().await.unwrap();
     let mut all = Vec::new();
     for key in String::from_utf8_lossy(&keys.stdout).lines().filter(|k| !k.is_empty()) {
-        let kind = Command::new("redis-cli").args(["-p", &port.to_string(), "TYPE", key]).output().await.unwrap();
+        let kind =
+            Command::new("redis-cli").args(["-p", &port.to_string(), "TYPE", key]).output().await.unwrap();
         let read = match String::from_utf8_lossy(&kind.stdout).trim() {
             "zset" => vec!["ZRANGE", key, "0", "-1"],
             _ => vec!["GET", key],
         };
-        let value = Command::new("redis-cli").args(["-p", &port.to_string()]).args(&read).output().await.unwrap();
+        let value =
+            Command::new("redis-cli").args(["-p", &port.to_string()]).args(&read).output().await.unwrap();
         all.push((key.to_owned(), value.stdout));
     }
     all
