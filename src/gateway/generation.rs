@@ -14,7 +14,7 @@ use crate::limit::ClientLimiter;
 use crate::metrics::Metrics;
 use crate::route::{Memo, TtlClass};
 use crate::shared::Shared;
-use crate::upstream::Upstream;
+use crate::upstream::{FleetBudget, Upstream};
 
 /// One consistent generation of configuration. A request loads it once and uses it
 /// throughout, so a reload never mixes two generations within a request.
@@ -46,7 +46,7 @@ impl Generation {
         shared: Option<&Arc<Shared>>,
     ) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency.get();
-        let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone(), shared.cloned())?;
+        let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone(), fleet(shared))?;
         let limiter = Arc::new(ClientLimiter::new(settings.clients.rate_limit));
         Ok(Self::assemble(settings, upstream, limiter))
     }
@@ -64,7 +64,7 @@ impl Generation {
             && self.settings.limits.max_upstream_concurrency == concurrency;
         let upstream = match same_upstream {
             true => self.upstream.clone(),
-            false => Upstream::new(&settings.upstream, concurrency.get(), metrics.clone(), shared.cloned())?,
+            false => Upstream::new(&settings.upstream, concurrency.get(), metrics.clone(), fleet(shared))?,
         };
         let limiter = match self.settings.clients.rate_limit == settings.clients.rate_limit {
             true => self.limiter.clone(),
@@ -107,6 +107,11 @@ fn openapi_entry(settings: &Settings) -> Entry {
     let compression = settings.compression;
     let compress_from = compression.enabled.then_some(compression.min_size);
     Entry::new(StatusCode::OK, body, OPENAPI_TTL, OPENAPI_TTL, compress_from)
+}
+
+/// The fleet's budget, kept by the shared tier when there is one.
+fn fleet(shared: Option<&Arc<Shared>>) -> Option<Arc<dyn FleetBudget>> {
+    shared.map(|s| s.clone() as Arc<dyn FleetBudget>)
 }
 
 fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {

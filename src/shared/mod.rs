@@ -28,6 +28,7 @@ pub use link::SharedError;
 use crate::cache::{Entry, ResponseCache, Stored};
 use crate::config::{Rate, SharedSettings};
 use crate::metrics::{BudgetDecision, Metrics, SharedRead};
+use crate::upstream::{Answer, Budget, FleetBudget};
 
 /// How long a lock outlives the upstream timeout, so a slow holder keeps it to the end.
 const LOCK_MARGIN: Duration = Duration::from_secs(1);
@@ -47,17 +48,6 @@ pub struct Read {
 pub struct Lock {
     key: String,
     token: String,
-}
-
-/// What the fleet's budget says about one upstream call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Budget {
-    /// Call.
-    Allowed,
-    /// Spent: the next call fits after this long.
-    Spent(Duration),
-    /// A replica saw AppSignal's 429: back off this long.
-    BackingOff(Duration),
 }
 
 /// What a purge empties.
@@ -184,7 +174,7 @@ impl Shared {
     }
 
     /// Asks the fleet's budget for one upstream call at `rate`.
-    pub async fn admit(&self, rate: Rate) -> Result<Budget, SharedError> {
+    async fn admit_call(&self, rate: Rate) -> Result<Budget, SharedError> {
         let interval = 1_000_000 / u64::from(rate.per_second.get()).max(1);
         let tolerance = interval * u64::from(rate.burst.get() - 1);
         let mut invocation = scripts::BUDGET.key(self.keys.budget());
@@ -200,13 +190,8 @@ impl Shared {
         Ok(budget)
     }
 
-    /// Counts a budget decision this replica made alone.
-    pub fn admitted_locally(&self) {
-        self.metrics.shared.budget(BudgetDecision::Local);
-    }
-
     /// Tells the fleet to make no upstream call for `wait` (AppSignal answered 429).
-    pub async fn back_off(&self, wait: Duration) {
+    async fn back_off_fleet(&self, wait: Duration) {
         let mut invocation = scripts::BACK_OFF.key(self.keys.backoff());
         invocation.arg(wait.as_millis().max(1) as u64);
         let _: Result<i64, _> = self.link.script(&invocation).await;
@@ -215,11 +200,6 @@ impl Shared {
     /// The metrics this tier records to.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
-    }
-
-    /// Replicas alive at the last heartbeat; at least 1.
-    pub fn members(&self) -> u32 {
-        self.members.load(Ordering::Relaxed).max(1)
     }
 
     /// Empties the shared tier for `scope` (by bumping the apps' generations, so no key
@@ -239,6 +219,24 @@ impl Shared {
         let _: i64 = self.link.query(redis::cmd("PUBLISH").arg(self.keys.channel()).arg(message)).await?;
         self.metrics.shared.purge(true);
         Ok(())
+    }
+}
+
+impl FleetBudget for Shared {
+    fn admit(&self, rate: Rate) -> Answer<'_, Option<Budget>> {
+        Box::pin(async move { self.admit_call(rate).await.ok() })
+    }
+
+    fn back_off(&self, wait: Duration) -> Answer<'_, ()> {
+        Box::pin(self.back_off_fleet(wait))
+    }
+
+    fn members(&self) -> u32 {
+        self.members.load(Ordering::Relaxed).max(1)
+    }
+
+    fn decided_alone(&self) {
+        self.metrics.shared.budget(BudgetDecision::Local);
     }
 }
 

@@ -6,6 +6,7 @@
 //! `upstream.max_response_size`.
 
 mod error;
+mod fleet;
 mod guard;
 mod retry_after;
 mod tls;
@@ -23,11 +24,11 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::utf8_percent_encode;
 
 pub use error::UpstreamError;
+pub use fleet::{Answer, Budget, FleetBudget};
 use retry_after::parse_retry_after;
 
 use crate::config::{Rate, Token, UpstreamSettings};
 use crate::metrics::{LimitScope, Metrics};
-use crate::shared::{Budget, Shared};
 use crate::urlencoded::QUERY_VALUE;
 
 /// What AppSignal answered, when it answered something the gateway can pass on.
@@ -61,8 +62,8 @@ pub struct Upstream {
     guard: Arc<guard::Guard>,
     /// `upstream.rate_limit`, the fleet's budget when a shared tier is set.
     rate: Rate,
-    /// The shared tier, whose budget and back-off are the fleet's.
-    shared: Option<Arc<Shared>>,
+    /// The fleet's budget and back-off, when replicas share them.
+    fleet: Option<Arc<dyn FleetBudget>>,
     /// Where calls and refusals are counted.
     metrics: Arc<Metrics>,
 }
@@ -75,12 +76,12 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// Builds the client, allowing `concurrency` calls in flight and spending the fleet's
-    /// budget through `shared` when there is one; fails only if `ca_file` cannot be read.
+    /// budget through `fleet` when there is one; fails only if `ca_file` cannot be read.
     pub fn new(
         settings: &UpstreamSettings,
         concurrency: usize,
         metrics: Arc<Metrics>,
-        shared: Option<Arc<Shared>>,
+        fleet: Option<Arc<dyn FleetBudget>>,
     ) -> std::io::Result<Self> {
         let tls = tls::client_config(settings.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
@@ -102,7 +103,7 @@ impl Upstream {
             max_response_size: settings.max_response_size,
             guard: Arc::new(guard::Guard::new(settings, concurrency)),
             rate: settings.rate_limit,
-            shared,
+            fleet,
             metrics,
         })
     }
@@ -137,8 +138,8 @@ impl Upstream {
         if let Err(UpstreamError::Throttled(wait)) = &result {
             self.metrics.rate_limited(LimitScope::AppSignal);
             self.guard.back_off(*wait);
-            if let Some(shared) = &self.shared {
-                shared.back_off(*wait).await;
+            if let Some(fleet) = &self.fleet {
+                fleet.back_off(*wait).await;
             }
         }
         result
@@ -147,17 +148,17 @@ impl Upstream {
     /// Whether a call may be made now: the fleet's budget and back-off when the shared
     /// tier answers, else this replica's (or its share of the fleet's).
     async fn admit(&self) -> Result<(), UpstreamError> {
-        let Some(shared) = &self.shared else { return self.guard.admit() };
-        match shared.admit(self.rate).await {
-            Ok(Budget::Allowed) => Ok(()),
-            Ok(Budget::Spent(wait)) => Err(UpstreamError::BudgetSpent(wait)),
-            Ok(Budget::BackingOff(wait)) => {
+        let Some(fleet) = &self.fleet else { return self.guard.admit() };
+        match fleet.admit(self.rate).await {
+            Some(Budget::Allowed) => Ok(()),
+            Some(Budget::Spent(wait)) => Err(UpstreamError::BudgetSpent(wait)),
+            Some(Budget::BackingOff(wait)) => {
                 self.guard.hold_off(wait);
                 Err(UpstreamError::Throttled(wait))
             }
-            Err(_) => {
-                shared.admitted_locally();
-                self.guard.admit_share(shared.members())
+            None => {
+                fleet.decided_alone();
+                self.guard.admit_share(fleet.members())
             }
         }
     }
