@@ -30,6 +30,29 @@ fn check_prints_settings_without_the_token() {
 }
 
 #[test]
+fn check_redacts_the_redis_password_and_names_a_bad_redis_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = yaml("https://appsignal.com", &format!("  token: \"{TOKEN}\""));
+    config.push_str("shared:\n  redis_url: \"rediss://gw:pa55-w0rd-redis@redis.internal:6380/1\"\n");
+    let path = binary::write_config(dir.path(), &config);
+    let env = [("APPSIGNAL_GATEWAY_SHARED__CLUSTER", "true")];
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &env);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("redis_url: rediss://gw:[redacted]@redis.internal:6380/1"), "{stdout}");
+    assert!(stdout.contains("cluster: true"), "{stdout}");
+    assert!(!stdout.contains("pa55-w0rd-redis") && !stderr.contains("pa55-w0rd-redis"));
+
+    let bad = yaml("https://appsignal.com", &format!("  token: \"{TOKEN}\""))
+        + "shared:\n  redis_url: \"http://user:pa55-w0rd-redis@host\"\n  command_timeout: \"soon\"\n";
+    let path = binary::write_config(dir.path(), &bad);
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert!(!status.success());
+    assert!(stderr.contains("shared.redis_url") && stderr.contains("redis://"), "{stderr}");
+    assert!(stderr.contains("shared.command_timeout"), "{stderr}");
+    assert!(!stdout.contains("pa55-w0rd-redis") && !stderr.contains("pa55-w0rd-redis"));
+}
+
+#[test]
 fn check_names_every_bad_key_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let bad = "listen: \"nowhere\"\nupstream:\n  token: \"t\"\n  timeout: \"soon\"\n  rate_limit:\n    per_second: 0\n\

@@ -74,6 +74,32 @@ fn kubernetes_config_is_valid_and_only_the_public_port_is_exposed() {
 }
 
 #[test]
+fn replicas_share_through_a_redis_url_from_a_secret() {
+    let docs = kubernetes_documents();
+    let container = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_sequence().unwrap();
+    let url = env
+        .iter()
+        .find(|e| e["name"] == "APPSIGNAL_GATEWAY_SHARED__REDIS_URL")
+        .expect("the shared tier's URL");
+    let secret = &url["valueFrom"]["secretKeyRef"];
+    assert_eq!(secret["name"], "appsignal-gateway-redis");
+    assert_eq!(
+        secret["optional"], true,
+        "without the Secret, replicas stand alone instead of failing to start"
+    );
+    let text = std::fs::read_to_string("deploy/valkey.yaml").unwrap();
+    let valkey: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .collect();
+    let policy = of_kind(&valkey, "NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app"],
+        "appsignal-gateway"
+    );
+}
+
+#[test]
 fn systemd_unit_verifies() {
     if Command::new("systemd-analyze").arg("--version").output().is_err() {
         eprintln!("systemd-analyze is not installed here; skipping the unit check");
