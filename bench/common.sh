@@ -25,4 +25,8 @@ clients: {rate_limit: {per_second: 100000000, burst: 100000000}}
 log: {level: "warn"}
 cache: {ttl: {list: "1h"}}
 YAML
+  # SHARED_REDIS_URL set: the same gateway as one replica of a fleet on that Redis.
+  if [ -n "${SHARED_REDIS_URL:-}" ]; then
+    printf 'shared: {redis_url: "%s"}\n' "$SHARED_REDIS_URL" >>"$1"
+  fi
 }

@@ -2,6 +2,7 @@
 # User-space instructions per cache hit, counted by callgrind: repeatable whatever else
 # the machine is doing, so small hit-path changes show where req/s figures are noise.
 #   bench/instructions.sh [GATEWAY_BINARY] [CONNECTIONS]
+#   SHARED_REDIS_URL=redis://127.0.0.1:6379/0 bench/instructions.sh   # with `shared` configured
 # Prints instructions per request for the gateway and for the bare hyper ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
