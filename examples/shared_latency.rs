@@ -29,7 +29,13 @@ async fn main() {
     for (phase, connections) in [1usize, 64].into_iter().enumerate() {
         let keys: Arc<Vec<String>> = Arc::new(
             (0..KEYS)
-                .map(|i| format!("/api/blog/samples.json?limit={}&since={}", i % 1000 + 1, 1_700_000_000 + phase * 10 + i / 1000))
+                .map(|i| {
+                    format!(
+                        "/api/blog/samples.json?limit={}&since={}",
+                        i % 1000 + 1,
+                        1_700_000_000 + phase * 10 + i / 1000
+                    )
+                })
                 .collect(),
         );
         // Fill the shared tier through replica A; stores run in the background of answers.
@@ -52,7 +58,13 @@ async fn main() {
 
 /// Requests every key once over `connections` concurrent workers; the latencies of the
 /// answers whose `Cache-Status` starts with `want` (all of them when `None`).
-async fn run(client: &Http, base: &str, keys: &Arc<Vec<String>>, connections: usize, want: Option<&'static str>) -> Vec<Duration> {
+async fn run(
+    client: &Http,
+    base: &str,
+    keys: &Arc<Vec<String>>,
+    connections: usize,
+    want: Option<&'static str>,
+) -> Vec<Duration> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..connections {
@@ -64,7 +76,12 @@ async fn run(client: &Http, base: &str, keys: &Arc<Vec<String>>, connections: us
                 let Some(key) = keys.get(i) else { return seen };
                 let started = Instant::now();
                 let response = client.get(format!("{base}{key}").parse().unwrap()).await.expect("answered");
-                let status = response.headers().get("cache-status").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let status = response
+                    .headers()
+                    .get("cache-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 response.into_body().collect().await.expect("body");
                 let took = started.elapsed();
                 if want.is_none_or(|w| status.starts_with(w)) {
@@ -78,7 +95,12 @@ async fn run(client: &Http, base: &str, keys: &Arc<Vec<String>>, connections: us
         all.extend(worker.await.unwrap());
     }
     if let Some(want) = want {
-        assert!(all.len() * 10 >= keys.len() * 9, "only {} of {} answers were '{want}'", all.len(), keys.len());
+        assert!(
+            all.len() * 10 >= keys.len() * 9,
+            "only {} of {} answers were '{want}'",
+            all.len(),
+            keys.len()
+        );
     }
     all.sort();
     all

@@ -135,6 +135,27 @@ async fn environment_overrides_the_file() {
 }
 
 #[tokio::test]
+async fn an_unreachable_redis_is_logged_without_its_password_and_costs_no_request() {
+    let fake = FakeAppSignal::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
+    let url = format!("redis://gw:pa55-w0rd-redis@127.0.0.1:{port}/0");
+    let envs =
+        [("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN), ("APPSIGNAL_GATEWAY_SHARED__REDIS_URL", url.as_str())];
+    let mut process = Process::spawn(&["--config", &path], &envs);
+    let (listen, _) = process.wait_serving();
+    let warning = process.wait_line(|l| l.contains("the shared tier does not answer"));
+    assert!(warning.contains("redis://gw:[redacted]@127.0.0.1"), "{warning}");
+    let answer =
+        support::send(Method::GET, &format!("http://{listen}/api/blog/samples.json?limit=3"), &[]).await;
+    assert_eq!(answer.status, 200, "a replica without its Redis serves alone");
+    assert!(process.terminate().success());
+    let output = process.all_output();
+    assert!(!output.contains("pa55-w0rd-redis"), "Redis password in logs:\n{output}");
+}
+
+#[tokio::test]
 async fn logs_never_contain_the_token() {
     let fake = FakeAppSignal::start().await;
     let dir = tempfile::tempdir().unwrap();
