@@ -3,6 +3,11 @@
 //!
 //!     cargo build --release && cargo run --release --example soak -- --duration 10m
 //!
+//! With `--fleet 3`, three replicas share one `redis-server` (started here, on a free
+//! port), the load is spread over them, and Redis is killed, paused and restarted in
+//! turn every `--redis-every`; no request may fail because of it, the fleet's upstream
+//! calls must stay within the one budget, and no Redis key or value may hold the token.
+//!
 //! Everything runs on 127.0.0.1 and stops by itself. Exit status 1 when a 5xx is not
 //! explained by an injected fault or the budget, a request hangs, or the token appears
 //! in any response or log line.
@@ -53,6 +58,127 @@ struct Args {
     /// The gateway binary.
     #[arg(long, default_value = "target/release/appsignal-gateway")]
     binary: String,
+    /// Replicas sharing one Redis; 0 runs one gateway standing alone.
+    #[arg(long, default_value_t = 0)]
+    fleet: usize,
+    /// With `--fleet`: how often Redis is hurt (killed, paused, restarted in turn).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    redis_every: Duration,
+}
+
+/// One gateway process and its log lines.
+struct Replica {
+    child: std::process::Child,
+    pid: u32,
+    base: String,
+    listen: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Replica {
+    /// Starts `binary` with `config` and waits until it serves.
+    fn start(binary: &str, config: &std::path::Path) -> Self {
+        let mut child = Command::new(binary)
+            .args(["--config", &config.to_string_lossy()])
+            .env("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {binary} (build it with cargo build --release): {e}"));
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stderr = child.stderr.take().unwrap();
+        let log_store = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                log_store.lock().unwrap().push(line);
+            }
+        });
+        let listen = loop {
+            let line = rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not start");
+            if line.contains("appsignal-gateway is serving") {
+                let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+                break json["listen"].as_str().unwrap().to_owned();
+            }
+        };
+        Replica { child, pid, base: format!("http://{listen}"), listen, logs }
+    }
+
+    /// SIGTERM, and whether it then exited cleanly.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        self.child.wait().unwrap()
+    }
+}
+
+/// The fleet's Redis, hurt in turn: killed (and started again), paused, restarted.
+struct Redis {
+    port: u16,
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Redis { port, child: None, dir: tempfile::tempdir().unwrap() };
+        redis.launch();
+        redis
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--dir", &self.dir.path().to_string_lossy()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt install redis-server redis-tools)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not listen on {}", self.port);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+        }
+    }
+
+    /// Every key and value, as `redis-cli` prints them.
+    fn dump(&self) -> String {
+        let cli = |args: &[&str]| {
+            let output = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output();
+            output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+        };
+        let mut all = String::new();
+        for key in cli(&["--scan"]).lines() {
+            all.push_str(key);
+            all.push_str(&cli(&["GET", key]));
+            all.push_str(&cli(&["ZRANGE", key, "0", "-1"]));
+        }
+        all
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// The injected faults, in the order they cycle.
@@ -91,6 +217,10 @@ fn in_fault(timeline: &Timeline, at: Duration) -> bool {
     })
 }
 
+fn done_flag() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -106,6 +236,11 @@ async fn main() -> ExitCode {
     fake.always(reply("normal"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.yaml");
+    let redis = (args.fleet > 0).then(Redis::start);
+    let shared = match &redis {
+        Some(redis) => format!("shared:\n  redis_url: \"redis://127.0.0.1:{}/0\"\n", redis.port),
+        None => String::new(),
+    };
     std::fs::write(
         &config,
         format!(
@@ -116,46 +251,72 @@ async fn main() -> ExitCode {
              clients:\n  rate_limit: {{per_second: 1000000, burst: 1000000}}\n\
              cors:\n  allowed_origins: [\"{ORIGIN}\"]\n\
              limits:\n  header_read_timeout: \"2s\"\n  max_upstream_concurrency: 32\n\
-             log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n",
+             log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n{shared}",
             fake.url
         ),
     )
     .unwrap();
-    let mut child = Command::new(&args.binary)
-        .args(["--config", &config.to_string_lossy()])
-        .env("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {} (build it with cargo build --release): {e}", args.binary));
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stderr = child.stderr.take().unwrap();
-    let log_store = logs.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            log_store.lock().unwrap().push(line);
-        }
-    });
-    let listen = loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not start");
-        if line.contains("appsignal-gateway is serving") {
-            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-            break json["listen"].as_str().unwrap().to_owned();
-        }
-    };
-    let base = format!("http://{listen}");
+    let mut replicas: Vec<Replica> = (0..args.fleet.max(1)).map(|_| Replica::start(&args.binary, &config)).collect();
+    let pids: Vec<u32> = replicas.iter().map(|r| r.pid).collect();
+    let bases: Arc<Vec<String>> = Arc::new(replicas.iter().map(|r| r.base.clone()).collect());
+    let listen = replicas[0].listen.clone();
     let started = Instant::now();
-    let rss_start = rss_kib(pid);
+    let rss_start: u64 = pids.iter().map(|&pid| rss_kib(pid)).sum();
     let rss_peak = Arc::new(AtomicU64::new(rss_start));
-    let done = Arc::new(AtomicBool::new(false));
     let timeline: Timeline = Arc::new(Mutex::new(Vec::new()));
     println!(
         "soak: {} for {:?}, {} loops, {} slow clients, phases of {:?}",
-        base, args.duration, args.concurrency, args.slow_clients, args.phase
+        bases.join(" "),
+        args.duration,
+        args.concurrency,
+        args.slow_clients,
+        args.phase
     );
+    if let Some(redis) = &redis {
+        println!("fleet: {} replicas on redis-server :{}, hurt every {:?}", args.fleet, redis.port, args.redis_every);
+    }
+    let redis = Arc::new(Mutex::new(redis));
+
+    // Redis hurt in turn: killed and started again, paused for a few seconds, restarted.
+    let chaos = {
+        let (redis, done, every) = (redis.clone(), done_flag(), args.redis_every);
+        let stop = done.clone();
+        let task = tokio::spawn(async move {
+            let hurts = ["kill", "pause", "restart"];
+            let mut round = 0usize;
+            let mut log = Vec::new();
+            loop {
+                tokio::time::sleep(every).await;
+                if stop.load(Ordering::Relaxed) || redis.lock().unwrap().is_none() {
+                    return log;
+                }
+                let hurt = hurts[round % hurts.len()];
+                round += 1;
+                log.push(format!("{:.0?} {hurt}", started.elapsed()));
+                let outage = (every / 6).max(Duration::from_secs(1));
+                match hurt {
+                    "kill" => {
+                        redis.lock().unwrap().as_mut().unwrap().kill();
+                        tokio::time::sleep(outage).await;
+                        redis.lock().unwrap().as_mut().unwrap().launch();
+                    }
+                    "pause" => {
+                        redis.lock().unwrap().as_ref().unwrap().signal("-STOP");
+                        tokio::time::sleep(outage).await;
+                        redis.lock().unwrap().as_ref().unwrap().signal("-CONT");
+                    }
+                    _ => {
+                        let mut guard = redis.lock().unwrap();
+                        let server = guard.as_mut().unwrap();
+                        server.kill();
+                        server.launch();
+                    }
+                }
+            }
+        });
+        (task, done)
+    };
+    let done = chaos.1.clone();
 
     // Faults, switched every phase.
     let faults = {
@@ -182,10 +343,10 @@ async fn main() -> ExitCode {
 
     // RSS sampling.
     let sampler = {
-        let (peak, done) = (rss_peak.clone(), done.clone());
+        let (peak, done, pids) = (rss_peak.clone(), done.clone(), pids.clone());
         tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                peak.fetch_max(pids.iter().map(|&pid| rss_kib(pid)).sum(), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
@@ -218,8 +379,8 @@ async fn main() -> ExitCode {
     let deadline = started + args.duration;
     let loops: Vec<_> = (0..args.concurrency)
         .map(|n| {
-            let (client, base, tally, timeline) =
-                (client.clone(), base.clone(), tally.clone(), timeline.clone());
+            let (client, bases, tally, timeline) =
+                (client.clone(), bases.clone(), tally.clone(), timeline.clone());
             tokio::spawn(async move {
                 let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (n as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                 while Instant::now() < deadline {
@@ -229,6 +390,7 @@ async fn main() -> ExitCode {
                     let route = ["samples", "samples/performance", "samples/errors"][(seed % 3) as usize];
                     let limit = 1 + (seed >> 8) % 200;
                     let kind = (seed >> 20) % 20;
+                    let base = &bases[(seed >> 40) as usize % bases.len()];
                     let mut path = format!("{base}/api/blog/{route}.json?limit={limit}");
                     let mut request = Request::builder().method(Method::GET);
                     if kind < 3 {
@@ -280,16 +442,19 @@ async fn main() -> ExitCode {
     done.store(true, Ordering::Relaxed);
     let _ = faults.await;
     let _ = sampler.await;
+    let hurts = chaos.0.await.unwrap_or_default();
     for handle in slow {
         handle.abort();
     }
-    let rss_end = rss_kib(pid);
+    let rss_end: u64 = pids.iter().map(|&pid| rss_kib(pid)).sum();
     let elapsed = started.elapsed();
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let exit = child.wait().unwrap();
+    let redis_dump = redis.lock().unwrap().as_ref().map(Redis::dump).unwrap_or_default();
+    let exits: Vec<_> = replicas.iter_mut().map(Replica::stop).collect();
+    let exit_ok = exits.iter().all(|e| e.success());
     std::thread::sleep(Duration::from_millis(200));
-    let logs = logs.lock().unwrap();
-    let token_in_logs = logs.iter().filter(|l| l.contains(TOKEN)).count();
+    let token_in_logs: usize =
+        replicas.iter().map(|r| r.logs.lock().unwrap().iter().filter(|l| l.contains(TOKEN)).count()).sum();
+    let token_in_redis = redis_dump.contains(TOKEN);
 
     let tally = tally.lock().unwrap();
     let total: u64 = tally.statuses.values().sum();
@@ -316,8 +481,12 @@ async fn main() -> ExitCode {
     }
     println!("upstream calls      {} (budget allowed at most {budget})", fake.count());
     println!("slow clients        {} dropped by the header read timeout", slow_drops.load(Ordering::Relaxed));
+    if args.fleet > 0 {
+        println!("redis hurt          {}", hurts.join(", "));
+        println!("token in redis      {}", if token_in_redis { "YES" } else { "no" });
+    }
     println!(
-        "RSS                 start {:.1} MiB, peak {:.1} MiB, end {:.1} MiB (cache.max_size 4 MiB)",
+        "RSS                 start {:.1} MiB, peak {:.1} MiB, end {:.1} MiB (all replicas; cache.max_size 4 MiB each)",
         rss_start as f64 / 1024.0,
         rss_peak.load(Ordering::Relaxed) as f64 / 1024.0,
         rss_end as f64 / 1024.0
@@ -330,11 +499,12 @@ async fn main() -> ExitCode {
         "token in logs       {}",
         if token_in_logs == 0 { "no".to_owned() } else { format!("YES ({token_in_logs} lines)") }
     );
-    println!("gateway exit        {exit}");
+    println!("gateway exit        {exits:?}");
     let ok = tally.unexplained.is_empty()
         && tally.token_seen == 0
         && token_in_logs == 0
-        && exit.success()
+        && !token_in_redis
+        && exit_ok
         && fake.count() as u64 <= budget;
     println!("{}", if ok { "soak: PASS" } else { "soak: FAIL" });
     if ok {
