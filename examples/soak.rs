@@ -130,7 +130,16 @@ impl Redis {
 
     fn launch(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .args(["--dir", &self.dir.path().to_string_lossy()])
             .stdout(Stdio::null())
             .spawn()
@@ -256,7 +265,8 @@ async fn main() -> ExitCode {
         ),
     )
     .unwrap();
-    let mut replicas: Vec<Replica> = (0..args.fleet.max(1)).map(|_| Replica::start(&args.binary, &config)).collect();
+    let mut replicas: Vec<Replica> =
+        (0..args.fleet.max(1)).map(|_| Replica::start(&args.binary, &config)).collect();
     let pids: Vec<u32> = replicas.iter().map(|r| r.pid).collect();
     let bases: Arc<Vec<String>> = Arc::new(replicas.iter().map(|r| r.base.clone()).collect());
     let listen = replicas[0].listen.clone();
@@ -273,7 +283,10 @@ async fn main() -> ExitCode {
         args.phase
     );
     if let Some(redis) = &redis {
-        println!("fleet: {} replicas on redis-server :{}, hurt every {:?}", args.fleet, redis.port, args.redis_every);
+        println!(
+            "fleet: {} replicas on redis-server :{}, hurt every {:?}",
+            args.fleet, redis.port, args.redis_every
+        );
     }
     let redis = Arc::new(Mutex::new(redis));
 
