@@ -59,6 +59,7 @@ pub mod server;
 pub mod service;
 mod shared;
 pub mod telemetry;
+pub mod tls;
 mod upstream;
 mod urlencoded;
 

@@ -97,10 +97,21 @@ pub async fn start(settings: Settings, options: StartOptions) -> Result<Running,
     let (stop_public, public_stopped) = watch::channel(false);
     let (stop_admin, admin_stopped) = watch::channel(false);
     tokio::spawn(housekeeping(Arc::downgrade(&gateway)));
-    let public_task = tokio::spawn(server::serve(public, gateway.clone(), limits, wait_for(public_stopped)));
+    let public_task = tokio::spawn(server::serve(
+        public,
+        gateway.clone(),
+        limits,
+        gateway.tls_acceptor(),
+        wait_for(public_stopped),
+    ));
     let admin_handler = Arc::new(Admin::new(readiness.clone(), gateway.clone(), reloader.clone()));
-    let admin_task =
-        tokio::spawn(server::serve(admin_listener, admin_handler, admin_limits, wait_for(admin_stopped)));
+    let admin_task = tokio::spawn(server::serve(
+        admin_listener,
+        admin_handler,
+        admin_limits,
+        None,
+        wait_for(admin_stopped),
+    ));
     readiness.set(true);
     tracing::info!(%listen, %admin, "appsignal-gateway is serving");
     Ok(Running {

@@ -17,6 +17,7 @@ use super::{RedisUrl, Token};
 pub struct RawConfig {
     pub listen: String,
     pub admin_listen: String,
+    pub tls: RawTls,
     pub upstream: RawUpstream,
     pub apps: Vec<RawApp>,
     pub cache: RawCache,
@@ -27,6 +28,15 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub log: RawLog,
     pub shared: RawShared,
+}
+
+/// `tls.*`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 /// `upstream.*`
@@ -174,6 +184,7 @@ impl Default for RawConfig {
         RawConfig {
             listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:9090".into(),
+            tls: RawTls::default(),
             upstream: RawUpstream::default(),
             apps: Vec::new(),
             cache: RawCache::default(),

@@ -22,6 +22,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Where `/metrics`, `/healthz`, `/readyz` and the cache purge are served; never public.
     pub admin_listen: SocketAddr,
+    /// HTTPS on `listen` (HTTP/2 and HTTP/1.1 by ALPN); `None` serves plain HTTP/1.1.
+    pub tls: Option<TlsSettings>,
     /// How the gateway reaches AppSignal.
     pub upstream: UpstreamSettings,
     /// The allowlisted apps, by id and alias.
@@ -208,4 +210,16 @@ pub struct SharedSettings {
     pub command_timeout: Duration,
     /// Larger answers stay in the replica's own cache only.
     pub max_entry_size: u64,
+}
+
+/// `tls.*`: the certificate and key `listen` serves, read and checked as a pair when the
+/// configuration is loaded (at start and by every reload).
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key: PKCS#8, RSA or EC.
+    pub key_file: PathBuf,
+    /// The pair as read, its key checked against the leaf.
+    pub certified: Arc<rustls::sign::CertifiedKey>,
 }

@@ -11,7 +11,7 @@ use http::Uri;
 use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
-use super::raw::{RawConfig, RawRate, RawShared, RawUpstream};
+use super::raw::{RawConfig, RawRate, RawShared, RawTls, RawUpstream};
 use super::settings::*;
 use super::{ConfigError, KeyError, Token};
 use crate::route::{self, App, Apps};
@@ -44,6 +44,7 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
     Settings {
         listen: c.socket_addr("listen", &raw.listen),
         admin_listen: c.socket_addr("admin_listen", &raw.admin_listen),
+        tls: tls(c, &raw.tls),
         upstream: upstream(c, &raw.upstream),
         cache: CacheSettings {
             max_size: c.size("cache.max_size", &raw.cache.max_size),
@@ -119,6 +120,30 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
         },
         shared: shared(c, &raw.shared),
         apps,
+    }
+}
+
+/// Both files or neither; when both, the pair is read and checked now, so that a bad
+/// pair fails `check`, the start and a reload alike.
+fn tls(c: &mut Collector, raw: &RawTls) -> Option<TlsSettings> {
+    let (cert_file, key_file) = match (&raw.cert_file, &raw.key_file) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (PathBuf::from(cert), PathBuf::from(key)),
+        (Some(_), None) => {
+            c.fail("tls.key_file", "must be set with tls.cert_file (both, or neither for plain HTTP)");
+            return None;
+        }
+        (None, Some(_)) => {
+            c.fail("tls.cert_file", "must be set with tls.key_file (both, or neither for plain HTTP)");
+            return None;
+        }
+    };
+    match crate::tls::load_pair(&cert_file, &key_file) {
+        Ok(certified) => Some(TlsSettings { cert_file, key_file, certified }),
+        Err(e) => {
+            c.fail(e.key(), e.to_string());
+            None
+        }
     }
 }
 

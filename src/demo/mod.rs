@@ -42,7 +42,7 @@ pub struct Simulation {
 /// Serves the dashboard for the gateway at `gateway` on `listener`, until the process ends.
 pub fn serve_dashboard(listener: TcpListener, gateway: SocketAddr, app: &str) {
     let dashboard = Arc::new(Dashboard::new(&format!("http://{gateway}"), app));
-    tokio::spawn(server::serve(listener, dashboard, demo_limits(), std::future::pending()));
+    tokio::spawn(server::serve(listener, dashboard, demo_limits(), None, std::future::pending()));
 }
 
 fn demo_limits() -> ConnLimits {
@@ -74,7 +74,7 @@ pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io
     let simulated = Arc::new(SimulatedAppSignal::new(token.clone(), &ids, now));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let upstream = listener.local_addr()?;
-    tokio::spawn(server::serve(listener, simulated, demo_limits(), std::future::pending()));
+    tokio::spawn(server::serve(listener, simulated, demo_limits(), None, std::future::pending()));
     let dashboard = TcpListener::bind(dashboard_next_to(listen)).await?;
     let origin = format!("http://{}", dashboard.local_addr()?);
     // The dashboard's origin is allowed unless the operator's file lists its own.

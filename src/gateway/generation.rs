@@ -148,6 +148,9 @@ pub fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     if old.limits.idle_timeout != new.limits.idle_timeout {
         keys.push("limits.idle_timeout");
     }
+    if old.tls.is_some() != new.tls.is_some() {
+        keys.push("tls");
+    }
     if old.shared != new.shared {
         keys.push("shared");
     }

@@ -27,8 +27,9 @@ use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::response::Body;
-use crate::server::Handler;
+use crate::server::{Handler, Protocol};
 use crate::shared::{Scope, Shared};
+use crate::tls;
 
 /// The peer address [`Gateway::handle`] assumes when a test calls it without a socket.
 pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -48,6 +49,8 @@ pub struct Gateway {
     /// The tier replicas share through Redis, when `shared.redis_url` is set. Fixed for
     /// the life of the process: a change of `shared` needs a restart.
     shared: Option<Arc<Shared>>,
+    /// The certificate `listen` serves, when `tls` is set; a reload replaces it.
+    certs: Option<Arc<tls::Certs>>,
 }
 
 impl Gateway {
@@ -59,7 +62,14 @@ impl Gateway {
         let shared = settings.shared.as_ref().map(|s| Shared::start(s, cache.clone(), metrics.clone()));
         let generation = Generation::new(settings.clone(), &metrics, shared.as_ref())?;
         let generation = ArcSwap::from_pointee(generation);
-        Ok(Gateway { generation, started: settings, cache, metrics, shared })
+        let certs = settings.tls.as_ref().map(|t| tls::Certs::new(t.certified.clone()));
+        Ok(Gateway { generation, started: settings, cache, metrics, shared, certs })
+    }
+
+    /// The TLS acceptor for `listen` (h2 and http/1.1 by ALPN), when `tls` is set.
+    pub fn tls_acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        let certs = self.certs.clone()?;
+        Some(tokio_rustls::TlsAcceptor::from(tls::server_config(certs)))
     }
 
     /// The settings in force.
@@ -86,6 +96,10 @@ impl Gateway {
         let restart = needs_restart(&self.started, &settings);
         self.metrics.restart_required(restart.len());
         let next = current.next(Arc::new(settings), &self.metrics, self.shared.as_ref())?;
+        // The pair was read and checked by validation: new connections get it now.
+        if let (Some(certs), Some(tls)) = (&self.certs, &next.settings.tls) {
+            certs.replace(tls.certified.clone());
+        }
         self.generation.store(Arc::new(next));
         Ok(restart)
     }
@@ -167,6 +181,14 @@ impl Gateway {
 impl Handler for Gateway {
     async fn call(&self, request: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
         self.handle(request, peer.ip()).await
+    }
+
+    fn on_connection(&self, protocol: Protocol) {
+        self.metrics.connection(protocol == Protocol::Http2);
+    }
+
+    fn on_tls_failure(&self) {
+        self.metrics.tls_failure();
     }
 
     fn on_panic(&self, message: &str) -> Response<Body> {

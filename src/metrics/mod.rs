@@ -56,6 +56,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProtocolLabel {
+    protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyLabel {
     key: String,
 }
@@ -133,6 +138,10 @@ pub struct Metrics {
     cached_entries: Gauge,
     /// The shared tier's metrics.
     pub shared: SharedMetrics,
+    /// Client connections by protocol; index 0 HTTP/1.1, 1 HTTP/2.
+    connections: [Counter; 2],
+    /// TLS handshakes that failed or did not finish in time.
+    tls_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -220,8 +229,20 @@ impl Metrics {
             Info::new(VersionLabel { version: env!("CARGO_PKG_VERSION") }),
         );
         let shared = SharedMetrics::register(&mut registry);
+        let by_protocol = Family::<ProtocolLabel, Counter>::default();
+        registry.register("connections", "Client connections accepted, by protocol", by_protocol.clone());
+        let connections =
+            ["h1", "h2"].map(|protocol| by_protocol.get_or_create_owned(&ProtocolLabel { protocol }));
+        let tls_failures = Counter::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or did not finish within limits.header_read_timeout",
+            tls_failures.clone(),
+        );
         Metrics {
             shared,
+            connections,
+            tls_failures,
             registry,
             requests,
             request_handles,
@@ -295,6 +316,16 @@ impl Metrics {
     /// How many configured keys a reload found awaiting a restart.
     pub fn restart_required(&self, keys: usize) {
         self.restart_required.set(i64::try_from(keys).unwrap_or(i64::MAX));
+    }
+
+    /// A client connection, HTTP/2 or HTTP/1.1.
+    pub fn connection(&self, http2: bool) {
+        self.connections[usize::from(http2)].inc();
+    }
+
+    /// A TLS handshake that failed or timed out.
+    pub fn tls_failure(&self) {
+        self.tls_failures.inc();
     }
 
     /// A request handler that panicked.

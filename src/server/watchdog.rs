@@ -11,14 +11,16 @@
 //!   after `header_read_timeout`, however slowly the bytes trickle in;
 //! - idle, from the end of a response until the next byte: closed after `idle_timeout`;
 //! - busy while a request is answered: never closed here (upstream calls have their
-//!   own timeout).
+//!   own timeout). An HTTP/2 connection carries several requests at once: while any of
+//!   them is in flight ([`Conn::start_request`]) it is never closed here, whatever its
+//!   phase word says.
 //!
 //! The sweeper's clock is coarse (it is read from an atomic the sweeper sets), so a
 //! deadline is checked with one tick of margin: a connection is closed between its
 //! timeout and two ticks after it, never before.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -89,6 +91,7 @@ impl Watchdog {
     pub fn watch(&self) -> Arc<Conn> {
         let conn = Arc::new(Conn {
             state: AtomicU64::new(HEAD | self.clock.now()),
+            in_flight: AtomicU32::new(0),
             clock: self.clock.clone(),
             task: OnceLock::new(),
         });
@@ -149,6 +152,8 @@ fn millis(d: Duration) -> u64 {
 #[derive(Debug)]
 pub struct Conn {
     state: AtomicU64,
+    /// Requests (HTTP/2 streams) being answered.
+    in_flight: AtomicU32,
     clock: Arc<CoarseClock>,
     /// The connection's task, aborted when it is overdue.
     task: OnceLock<AbortHandle>,
@@ -160,9 +165,12 @@ impl Conn {
         let _ = self.task.set(task);
     }
 
-    /// A request head is complete and being answered.
-    pub fn busy(&self) {
+    /// A request head is complete and being answered: busy until the returned guard is
+    /// dropped (and, for HTTP/1.1, its response written).
+    pub fn start_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.state.store(BUSY, Ordering::Relaxed);
+        InFlight(self.clone())
     }
 
     /// Bytes arrived: an idle connection starts reading a head.
@@ -185,6 +193,9 @@ impl Conn {
     }
 
     fn overdue(&self, now: u64, margin: u64, deadlines: &Deadlines) -> bool {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
         let state = self.state.load(Ordering::Relaxed);
         let limit = match state & !TIME_MASK {
             HEAD => deadlines.header_read,
@@ -192,6 +203,16 @@ impl Conn {
             _ => return false,
         };
         now.saturating_sub(state & TIME_MASK) > millis(limit).saturating_add(margin)
+    }
+}
+
+/// One request in flight on a connection; dropping it ends the request.
+#[derive(Debug)]
+pub struct InFlight(Arc<Conn>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -278,8 +299,9 @@ mod tests {
         assert!(!overdue(&conn, 100 + margin), "never before the timeout and its margin");
         assert!(overdue(&conn, 101 + margin));
         // Busy: no deadline at all.
-        conn.busy();
+        let request = conn.start_request();
         assert!(!overdue(&conn, u64::MAX / 4));
+        drop(request);
         // A response went out at 500: idle, with the idle timeout.
         dog.clock.millis.store(500, Ordering::Relaxed);
         conn.wrote_some();
@@ -292,6 +314,22 @@ mod tests {
         conn.read_some();
         assert!(!overdue(&conn, 800 + margin));
         assert!(overdue(&conn, 801 + margin), "a trickled head keeps its first byte's deadline");
+    }
+
+    #[test]
+    fn a_connection_with_a_stream_in_flight_is_never_overdue() {
+        let dog = Watchdog::new(DEADLINES);
+        let conn = dog.watch();
+        let first = conn.start_request();
+        let second = conn.start_request();
+        // HTTP/2: another stream's response went out, then a frame arrived.
+        conn.wrote_some();
+        conn.read_some();
+        assert!(!overdue(&conn, 1_000_000), "a stream is still being answered");
+        drop(first);
+        assert!(!overdue(&conn, 1_000_000));
+        drop(second);
+        assert!(overdue(&conn, 1_000_000), "nothing in flight: the head deadline applies");
     }
 
     #[tokio::test]
