@@ -76,6 +76,9 @@ pub struct Running {
 
 /// Binds both listeners and starts serving.
 pub async fn start(settings: Settings, options: StartOptions) -> Result<Running, StartError> {
+    for warning in crate::config::warnings(&settings, std::time::SystemTime::now()) {
+        tracing::warn!("{warning}");
+    }
     let settings = Arc::new(settings);
     let gateway = Arc::new(Gateway::new(settings.clone()).map_err(StartError::Upstream)?);
     let public = bind("listen", settings.listen).await?;

@@ -105,7 +105,10 @@ enum Mode {
 
 fn check(path: &Path) -> ExitCode {
     match config::load(path) {
-        Ok((raw, _)) => {
+        Ok((raw, settings)) => {
+            for warning in config::warnings(&settings, std::time::SystemTime::now()) {
+                eprintln!("warning: {warning}");
+            }
             let text =
                 format!("# {}: valid. Effective settings:\n{}", path.display(), config::effective_yaml(&raw));
             print_out(&text)

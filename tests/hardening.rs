@@ -142,7 +142,13 @@ async fn a_panic_is_a_500_for_that_request_only() {
         max_head: 64 * 1024,
         grace: Duration::from_secs(1),
     };
-    tokio::spawn(server::serve(listener, Arc::new(Panicky(gateway.clone())), limits, std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        Arc::new(Panicky(gateway.clone())),
+        limits,
+        None,
+        std::future::pending(),
+    ));
     let panicked = support::send(Method::GET, &format!("{base}/panic"), &[]).await;
     assert_eq!(panicked.status, 500);
     assert_eq!(panicked.code(), "internal_error");

@@ -26,3 +26,10 @@ pub fn effective_yaml(raw: &RawConfig) -> String {
     // The token serialises as `[redacted]`; see `Token`'s `Serialize`.
     serde_yaml::to_string(raw).unwrap_or_else(|e| format!("# cannot print settings: {e}\n"))
 }
+
+/// What is valid but deserves the operator's attention: a certificate that has expired or
+/// expires within two weeks. `check` prints these; the gateway logs them at start.
+pub fn warnings(settings: &Settings, now: std::time::SystemTime) -> Vec<String> {
+    let tls = settings.tls.as_ref();
+    tls.and_then(|t| crate::tls::expiry_warning(&t.certified, now)).into_iter().collect()
+}

@@ -170,7 +170,7 @@ impl PageOrigin {
             grace: Duration::ZERO,
         };
         let page = Arc::new(Page(Bytes::from_static(b"<!doctype html><title>page</title><body>page</body>")));
-        tokio::spawn(server::serve(listener, page, limits, std::future::pending()));
+        tokio::spawn(server::serve(listener, page, limits, None, std::future::pending()));
         PageOrigin { origin }
     }
 }
