@@ -1,8 +1,8 @@
 //! Serving a handler on a listener the caller bound, until a shutdown future fires.
 //!
-//! Plain HTTP/1.1, or HTTPS with `h2` and `http/1.1` by ALPN (rustls, [`crate::tls`]);
-//! each connection is a task, its deadlines kept by a [`watchdog::Watchdog`] that counts
-//! the requests (HTTP/2 streams) in flight. At shutdown the accept loop stops, idle
+//! Plain HTTP/1.1, or HTTPS with `h2` and `http/1.1` by ALPN (a rustls acceptor the
+//! caller builds); each connection is a task, its deadlines kept by a
+//! [`watchdog::Watchdog`] that counts the requests (HTTP/2 streams) in flight. At shutdown the accept loop stops, idle
 //! connections close (HTTP/2: GOAWAY), and in-flight requests get a grace period.
 
 pub mod watchdog;
