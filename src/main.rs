@@ -44,6 +44,9 @@ enum Command {
         /// Where the gateway listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate made at start.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -79,14 +82,14 @@ fn main() -> ExitCode {
             Ok((_, settings)) => run(Mode::Serve(Box::new(settings), path)),
             Err(e) => config_error(&path, &e),
         },
-        Some(Command::Demo { listen }) => {
+        Some(Command::Demo { listen, tls }) => {
             // The demo honours `--config` and the environment; it never ignores them.
             let raw = match &cli.config {
                 Some(path) => config::load_raw(path),
                 None => config::load_raw_env(),
             };
             match raw {
-                Ok(raw) => run(Mode::Demo(listen, Box::new(raw))),
+                Ok(raw) => run(Mode::Demo(listen, Box::new(raw), tls)),
                 Err(e) => config_error(cli.config.as_deref().unwrap_or(Path::new("(environment)")), &e),
             }
         }
@@ -100,7 +103,7 @@ enum Mode {
     Serve(Box<Settings>, PathBuf),
     /// The gateway on `listen` in front of the simulated AppSignal, configured by the
     /// operator's own settings where they have any.
-    Demo(SocketAddr, Box<config::RawConfig>),
+    Demo(SocketAddr, Box<config::RawConfig>, bool),
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -164,8 +167,8 @@ fn run(mode: Mode) -> ExitCode {
         rt.block_on(async {
             let (settings, config_path, simulation) = match mode {
                 Mode::Serve(settings, path) => (*settings, Some(path), None),
-                Mode::Demo(listen, raw) => {
-                    let simulation = demo::start_simulation(listen, *raw)
+                Mode::Demo(listen, raw, tls) => {
+                    let simulation = demo::start_simulation(listen, *raw, tls)
                         .await
                         .context("cannot start the simulated AppSignal")?;
                     (simulation.settings.clone(), None, Some(simulation))
@@ -181,9 +184,16 @@ fn run(mode: Mode) -> ExitCode {
             hangup.reload_with(running.reloader.clone());
             if let Some(simulation) = simulation {
                 let dashboard = simulation.dashboard.local_addr().context("the dashboard's address")?;
-                demo::serve_dashboard(simulation.dashboard, running.listen, &simulation.dashboard_app);
-                let banner =
-                    demo::banner(running.listen, running.admin, dashboard, simulation.dashboard_allowed);
+                let scheme = if simulation.certificate.is_some() { "https" } else { "http" };
+                let gateway = format!("{scheme}://{}", running.listen);
+                demo::serve_dashboard(simulation.dashboard, &gateway, &simulation.dashboard_app);
+                let banner = demo::banner(
+                    running.listen,
+                    running.admin,
+                    dashboard,
+                    simulation.dashboard_allowed,
+                    simulation.certificate.as_deref(),
+                );
                 let _ = print_out(&format!("{banner}\n"));
             }
             stop.wait().await;

@@ -258,6 +258,33 @@ async fn demo_serves_simulated_samples() {
     assert!(process.terminate().success());
 }
 
+#[test]
+fn demo_tls_serves_h2_and_http1_with_a_certificate_curl_trusts() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "curl is missing under CI");
+        eprintln!("SKIPPED: curl is not installed");
+        return;
+    }
+    let mut process = Process::spawn(&["demo", "--tls", "--listen", "127.0.0.1:0"], &[]);
+    let line = process.wait_line(|l| l.trim_start().starts_with("gateway: https://"));
+    let base = line.trim().trim_start_matches("gateway: ").to_owned();
+    let note = process.wait_line(|l| l.contains("self-signed certificate made at start:"));
+    let cert = note.rsplit(' ').next().unwrap().trim().to_owned();
+    let curl = |extra: &[&str]| {
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", "--max-time", "20"])
+            .args(["--cacert", &cert])
+            .args(extra)
+            .arg(format!("{base}/api/blog/samples.json?limit=2"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+    };
+    assert_eq!(curl(&[]), "2 200", "HTTP/2 by ALPN");
+    assert_eq!(curl(&["--http1.1"]), "1.1 200");
+    assert!(process.terminate().success());
+}
+
 #[tokio::test]
 async fn demo_honours_its_config_file_and_the_environment() {
     let dir = tempfile::tempdir().unwrap();

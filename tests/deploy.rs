@@ -74,6 +74,23 @@ fn kubernetes_config_is_valid_and_only_the_public_port_is_exposed() {
 }
 
 #[test]
+fn the_public_port_serves_https_with_a_certificate_from_a_secret() {
+    let docs = kubernetes_documents();
+    let spec = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"];
+    let container = &spec["containers"][0];
+    let env = |name: &str| {
+        let found = container["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name);
+        found.unwrap_or_else(|| panic!("{name} not set"))["value"].as_str().unwrap().to_owned()
+    };
+    let mount = container["volumeMounts"].as_sequence().unwrap().iter().find(|m| m["name"] == "tls").unwrap();
+    let dir = mount["mountPath"].as_str().unwrap();
+    assert!(env("APPSIGNAL_GATEWAY_TLS__CERT_FILE").starts_with(dir));
+    assert!(env("APPSIGNAL_GATEWAY_TLS__KEY_FILE").starts_with(dir));
+    let volume = spec["volumes"].as_sequence().unwrap().iter().find(|v| v["name"] == "tls").unwrap();
+    assert_eq!(volume["secret"]["secretName"], "appsignal-gateway-tls");
+}
+
+#[test]
 fn replicas_share_through_a_redis_url_from_a_secret() {
     let docs = kubernetes_documents();
     let container = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];

@@ -37,11 +37,14 @@ pub struct Simulation {
     pub dashboard_allowed: bool,
     /// The app the dashboard shows (the first listed, by alias if it has one).
     pub dashboard_app: String,
+    /// With `--tls`: the self-signed certificate the gateway serves, for `curl --cacert`.
+    pub certificate: Option<std::path::PathBuf>,
 }
 
-/// Serves the dashboard for the gateway at `gateway` on `listener`, until the process ends.
-pub fn serve_dashboard(listener: TcpListener, gateway: SocketAddr, app: &str) {
-    let dashboard = Arc::new(Dashboard::new(&format!("http://{gateway}"), app));
+/// Serves the dashboard for the gateway at `gateway` (`http://` or `https://host:port`)
+/// on `listener`, until the process ends.
+pub fn serve_dashboard(listener: TcpListener, gateway: &str, app: &str) {
+    let dashboard = Arc::new(Dashboard::new(gateway, app));
     tokio::spawn(server::serve(listener, dashboard, demo_limits(), None, std::future::pending()));
 }
 
@@ -60,8 +63,15 @@ fn demo_limits() -> ConnLimits {
 /// configuration (a `--config` file and the environment, or the environment alone): the
 /// demo keeps everything it says but the upstream (always the simulation, with its own
 /// token), the listen address (`listen`), and fills in the apps, the admin address and the
-/// dashboard's origin (`cors.allowed_origins`) where it leaves them unset.
-pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io::Result<Simulation> {
+/// dashboard's origin (`cors.allowed_origins`) where it leaves them unset. With `tls`, the
+/// gateway serves HTTPS with a self-signed certificate made now (`rcgen`) for localhost
+/// and the listen address, written to a directory of its own under the system's
+/// temporary directory.
+pub async fn start_simulation(
+    listen: SocketAddr,
+    mut raw: RawConfig,
+    tls: bool,
+) -> std::io::Result<Simulation> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let token = Token::new(&format!("demo-{:016x}", data::Rng::new(now as u64 ^ 0x5EED).next_u64()));
     if raw.apps.is_empty() {
@@ -93,8 +103,46 @@ pub async fn start_simulation(listen: SocketAddr, mut raw: RawConfig) -> std::io
     raw.upstream.token = Some(token);
     raw.upstream.token_file = None;
     raw.upstream.ca_file = None;
+    let certificate = match tls {
+        true => {
+            let (cert, key) = self_signed(listen)?;
+            raw.tls.cert_file = Some(cert.to_string_lossy().into_owned());
+            raw.tls.key_file = Some(key.to_string_lossy().into_owned());
+            Some(cert)
+        }
+        false => None,
+    };
     let settings = config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(Simulation { settings, dashboard, dashboard_allowed, dashboard_app })
+    Ok(Simulation { settings, dashboard, dashboard_allowed, dashboard_app, certificate })
+}
+
+/// A self-signed certificate for localhost, 127.0.0.1 and `listen`'s address, and its
+/// key, written as `cert.pem` and `key.pem` (the key readable by this user only).
+fn self_signed(listen: SocketAddr) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if !listen.ip().is_unspecified() && !names.contains(&listen.ip().to_string()) {
+        names.push(listen.ip().to_string());
+    }
+    let failed = |e: rcgen::Error| std::io::Error::other(format!("cannot make the demo certificate: {e}"));
+    let params = rcgen::CertificateParams::new(names).map_err(failed)?;
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let cert = params.self_signed(&key).map_err(failed)?;
+    let dir = std::env::temp_dir().join(format!("appsignal-gateway-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem())?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key_path)?;
+        file.write_all(key.serialize_pem().as_bytes())?;
+    }
+    Ok((cert_path, key_path))
 }
 
 /// The dashboard's address: two ports after the gateway's (`127.0.0.1:8082` beside the
@@ -122,8 +170,22 @@ pub fn banner(
     admin: SocketAddr,
     dashboard: SocketAddr,
     dashboard_allowed: bool,
+    certificate: Option<&std::path::Path>,
 ) -> String {
-    let base = format!("http://{listen}");
+    let base = format!("{}://{listen}", if certificate.is_some() { "https" } else { "http" });
+    let curl = match certificate {
+        Some(path) => format!("curl --cacert {}", path.display()),
+        None => "curl".to_owned(),
+    };
+    let tls_note = match certificate {
+        Some(path) => format!(
+            "\n  HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate made at start: {}\n\
+             \x20 curl trusts it with --cacert, as below; a browser asks you to accept it once\n\
+             \x20 (open {base}/healthz first, then the dashboard).\n",
+            path.display()
+        ),
+        None => String::new(),
+    };
     let (id, _) = DEMO_APPS[0];
     let note = match dashboard_allowed {
         true => String::new(),
@@ -134,15 +196,15 @@ pub fn banner(
     format!(
         "appsignal-gateway demo: serving a simulated AppSignal API (no account needed)\n\
          \n  dashboard: http://{dashboard}/   (open it in a browser: another origin, so CORS and JSONP are real)\n{note}\
-         \n  gateway: {base}\n  admin:   http://{admin}/readyz\n\
+         \n  gateway: {base}\n  admin:   http://{admin}/readyz\n{tls_note}\
          \nTry:\n\
-         \x20 curl '{base}/api/blog/samples.json?limit=3'\n\
-         \x20 curl '{base}/api/blog/samples/errors.json?limit=2&since=2020-01-01T00:00:00Z'\n\
-         \x20 curl '{base}/api/{id}/samples/performance.json?action_id=BlogPostsController%23show&count_only=true'\n\
-         \x20 curl '{base}/api/blog/graphs.json?kind=web&timeframe=day&fields[]=mean&fields[]=ex_rate'\n\
-         \x20 curl '{base}/api/shop/markers.json?kind=deploy'\n\
-         \x20 curl -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
-         \x20 curl -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\
+         \x20 {curl} '{base}/api/blog/samples.json?limit=3'\n\
+         \x20 {curl} '{base}/api/blog/samples/errors.json?limit=2&since=2020-01-01T00:00:00Z'\n\
+         \x20 {curl} '{base}/api/{id}/samples/performance.json?action_id=BlogPostsController%23show&count_only=true'\n\
+         \x20 {curl} '{base}/api/blog/graphs.json?kind=web&timeframe=day&fields[]=mean&fields[]=ex_rate'\n\
+         \x20 {curl} '{base}/api/shop/markers.json?kind=deploy'\n\
+         \x20 {curl} -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
+         \x20 {curl} -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\
          \nAdmin (operators only):\n\
          \x20 curl 'http://{admin}/metrics'\n\
          \x20 curl -X POST 'http://{admin}/cache/purge?app=blog'\n\
