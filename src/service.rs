@@ -3,7 +3,9 @@
 //!
 //! The gateway's own listener does not go through these: it calls the handlers directly
 //! (`server::serve`), which keeps a cache hit free of a boxed future and a service clone.
-//! These adapters are for embedding, where the host's stack owns the connection.
+//! These adapters are for embedding, where the host's stack owns the connection; and
+//! [`Tower`] turns any tower service into a handler `server::serve` can put on a
+//! listener (plain or TLS, HTTP/1.1 or HTTP/2), with the peer address in [`PeerAddr`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,8 +17,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 
 use crate::admin::Admin;
+use crate::error::GatewayError;
 use crate::gateway::{Gateway, NO_PEER};
 use crate::response::Body;
+use crate::server::Handler;
 
 /// The client's address, for a host that knows it: insert it into the request's
 /// extensions (as axum's `ConnectInfo` does) and the gateway limits per client address.
@@ -69,5 +73,39 @@ impl<B: Send + 'static> tower::Service<Request<B>> for AdminService {
         let (parts, _) = request.into_parts();
         let head = Request::from_parts(parts, ());
         Box::pin(async move { Ok(admin.handle(&head).await) })
+    }
+}
+
+/// Any `tower::Service` as a [`Handler`], so `server::serve` serves it: each request gets
+/// the peer's address as a [`PeerAddr`] extension (as axum's `ConnectInfo`), and a clone
+/// of the service, readied and called once.
+#[derive(Debug, Clone)]
+pub struct Tower<S>(pub S);
+
+impl<S> Handler for Tower<S>
+where
+    S: tower::Service<Request<hyper::body::Incoming>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    async fn call(&self, mut request: Request<hyper::body::Incoming>, peer: SocketAddr) -> Response<Body> {
+        request.extensions_mut().insert(PeerAddr(peer));
+        let mut service = self.0.clone();
+        let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
+        let answered = match ready {
+            Ok(()) => service.call(request).await,
+            Err(never) => Err(never),
+        };
+        match answered {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    fn on_panic(&self, _message: &str) -> Response<Body> {
+        GatewayError::Internal.into_response()
     }
 }

@@ -61,3 +61,48 @@ async fn nested_under_a_prefix_with_the_hosts_layer() {
     assert!(body.contains("\"openapi\":\"3.1.0\""));
     assert_eq!(get(&router, "/elsewhere").await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_serve_puts_any_tower_service_on_a_listener_with_the_peer_address() {
+    use appsignal_gateway::server::{self, ConnLimits};
+    use appsignal_gateway::service::Tower;
+    use tower::service_fn;
+
+    // A tower service of the host's: it answers with the peer address it was given.
+    let echo_peer = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+        let peer = request.extensions().get::<PeerAddr>().map(|p| p.0.ip().to_string()).unwrap_or_default();
+        let body = bytes::Bytes::from(peer);
+        let plain = http::HeaderValue::from_static("text/plain");
+        Ok::<_, std::convert::Infallible>(appsignal_gateway::response::with_body(
+            http::StatusCode::OK,
+            plain,
+            body,
+        ))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = ConnLimits {
+        max_connections: std::num::NonZeroUsize::new(8).unwrap(),
+        header_read_timeout: std::time::Duration::from_secs(10),
+        idle_timeout: std::time::Duration::from_secs(10),
+        max_head: 16 * 1024,
+        grace: std::time::Duration::ZERO,
+    };
+    tokio::spawn(server::serve(listener, Arc::new(Tower(echo_peer)), limits, None, std::future::pending()));
+    let answer = support::send(http::Method::GET, &format!("http://{addr}/anything"), &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "127.0.0.1");
+
+    // The gateway itself, as a tower service on a listener of the host's.
+    let fake = FakeAppSignal::start().await;
+    let settings = config::validate(&support::raw_config(&fake.url)).unwrap();
+    let gateway = Arc::new(Gateway::new(Arc::new(settings)).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = Tower(GatewayService(gateway));
+    tokio::spawn(server::serve(listener, Arc::new(service), limits, None, std::future::pending()));
+    let answer =
+        support::send(http::Method::GET, &format!("http://{addr}/api/blog/samples.json?limit=4"), &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(fake.count(), 1);
+}
