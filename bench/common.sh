@@ -23,7 +23,7 @@ upstream: {base_url: "http://127.0.0.1:$3", token: "bench-token", rate_limit: {p
 apps: [{id: "5114f7e38c5ce90000000011", name: "blog"}]
 clients: {rate_limit: {per_second: 100000000, burst: 100000000}}
 log: {level: "warn"}
-cache: {ttl: {list: "1h"}}
+cache: {ttl: {list: "${LIST_TTL:-1h}"}}
 YAML
   # SHARED_REDIS_URL set: the same gateway as one replica of a fleet on that Redis.
   if [ -n "${SHARED_REDIS_URL:-}" ]; then

@@ -10,7 +10,8 @@ command -v redis-server >/dev/null || apt-get install -y -qq redis-server redis-
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 cargo build --release --quiet --bin appsignal-gateway --example ceiling --example shared_latency
 dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+# Replicas start in command substitutions (subshells): their pids are kept in a file.
+trap 'kill $(jobs -p) $(cat "$dir"/*.pid 2>/dev/null) 2>/dev/null; rm -rf "$dir"' EXIT
 
 write_body "$dir/body.json"
 upstream=$(port)
@@ -21,11 +22,15 @@ redis_pid=$!
 for _ in $(seq 1 100); do redis-cli -p "$redis" ping >/dev/null 2>&1 && break; sleep 0.1; done
 export SHARED_REDIS_URL="redis://127.0.0.1:$redis/0"
 
-start() {  # start NAME: a replica; prints its port
-  local listen
+start() {  # start NAME: a replica; prints its port (its admin port in $dir/NAME.admin)
+  local listen admin
   listen=$(port)
+  admin=$(port)
   write_config "$dir/$1.yaml" "$listen" "$upstream"
+  sed -i "s/admin_listen: \"127.0.0.1:0\"/admin_listen: \"127.0.0.1:$admin\"/" "$dir/$1.yaml"
+  echo "$admin" >"$dir/$1.admin"
   target/release/appsignal-gateway --config "$dir/$1.yaml" >"$dir/$1.log" 2>&1 &
+  echo $! >"$dir/$1.pid"
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$listen/healthz" && break; sleep 0.1; done
   echo "$listen"
 }
@@ -35,6 +40,34 @@ sleep 1.5   # the first heartbeat closes each replica's breaker
 
 echo "# shared-tier hits against own-cache hits (replica B, Redis on loopback)"
 target/release/examples/shared_latency "http://127.0.0.1:$a" "http://127.0.0.1:$b"
+
+echo
+echo "# three replicas, 200 repeated keys, lists fresh for 2 s: upstream calls per key per TTL"
+kill "$(cat "$dir/a.pid")" "$(cat "$dir/b.pid")"
+export LIST_TTL=2s
+a=$(start a); b=$(start b); c=$(start c)
+sleep 1.5
+cat >"$dir/repeated.lua" <<'LUA'
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/api/blog/samples.json?limit=" .. (counter % 200 + 1))
+end
+LUA
+loads=()
+for r in a b c; do
+  wrk -t1 -c8 -d10s -s "$dir/repeated.lua" "http://127.0.0.1:$(eval echo "\$$r")" >"$dir/wrk-$r.out" &
+  loads+=($!)
+done
+wait "${loads[@]}"
+calls=0; served=0
+for r in a b c; do
+  m=$(curl -s "http://127.0.0.1:$(cat "$dir/$r.admin")/metrics")
+  calls=$((calls + $(echo "$m" | awk '/^appsignal_gateway_upstream_calls_total/{s+=$2} END {print s+0}')))
+  served=$((served + $(awk '/requests in/{print $1}' "$dir/wrk-$r.out")))
+done
+python3 -c "print(f'{$served} requests on three replicas, {$calls} upstream calls: {$calls / (200 * 10 / 2):.2f} calls per key per TTL (200 keys, 10 s, 2 s TTL; 1.00 is one call per key per TTL for the fleet, 3.00 three islands)')"
+unset LIST_TTL
 
 echo
 echo "# Redis killed under load: 8 s of wrk on distinct keys (misses) at replica A, Redis killed after 3 s"

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Cache hits over HTTPS: the gateway against nginx (`listen ... ssl`, `http2 on`,
+# proxy_cache) in front of the same upstream, one worker each pinned to the same core,
+# the load generator on the other. HTTP/2 with h2load (Debian's nghttp2-client), HTTPS/1.1
+# with wrk, alternating rounds in one run.
+#   bench/tls.sh [ROUNDS] [SECONDS]      # default 3 rounds of 5 s per tool and server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/common.sh
+rounds=${1:-3}
+seconds=${2:-5}
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --quiet --bin appsignal-gateway --example ceiling
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+
+write_body "$dir/body.json"
+upstream=$(port)
+taskset -c 0 target/release/examples/ceiling "127.0.0.1:$upstream" "$dir/body.json" >/dev/null &
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+
+gateway=$(port)
+write_config "$dir/gateway.yaml" "$gateway" "$upstream"
+printf 'tls: {cert_file: "%s", key_file: "%s"}\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/gateway.yaml"
+taskset -c 1 target/release/appsignal-gateway --config "$dir/gateway.yaml" >"$dir/gateway.log" 2>&1 &
+
+nginx_port=$(port)
+mkdir -p "$dir/nginx/cache"
+cat >"$dir/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/nginx/body; proxy_temp_path $dir/nginx/proxy;
+  fastcgi_temp_path $dir/nginx/fastcgi; uwsgi_temp_path $dir/nginx/uwsgi; scgi_temp_path $dir/nginx/scgi;
+  proxy_cache_path $dir/nginx/cache levels=1:2 keys_zone=api:10m max_size=256m inactive=10m use_temp_path=off;
+  upstream appsignal { server 127.0.0.1:$upstream; keepalive 32; }
+  server {
+    listen 127.0.0.1:$nginx_port ssl http2;
+    ssl_certificate $dir/cert.pem;
+    ssl_certificate_key $dir/key.pem;
+    location /api/ {
+      proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_pass http://appsignal\$uri?\$args&token=bench-token;
+      proxy_cache api; proxy_cache_key \$uri?\$args; proxy_cache_valid 200 1h; proxy_cache_lock on;
+      add_header Cache-Status \$upstream_cache_status;
+    }
+  }
+}
+NGINX
+taskset -c 1 nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" &
+
+path="/api/blog/samples.json?limit=10"
+for target in "$gateway" "$nginx_port"; do
+  for _ in $(seq 1 100); do curl -skf -o /dev/null "https://127.0.0.1:$target$path" && break; sleep 0.1; done
+  curl -sk -o /dev/null "https://127.0.0.1:$target$path"   # warm the cache
+done
+
+# h2 ROUND NAME PORT: requests/s and p99 (ms) of 64 h2 clients, 10 streams each.
+h2() {
+  taskset -c 0 h2load -c 64 -m 10 -t 1 -D "$seconds" --warm-up-time 1 --log-file "$dir/h2.log" \
+    "https://127.0.0.1:$2$path" >"$dir/h2.out" 2>&1 || true
+  local rps p99 failed
+  rps=$(awk '/finished in/{for(i=1;i<=NF;i++) if($i ~ /req\/s/) print $(i-1)}' "$dir/h2.out" | tr -d ',')
+  failed=$(awk '/requests:/{for(i=1;i<=NF;i++) if($i=="failed,") print $(i-1)}' "$dir/h2.out")
+  p99=$(awk -F'\t' '{print $3}' "$dir/h2.log" | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.99)]/1000}')
+  echo "h2 $1 $rps $p99 $failed"
+}
+# h1 ROUND NAME PORT: requests/s and p99 (ms) of wrk, 64 HTTPS/1.1 connections.
+h1() {
+  local out rps p99 errors
+  out=$(taskset -c 0 wrk -t1 -c64 -d"${seconds}s" --latency "https://127.0.0.1:$2$path")
+  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  p99=$(echo "$out" | awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else {sub(/s/,"",v); v*=1000}; print v}')
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
+  echo "h1 $1 $rps $p99 ${errors:-0}"
+}
+
+echo "# HTTPS cache hits: $rounds rounds of ${seconds}s each, 64 connections, servers on core 1, load on core 0"
+for round in $(seq 1 "$rounds"); do
+  for server in gateway nginx; do
+    port=$gateway; [ "$server" = nginx ] && port=$nginx_port
+    h2 "$server" "$port" | sed "s/^/round $round: /"
+    h1 "$server" "$port" | sed "s/^/round $round: /"
+  done
+done | tee "$dir/results"
+echo
+echo "| protocol | gateway req/s | nginx req/s | gateway/nginx | gateway p99 ms | nginx p99 ms |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for proto in h2 h1; do
+  awk -v p="$proto" '$3==p {n[$4]++; rps[$4]+=$5; p99[$4]+=$6}
+    END {g=rps["gateway"]/n["gateway"]; x=rps["nginx"]/n["nginx"];
+         printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n", (p=="h2"?"HTTP/2 (h2load -m 10)":"HTTPS/1.1 (wrk)"), g, x, g/x, p99["gateway"]/n["gateway"], p99["nginx"]/n["nginx"]}' "$dir/results"
+done
