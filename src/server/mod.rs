@@ -178,7 +178,7 @@ async fn connection<H: Handler>(
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
         shared.handler.on_connection(Protocol::Http2);
         let io = TokioIo::new(Watched::new(stream, conn.clone()));
-        let served = graceful.watch(shared.http2.serve_connection(io, service(&shared, peer, conn)));
+        let served = graceful.watch(shared.http2.serve_connection(io, service(&shared, peer, conn, true)));
         if let Err(e) = served.await {
             tracing::debug!(peer = %peer, error = %e, "HTTP/2 connection ended with an error");
         }
@@ -197,17 +197,20 @@ async fn serve_http1<H: Handler, S: AsyncRead + AsyncWrite + Unpin + Send + 'sta
 ) {
     shared.handler.on_connection(Protocol::Http1);
     let io = TokioIo::new(Watched::new(stream, conn.clone()));
-    let served = graceful.watch(shared.http1.serve_connection(io, service(shared, peer, conn)));
+    let served = graceful.watch(shared.http1.serve_connection(io, service(shared, peer, conn, false)));
     if let Err(e) = served.await {
         tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
     }
 }
 
-/// The service answering each request (HTTP/2: each stream) of one connection.
+/// The service answering each request (HTTP/2: each stream) of one connection. A
+/// `multiplexed` connection (HTTP/2) counts its requests in flight for the watchdog; an
+/// HTTP/1.1 one has one at a time, which its phase word tells.
 fn service<H: Handler>(
     shared: &Arc<Shared<H>>,
     peer: SocketAddr,
     conn: Arc<Conn>,
+    multiplexed: bool,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -216,7 +219,13 @@ fn service<H: Handler>(
 > + Clone {
     let handler = shared.handler.clone();
     service_fn(move |request| {
-        let in_flight = conn.start_request();
+        let in_flight = match multiplexed {
+            true => Some(conn.start_request()),
+            false => {
+                conn.busy();
+                None
+            }
+        };
         let handler = handler.clone();
         async move {
             // A panic fails this request only, answered as the handler says; the process serves on.

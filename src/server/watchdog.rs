@@ -165,8 +165,14 @@ impl Conn {
         let _ = self.task.set(task);
     }
 
-    /// A request head is complete and being answered: busy until the returned guard is
-    /// dropped (and, for HTTP/1.1, its response written).
+    /// An HTTP/1.1 request head is complete and being answered: busy until its response
+    /// is written.
+    pub fn busy(&self) {
+        self.state.store(BUSY, Ordering::Relaxed);
+    }
+
+    /// An HTTP/2 stream's head is complete and being answered: the connection is never
+    /// overdue until the returned guard is dropped.
     pub fn start_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.state.store(BUSY, Ordering::Relaxed);
