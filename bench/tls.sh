@@ -19,6 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 cargo build --release --quiet --bin appsignal-gateway --example ceiling
 dir=$(mktemp -d)
+chmod 755 "$dir"   # nginx workers run as another user
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 
 write_body "$dir/body.json"
@@ -31,6 +32,7 @@ gateway=$(port)
 write_config "$dir/gateway.yaml" "$gateway" "$upstream"
 printf 'tls: {cert_file: "%s", key_file: "%s"}\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/gateway.yaml"
 taskset -c 1 target/release/appsignal-gateway --config "$dir/gateway.yaml" >"$dir/gateway.log" 2>&1 &
+gateway_pid=$!
 
 nginx_port=$(port)
 mkdir -p "$dir/nginx/cache"
@@ -42,6 +44,7 @@ error_log $dir/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  keepalive_requests 10000000;   # as the gateway: no limit per connection (h2load does not reconnect)
   client_body_temp_path $dir/nginx/body; proxy_temp_path $dir/nginx/proxy;
   fastcgi_temp_path $dir/nginx/fastcgi; uwsgi_temp_path $dir/nginx/uwsgi; scgi_temp_path $dir/nginx/scgi;
   proxy_cache_path $dir/nginx/cache levels=1:2 keys_zone=api:10m max_size=256m inactive=10m use_temp_path=off;
@@ -64,27 +67,47 @@ taskset -c 1 nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/err
 path="/api/blog/samples.json?limit=10"
 for target in "$gateway" "$nginx_port"; do
   for _ in $(seq 1 100); do curl -skf -o /dev/null "https://127.0.0.1:$target$path" && break; sleep 0.1; done
-  curl -sk -o /dev/null "https://127.0.0.1:$target$path"   # warm the cache
+  curl -sk -o /dev/null -w "warm-up https://127.0.0.1:$target: %{http_code} %{http_version}\n" "https://127.0.0.1:$target$path"
 done
 
-# h2 ROUND NAME PORT: requests/s and p99 (ms) of 64 h2 clients, 10 streams each.
+# CPU time (clock ticks, user + system) of the server named $1 so far: the load
+# generator can be the bottleneck, so server CPU per request is reported beside req/s.
+ticks() {
+  local pids
+  if [ "$1" = gateway ]; then
+    pids=$gateway_pid
+  else  # the master (its pid file) and its worker
+    pids="$(cat "$dir/nginx/nginx.pid") $(pgrep -P "$(cat "$dir/nginx/nginx.pid")" | tr '\n' ' ')"
+  fi
+  for p in $pids; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s+=$1} END {print s}'
+}
+hz=$(getconf CLK_TCK)
+
+# h2 NAME PORT: requests/s, p99 (ms), failures and server CPU µs per request of 64 h2
+# clients with 10 streams each.
 h2() {
-  taskset -c 0 h2load -c 64 -m 10 -t 1 -D "$seconds" --warm-up-time 1 --log-file "$dir/h2.log" \
+  local before after
+  before=$(ticks "$1")
+  rm -f "$dir/h2.log"   # h2load appends to its log
+  taskset -c 0 h2load -c 64 -m 10 -t 1 -D "$seconds" --warm-up-time 1 --log-file "$dir/h2.log" ${H2_RPS:+--rps=$H2_RPS} \
     "https://127.0.0.1:$2$path" >"$dir/h2.out" 2>&1 || true
   local rps p99 failed
   rps=$(awk '/finished in/{for(i=1;i<=NF;i++) if($i ~ /req\/s/) print $(i-1)}' "$dir/h2.out" | tr -d ',')
   failed=$(awk '/requests:/{for(i=1;i<=NF;i++) if($i=="failed,") print $(i-1)}' "$dir/h2.out")
   p99=$(awk -F'\t' '{print $3}' "$dir/h2.log" | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.99)]/1000}')
-  echo "h2 $1 $rps $p99 $failed"
+  after=$(ticks "$1")
+  echo "${H2_NAME:-h2} $1 $rps $p99 $failed $(awk -v t=$((after - before)) -v hz="$hz" -v r="$rps" -v s="$seconds" 'BEGIN {printf "%.2f", t * 1e6 / hz / ((s + 1) * r)}')"
 }
 # h1 ROUND NAME PORT: requests/s and p99 (ms) of wrk, 64 HTTPS/1.1 connections.
 h1() {
-  local out rps p99 errors
+  local out rps p99 errors before after
+  before=$(ticks "$1")
   out=$(taskset -c 0 wrk -t1 -c64 -d"${seconds}s" --latency "https://127.0.0.1:$2$path")
   rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   p99=$(echo "$out" | awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else {sub(/s/,"",v); v*=1000}; print v}')
-  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
-  echo "h1 $1 $rps $p99 ${errors:-0}"
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ' | tr -s ' ' '_')
+  after=$(ticks "$1")
+  echo "h1 $1 $rps $p99 ${errors:-0} $(awk -v t=$((after - before)) -v hz="$hz" -v r="$rps" -v s="$seconds" 'BEGIN {printf "%.2f", t * 1e6 / hz / (s * r)}')"
 }
 
 echo "# HTTPS cache hits: $rounds rounds of ${seconds}s each, 64 connections, servers on core 1, load on core 0"
@@ -92,14 +115,17 @@ for round in $(seq 1 "$rounds"); do
   for server in gateway nginx; do
     port=$gateway; [ "$server" = nginx ] && port=$nginx_port
     h2 "$server" "$port" | sed "s/^/round $round: /"
+    # The same at a fixed 32,000 req/s (500 per client), below both servers' capacity:
+    # latency without the queueing of a saturated core.
+    H2_NAME=h2paced H2_RPS=500 h2 "$server" "$port" | sed "s/^/round $round: /"
     h1 "$server" "$port" | sed "s/^/round $round: /"
   done
 done | tee "$dir/results"
 echo
-echo "| protocol | gateway req/s | nginx req/s | gateway/nginx | gateway p99 ms | nginx p99 ms |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for proto in h2 h1; do
-  awk -v p="$proto" '$3==p {n[$4]++; rps[$4]+=$5; p99[$4]+=$6}
+echo "| protocol | gateway req/s | nginx req/s | gateway/nginx | gateway p99 ms | nginx p99 ms | gateway CPU µs/req | nginx CPU µs/req |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for proto in h2 h2paced h1; do
+  awk -v p="$proto" '$3==p {n[$4]++; rps[$4]+=$5; p99[$4]+=$6; cpu[$4]+=$8}
     END {g=rps["gateway"]/n["gateway"]; x=rps["nginx"]/n["nginx"];
-         printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n", (p=="h2"?"HTTP/2 (h2load -m 10)":"HTTPS/1.1 (wrk)"), g, x, g/x, p99["gateway"]/n["gateway"], p99["nginx"]/n["nginx"]}' "$dir/results"
+         printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", (p=="h2"?"HTTP/2 (h2load -m 10)":(p=="h2paced"?"HTTP/2 at 32,000 req/s (h2load --rps 500)":"HTTPS/1.1 (wrk)")), g, x, g/x, p99["gateway"]/n["gateway"], p99["nginx"]/n["nginx"], cpu["gateway"]/n["gateway"], cpu["nginx"]/n["nginx"]}' "$dir/results"
 done
