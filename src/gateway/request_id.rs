@@ -76,5 +76,6 @@ mod tests {
         let a = request_id("192.0.2.1".parse().unwrap(), &HeaderMap::new(), &trusted);
         let b = request_id("192.0.2.1".parse().unwrap(), &HeaderMap::new(), &trusted);
         assert_ne!(a, b);
+        assert!(a.is_sensitive(), "sent never-indexed by HTTP/2, out of the HPACK table");
     }
 }
