@@ -37,6 +37,8 @@ const TOKEN: &str = "soak-SECRET-token-9c1e5d";
 const ORIGIN: &str = "https://dash.example.com";
 /// After a fault phase ends, answers may still carry it this long (timeouts, back-off).
 const FAULT_TAIL: Duration = Duration::from_secs(3);
+/// `upstream.timeout` in this run.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(1);
 /// The gateway's upstream budget in this run.
 const BUDGET_PER_SECOND: u64 = 200;
 const BUDGET_BURST: u64 = 400;
@@ -218,10 +220,13 @@ struct Tally {
 /// Fault windows: (start, end, phase) relative to the run's start.
 type Timeline = Arc<Mutex<Vec<(Duration, Option<Duration>, &'static str)>>>;
 
-fn in_fault(timeline: &Timeline, at: Duration) -> bool {
+/// Whether a request sent at `at` may carry an injected fault: sent within `lead` before a
+/// fault phase began (it reached AppSignal after the switch) or until [`FAULT_TAIL`] after
+/// it ended.
+fn in_fault(timeline: &Timeline, at: Duration, lead: Duration) -> bool {
     timeline.lock().unwrap().iter().any(|(start, end, phase)| {
         *phase != "normal"
-            && at + Duration::from_millis(50) >= *start
+            && at + lead >= *start
             && end.is_none_or(|end| at <= end + FAULT_TAIL)
     })
 }
@@ -254,14 +259,15 @@ async fn main() -> ExitCode {
         &config,
         format!(
             "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
-             upstream:\n  base_url: \"{}\"\n  timeout: \"1s\"\n  rate_limit: {{per_second: {BUDGET_PER_SECOND}, burst: {BUDGET_BURST}}}\n\
+             upstream:\n  base_url: \"{}\"\n  timeout: \"{}ms\"\n  rate_limit: {{per_second: {BUDGET_PER_SECOND}, burst: {BUDGET_BURST}}}\n\
              apps:\n  - id: \"5114f7e38c5ce90000000011\"\n    name: \"blog\"\n\
              cache:\n  max_size: \"4MiB\"\n  ttl: {{list: \"5s\", show: \"5s\"}}\n  stale_while_revalidate: \"1s\"\n  stale_if_error: \"5s\"\n\
              clients:\n  rate_limit: {{per_second: 1000000, burst: 1000000}}\n\
              cors:\n  allowed_origins: [\"{ORIGIN}\"]\n\
              limits:\n  header_read_timeout: \"2s\"\n  max_upstream_concurrency: 32\n\
              log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n{shared}",
-            fake.url
+            fake.url,
+            UPSTREAM_TIMEOUT.as_millis()
         ),
     )
     .unwrap();
@@ -386,7 +392,13 @@ async fn main() -> ExitCode {
         })
         .collect();
 
-    // The load.
+    // The load. A request reaches AppSignal at once standing alone; in a fleet it may
+    // first wait up to the upstream timeout (1 s) for another replica's call to the same
+    // key, then make its own, so a fault can reach it that long after it was sent.
+    let lead = match args.fleet {
+        0 => Duration::from_millis(50),
+        _ => Duration::from_millis(50) + UPSTREAM_TIMEOUT,
+    };
     let tally = Arc::new(Mutex::new(Tally::default()));
     let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let deadline = started + args.duration;
@@ -439,7 +451,7 @@ async fn main() -> ExitCode {
                     tally.token_seen += u64::from(leaked);
                     if status >= 500 {
                         let text = String::from_utf8_lossy(&body);
-                        if text.contains("upstream_budget_exhausted") || in_fault(&timeline, sent) {
+                        if text.contains("upstream_budget_exhausted") || in_fault(&timeline, sent, lead) {
                             tally.explained_5xx += 1;
                         } else {
                             tally.unexplained.push(format!("{status} at {sent:?}: {text:.120}"));
