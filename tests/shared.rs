@@ -480,3 +480,30 @@ async fn a_redis_cluster_coalesces_and_budgets_too() {
     assert!(calls <= 1 + 20 + 3, "{calls} calls");
     assert!(refused >= 15, "{refused} refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_entries_stay_in_a_replicas_own_cache_and_foreign_values_are_misses() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, server, replicas) = fleet(2, |raw| raw.shared.max_entry_size = "2KiB".into()).await;
+    fake.always(Reply::Huge(6 * 1024));
+    let first = replicas[0].get(&path(40)).await;
+    assert_eq!(first.status, 200);
+    // A small entry is stored by the same kind of request; the large one never is.
+    fake.always(Reply::Echo);
+    assert_eq!(replicas[0].get(&path(41)).await.status, 200);
+    wait_stored(&server, &path(41)).await;
+    let large = format!("appsignal-gateway:{{{APP_ID}}}:e:{}", path(40));
+    assert!(server.cli(&["EXISTS", &large]).await.contains('0'), "a 6 KiB answer went to the shared tier");
+    assert!(cache_status(&replicas[0].get(&path(40)).await).starts_with("appsignal-gateway; hit"));
+
+    // Garbage under an entry's key (another program, another version): a miss, not an error.
+    let key = format!("appsignal-gateway:{{{APP_ID}}}:e:{}", path(42));
+    assert!(server.cli(&["SET", &key, "not an envelope"]).await.contains("OK"));
+    let calls = fake.count();
+    let answer = replicas[1].get(&path(42)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(cache_status(&answer), "appsignal-gateway; fwd=miss; stored");
+    assert_eq!(fake.count(), calls + 1);
+}
