@@ -225,9 +225,7 @@ type Timeline = Arc<Mutex<Vec<(Duration, Option<Duration>, &'static str)>>>;
 /// it ended.
 fn in_fault(timeline: &Timeline, at: Duration, lead: Duration) -> bool {
     timeline.lock().unwrap().iter().any(|(start, end, phase)| {
-        *phase != "normal"
-            && at + lead >= *start
-            && end.is_none_or(|end| at <= end + FAULT_TAIL)
+        *phase != "normal" && at + lead >= *start && end.is_none_or(|end| at <= end + FAULT_TAIL)
     })
 }
 

@@ -132,7 +132,14 @@ async fn wait(shared: &Shared, key: &str, deadline: Instant) -> Waited {
         }
         match shared.locked(key).await {
             Ok(true) => {}
-            Ok(false) => return Waited::Released(read.generation),
+            Ok(false) => {
+                // The holder may have stored and let go between the read and now.
+                let Ok(again) = shared.read(key, Instant::now()).await else { return Waited::GaveUp };
+                return match again.entry.filter(|e| !e.ttl_left(Instant::now()).is_zero()) {
+                    Some(entry) => Waited::Filled(Arc::new(entry)),
+                    None => Waited::Released(again.generation),
+                };
+            }
             Err(_) => return Waited::GaveUp,
         }
     }
