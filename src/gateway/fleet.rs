@@ -52,7 +52,20 @@ where
     loop {
         match shared.lock(key, timeout).await {
             Err(_) => return alone(call).await,
-            Ok(Some(lock)) => return own_call(shared, key, generation, lock, call).await,
+            Ok(Some(lock)) => {
+                // Another replica may have stored and let go between the read and the lock.
+                if let Ok(again) = shared.read(key, Instant::now()).await {
+                    if let Some(entry) = again.entry.filter(|e| !e.ttl_left(Instant::now()).is_zero()) {
+                        let shared = shared.clone();
+                        tokio::spawn(async move { shared.unlock(lock).await });
+                        let entry = Arc::new(entry);
+                        cache.store(key.clone(), entry.clone());
+                        return Ok(Landed { entry, via: Via::Fleet });
+                    }
+                    generation = again.generation;
+                }
+                return own_call(shared, key, generation, lock, call).await;
+            }
             Ok(None) => {}
         }
         let outcome = wait(shared, key, deadline).await;
