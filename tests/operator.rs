@@ -43,6 +43,21 @@ async fn a_pending_restart_is_reported_by_every_reload_until_it_happens() {
     let metrics = support::send(Method::GET, &format!("http://{}/metrics", running.admin), &[]).await;
     assert!(metrics.text().contains("appsignal_gateway_restart_required 1"), "{}", metrics.text());
 
+    // Joining a shared tier, or turning HTTPS on, takes a restart too: both are named.
+    let extra = "shared:\n  redis_url: \"redis://127.0.0.1:1/0\"\n";
+    std::fs::write(&path, yaml(&fake.url, "127.0.0.1:0", "json") + extra).unwrap();
+    assert_eq!(reload(running.admin).await["restart_required"], serde_json::json!(["shared"]));
+    let ca_dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (ca_dir.path().join("c.pem"), ca_dir.path().join("k.pem"));
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let certificate =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key_pair).unwrap();
+    std::fs::write(&cert, certificate.pem()).unwrap();
+    std::fs::write(&key, key_pair.serialize_pem()).unwrap();
+    let tls = format!("tls:\n  cert_file: \"{}\"\n  key_file: \"{}\"\n", cert.display(), key.display());
+    std::fs::write(&path, yaml(&fake.url, "127.0.0.1:0", "json") + &tls).unwrap();
+    assert_eq!(reload(running.admin).await["restart_required"], serde_json::json!(["tls"]));
+
     // Putting the running value back clears it.
     std::fs::write(&path, yaml(&fake.url, "127.0.0.1:0", "json")).unwrap();
     assert_eq!(reload(running.admin).await["restart_required"], serde_json::json!([]));

@@ -276,6 +276,8 @@ async fn a_killed_redis_fails_no_request_and_sharing_resumes_after_a_restart() {
     }
     // The misses went to the second replica; the first answered from its own cache.
     replicas[1].wait_shared(false).await;
+    let ready = send(Method::GET, &format!("{}/readyz", replicas[1].admin), &[]).await;
+    assert_eq!(ready.status, 200, "a replica without its Redis is still ready");
     assert!(replicas[1].metric("appsignal_gateway_shared_fallbacks_total").await >= 1.0);
     server.restart().await;
     for replica in &replicas {
