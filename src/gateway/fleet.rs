@@ -43,10 +43,12 @@ where
     let started = Instant::now();
     let deadline = started + timeout;
     let Ok(read) = shared.read(key, started).await else { return alone(call).await };
-    if let Some(entry) = read.entry.filter(|e| fill == Fill::Miss || !e.ttl_left(Instant::now()).is_zero()) {
-        let entry = Arc::new(entry);
-        cache.store(key.clone(), entry.clone());
-        return Ok(Landed { entry, via: Via::Shared });
+    let usable = match fill {
+        Fill::Miss => read.entry,
+        Fill::Refresh => fresh(read.entry),
+    };
+    if let Some(entry) = usable {
+        return Ok(land(cache, key, Arc::new(entry), Via::Shared));
     }
     let mut generation = read.generation;
     loop {
@@ -55,12 +57,10 @@ where
             Ok(Some(lock)) => {
                 // Another replica may have stored and let go between the read and the lock.
                 if let Ok(again) = shared.read(key, Instant::now()).await {
-                    if let Some(entry) = again.entry.filter(|e| !e.ttl_left(Instant::now()).is_zero()) {
+                    if let Some(entry) = fresh(again.entry) {
                         let shared = shared.clone();
                         tokio::spawn(async move { shared.unlock(lock).await });
-                        let entry = Arc::new(entry);
-                        cache.store(key.clone(), entry.clone());
-                        return Ok(Landed { entry, via: Via::Fleet });
+                        return Ok(land(cache, key, Arc::new(entry), Via::Fleet));
                     }
                     generation = again.generation;
                 }
@@ -75,10 +75,7 @@ where
             Waited::GaveUp => LockWait::GaveUp,
         });
         match outcome {
-            Waited::Filled(entry) => {
-                cache.store(key.clone(), entry.clone());
-                return Ok(Landed { entry, via: Via::Fleet });
-            }
+            Waited::Filled(entry) => return Ok(land(cache, key, entry, Via::Fleet)),
             Waited::Released(now) => generation = now,
             Waited::GaveUp => return alone(call).await,
         }
@@ -104,7 +101,7 @@ where
     let stored = result.as_ref().ok().filter(|e| !e.ttl.is_zero()).cloned();
     tokio::spawn(async move {
         match stored {
-            Some(entry) => shared.store(&key, &entry, generation, Some(lock)).await,
+            Some(entry) => shared.store(&key, &entry, generation, lock).await,
             None => shared.unlock(lock).await,
         }
     });
@@ -117,6 +114,17 @@ where
     Fut: Future<Output = Result<Arc<Entry>, UpstreamError>>,
 {
     call().await.map(|entry| Landed { entry, via: Via::Upstream })
+}
+
+/// The entry, if it is still fresh now.
+fn fresh(entry: Option<Entry>) -> Option<Entry> {
+    entry.filter(|e| !e.ttl_left(Instant::now()).is_zero())
+}
+
+/// Puts an entry from the shared tier in this replica's cache and lands the flight with it.
+fn land(cache: &ResponseCache, key: &Arc<str>, entry: Arc<Entry>, via: Via) -> Landed {
+    cache.store(key.clone(), entry.clone());
+    Landed { entry, via }
 }
 
 /// How a wait for another replica's call ended.
@@ -140,7 +148,7 @@ async fn wait(shared: &Shared, key: &str, deadline: Instant) -> Waited {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(POLL_MAX);
         let Ok(read) = shared.read(key, Instant::now()).await else { return Waited::GaveUp };
-        if let Some(entry) = read.entry.filter(|e| !e.ttl_left(Instant::now()).is_zero()) {
+        if let Some(entry) = fresh(read.entry) {
             return Waited::Filled(Arc::new(entry));
         }
         match shared.locked(key).await {
@@ -148,7 +156,7 @@ async fn wait(shared: &Shared, key: &str, deadline: Instant) -> Waited {
             Ok(false) => {
                 // The holder may have stored and let go between the read and now.
                 let Ok(again) = shared.read(key, Instant::now()).await else { return Waited::GaveUp };
-                return match again.entry.filter(|e| !e.ttl_left(Instant::now()).is_zero()) {
+                return match fresh(again.entry) {
                     Some(entry) => Waited::Filled(Arc::new(entry)),
                     None => Waited::Released(again.generation),
                 };

@@ -43,7 +43,7 @@ impl Keys {
         Some(EntryKeys {
             entry: format!("{tag}:e:{key}"),
             lock: format!("{tag}:l:{key}"),
-            generation: format!("{tag}:gen"),
+            generation: self.generation(app),
         })
     }
 

@@ -74,17 +74,14 @@ pub struct Link {
     conn: ArcSwapOption<Conn>,
     /// Open: requests skip Redis. Closed again by the heartbeat's next success.
     open: AtomicBool,
-    /// Bound on every command.
-    command_timeout: Duration,
-    /// The URL, for the client's constructors and to scrub error messages.
-    url: RedisUrl,
+    /// The URL, the connection's bounds and the command deadline.
     settings: SharedSettings,
     metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Link").field("url", &self.url).field("open", &self.open).finish_non_exhaustive()
+        f.debug_struct("Link").field("url", self.url()).field("open", &self.open).finish_non_exhaustive()
     }
 }
 
@@ -94,8 +91,6 @@ impl Link {
         Link {
             conn: ArcSwapOption::empty(),
             open: AtomicBool::new(true),
-            command_timeout: settings.command_timeout,
-            url: settings.redis_url.clone(),
             settings: settings.clone(),
             metrics,
         }
@@ -108,7 +103,7 @@ impl Link {
         if self.conn.load().is_some() {
             return Ok(());
         }
-        let conn = self.open_conn().await.map_err(|e| self.url.scrub(&e.to_string()))?;
+        let conn = self.open_conn().await.map_err(|e| self.url().scrub(&e.to_string()))?;
         self.conn.store(Some(Arc::new(conn)));
         Ok(())
     }
@@ -139,12 +134,12 @@ impl Link {
 
     /// A new client for a pub/sub connection of its own.
     pub fn pubsub_client(&self) -> RedisResult<redis::Client> {
-        redis::Client::open(self.url.expose())
+        redis::Client::open(self.url().expose())
     }
 
     /// The URL, for messages (redacted when printed).
     pub fn url(&self) -> &RedisUrl {
-        &self.url
+        &self.settings.redis_url
     }
 
     /// The bound on opening a connection.
@@ -178,7 +173,7 @@ impl Link {
     ) -> Result<T, SharedError> {
         let result = self.run(true, |mut c| async move { invocation.invoke_async(&mut c).await }).await;
         if result.is_ok() && self.open.swap(false, Ordering::Relaxed) {
-            tracing::info!(redis = %self.url, "the shared tier answers: sharing resumes");
+            tracing::info!(redis = %self.url(), "the shared tier answers: sharing resumes");
             self.metrics.shared.set_up(true);
         }
         result
@@ -207,12 +202,12 @@ impl Link {
                 other => other,
             }
         };
-        let result = tokio::time::timeout(self.command_timeout, attempts).await;
+        let result = tokio::time::timeout(self.settings.command_timeout, attempts).await;
         self.metrics.shared.command(started.elapsed().as_secs_f64());
         let error = match result {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => {
-                self.trip(&self.url.scrub(&e.to_string()));
+                self.trip(&self.url().scrub(&e.to_string()));
                 SharedError::Failed
             }
             Err(_) => {
@@ -229,7 +224,7 @@ impl Link {
     /// Opens the breaker, logging the first failure of a spell.
     fn trip(&self, reason: &str) {
         if !self.open.swap(true, Ordering::Relaxed) {
-            tracing::warn!(redis = %self.url, reason, "the shared tier failed: this replica acts alone until it answers again");
+            tracing::warn!(redis = %self.url(), reason, "the shared tier failed: this replica acts alone until it answers again");
             self.metrics.shared.set_up(false);
         }
     }

@@ -148,21 +148,16 @@ impl Shared {
 
     /// Stores `entry` for the fleet under `generation` (unless it is larger than
     /// `max_entry_size`) and lets go of `lock`.
-    pub async fn store(&self, key: &str, entry: &Entry, generation: u64, lock: Option<Lock>) {
-        let Some(names) = self.keys.entry(key) else { return };
+    pub async fn store(&self, key: &str, entry: &Entry, generation: u64, lock: Lock) {
         let now = Instant::now();
         let life = entry.retain.saturating_sub(entry.age(now));
         let fits = entry.body_bytes() as u64 <= self.max_entry_size;
-        if !fits || life.is_zero() {
-            if let Some(lock) = lock {
-                self.unlock(lock).await;
-            }
-            return;
-        }
+        let Some(names) = self.keys.entry(key).filter(|_| fits && !life.is_zero()) else {
+            return self.unlock(lock).await;
+        };
         let value: Bytes = entry.encode(generation, now);
-        let token = lock.map(|l| l.token).unwrap_or_default();
         let mut invocation = scripts::STORE.key(&names.entry);
-        invocation.key(&names.lock).arg(value.as_ref()).arg(life.as_millis().max(1) as u64).arg(token);
+        invocation.key(&names.lock).arg(value.as_ref()).arg(life.as_millis().max(1) as u64).arg(lock.token);
         let _: Result<i64, _> = self.link.script(&invocation).await;
     }
 

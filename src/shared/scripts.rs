@@ -58,13 +58,12 @@ return redis.call('ZCARD', KEYS[1])
 });
 
 /// Stores an entry and lets go of the key's lock if this replica still owns it. KEYS:
-/// the entry, the lock. ARGV: the envelope, its life in milliseconds, the lock's token
-/// (empty: no lock held).
+/// the entry, the lock. ARGV: the envelope, its life in milliseconds, the lock's token.
 pub static STORE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1
 ",
     )
