@@ -18,7 +18,7 @@ pub enum ParamKind {
     ActionWithException,
     /// Free text such as an exception name: non-empty, no control characters.
     Text,
-    /// Unix seconds or RFC 3339; forwarded as Unix seconds.
+    /// Unix seconds or RFC 3339; forwarded as Unix seconds (0 for a time before 1970).
     UnixTime,
     /// Unix seconds or RFC 3339; forwarded as RFC 3339 in UTC (`2023-11-14T22:13:20Z`).
     IsoTime,
@@ -111,7 +111,9 @@ impl ParamKind {
                 None => text(name, value).map(escape_action),
             },
             ParamKind::Text => text(name, value).map(str::to_owned),
-            ParamKind::UnixTime => Ok(parse_time(name, value)?.to_string()),
+            // Before 1970 is forwarded as 0: AppSignal holds nothing older, and the forwarded
+            // value stays one the gateway accepts back (a normalised target normalises to itself).
+            ParamKind::UnixTime => Ok(parse_time(name, value)?.max(0).to_string()),
             ParamKind::IsoTime => Ok(iso(parse_time(name, value)?)),
             ParamKind::Limit => match value.parse::<u16>() {
                 Ok(n @ 1..=1000) if value.bytes().all(|b| b.is_ascii_digit()) => Ok(n.to_string()),
@@ -241,6 +243,11 @@ mod tests {
         assert_eq!(unix.normalise("since", "1700000000").unwrap(), "1700000000");
         assert_eq!(unix.normalise("since", "2023-11-14T22:13:20Z").unwrap(), "1700000000");
         assert_eq!(unix.normalise("since", "2023-11-14T23:13:20+01:00").unwrap(), "1700000000");
+        assert_eq!(
+            unix.normalise("since", "1900-01-01T00:00:00Z").unwrap(),
+            "0",
+            "before 1970: 0, accepted back"
+        );
         let iso = ParamKind::IsoTime;
         assert_eq!(iso.normalise("from", "1700000000").unwrap(), "2023-11-14T22:13:20Z");
         assert_eq!(iso.normalise("from", "2023-11-14T22:13:20Z").unwrap(), "2023-11-14T22:13:20Z");
