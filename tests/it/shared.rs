@@ -1,9 +1,7 @@
 //! The shared tier against real `redis-server` processes: several gateways in one test,
 //! one fake AppSignal behind them all, one Redis (or a three-master Cluster) between.
 
-#[path = "support/redis.rs"]
-mod redis;
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +9,7 @@ use appsignal_gateway::config::{self, RawConfig, RedisUrl};
 use appsignal_gateway::lifecycle::{self, Running};
 use futures_util::future::join_all;
 use http::Method;
-use redis::RedisServer;
+use support::redis::{self, RedisServer};
 use support::{raw_config, send, Answer, FakeAppSignal, Reply, APP_ID, TOKEN};
 
 /// One replica of a fleet.
