@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use appsignal_gateway::config::Token;
+use appsignal_gateway::config::{RawApp, RawConfig, RawRate, Token};
 use appsignal_gateway::demo::SimulatedAppSignal;
 use bytes::Bytes;
 use clap::Parser;
@@ -97,22 +97,32 @@ impl Drop for Server {
     }
 }
 
-fn start_gateway(args: &Args, dir: &Path, name: &str, upstream: &str, extra: &str, core: &str) -> Server {
+/// The configuration every benchmarked gateway starts from: limits out of the way, JSON
+/// logs (the start line gives the addresses), then `tweak`.
+fn gateway_config(upstream: &str, tweak: impl FnOnce(&mut RawConfig)) -> RawConfig {
+    let mut raw = RawConfig {
+        listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
+        ..RawConfig::default()
+    };
+    raw.upstream.base_url = upstream.to_owned();
+    raw.upstream.rate_limit = RawRate { per_second: 10_000_000, burst: 10_000_000 };
+    raw.apps = vec![RawApp { id: APP.into(), name: Some("blog".into()) }];
+    raw.clients.rate_limit = RawRate { per_second: 100_000_000, burst: 100_000_000 };
+    raw.limits.max_upstream_concurrency = 256;
+    raw.log.format = "json".into();
+    raw.log.level = "warn,appsignal_gateway::lifecycle=info".into();
+    tweak(&mut raw);
+    raw
+}
+
+fn start_gateway(args: &Args, dir: &Path, name: &str, raw: &RawConfig, core: &str) -> Server {
     let config = dir.join(format!("{name}.yaml"));
-    std::fs::write(
-        &config,
-        format!(
-            "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
-             upstream:\n  base_url: \"{upstream}\"\n  token: \"{TOKEN}\"\n  rate_limit: {{per_second: 10000000, burst: 10000000}}\n\
-             apps:\n  - {{id: \"{APP}\", name: \"blog\"}}\n\
-             clients:\n  rate_limit: {{per_second: 100000000, burst: 100000000}}\n\
-             limits:\n  max_upstream_concurrency: 256\n\
-             log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n{extra}"
-        ),
-    )
-    .unwrap();
+    // The token never goes into a file: it is given as the environment override.
+    std::fs::write(&config, serde_yaml::to_string(raw).expect("a configuration serialises")).unwrap();
     let mut child = pinned(core, &args.target.join("appsignal-gateway"))
         .args(["--config", &config.to_string_lossy()])
+        .env("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -308,14 +318,11 @@ async fn main() {
     );
 
     // A long TTL: this part measures fresh hits, not the stale paths.
-    let gateway = start_gateway(
-        &args,
-        dir.path(),
-        "hit",
-        &fake.url,
-        "cache:\n  ttl: {list: \"1h\", show: \"1h\"}\n",
-        SERVER_CORE,
-    );
+    let hit = gateway_config(&fake.url, |raw| {
+        raw.cache.ttl.list = "1h".into();
+        raw.cache.ttl.show = "1h".into();
+    });
+    let gateway = start_gateway(&args, dir.path(), "hit", &hit, SERVER_CORE);
     let ceiling = start_ceiling(&args, &body_file, SERVER_CORE);
     let nginx = start_nginx(dir.path(), &fake.url);
     let path = "/api/blog/samples.json?limit=10";
@@ -392,7 +399,8 @@ async fn main() {
     // Both sides call a separate upstream process (the ceiling serves the same body for
     // any path): direct, and through a gateway whose every request is a new key.
     let upstream = format!("http://{}", ceiling.addr);
-    let miss_gateway = start_gateway(&args, dir.path(), "miss", &upstream, "", SERVER_CORE);
+    let miss_gateway =
+        start_gateway(&args, dir.path(), "miss", &gateway_config(&upstream, |_| {}), SERVER_CORE);
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for i in 0..samples {
         let started = Instant::now();
@@ -438,11 +446,13 @@ async fn main() {
     let levels: &[u64] = if args.quick { &[1_000, 10_000] } else { &[10_000, 100_000, 1_000_000] };
     let fill_upstream = start_ceiling(&args, &body_file, ANY_CORE);
     for compression in [false, true] {
-        let extra = format!(
-            "cache:\n  max_size: \"1GiB\"\n  ttl: {{list: \"1h\"}}\ncompression:\n  enabled: {compression}\n"
-        );
         let upstream = format!("http://{}", fill_upstream.addr);
-        let gateway = start_gateway(&args, dir.path(), "memory", &upstream, &extra, ANY_CORE);
+        let memory = gateway_config(&upstream, |raw| {
+            raw.cache.max_size = "1GiB".into();
+            raw.cache.ttl.list = "1h".into();
+            raw.compression.enabled = compression;
+        });
+        let gateway = start_gateway(&args, dir.path(), "memory", &memory, ANY_CORE);
         let base = format!("http://{}", gateway.addr);
         let mut filled = 0;
         for &level in levels {

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use appsignal_gateway::config::{RawApp, RawConfig, RawRate, RedisUrl};
 use bytes::Bytes;
 use clap::Parser;
 use fake_appsignal::{FakeAppSignal, Reply};
@@ -237,6 +238,34 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The soaked gateway's configuration: a small cache with short TTLs and stale windows
+/// (so every path is exercised), a budget the load can spend, one Redis when `redis_port`
+/// names one. The token is given as the environment override, never in the file.
+fn soak_config(upstream: &str, redis_port: Option<u16>) -> RawConfig {
+    let mut raw = RawConfig {
+        listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
+        ..RawConfig::default()
+    };
+    raw.upstream.base_url = upstream.to_owned();
+    raw.upstream.timeout = format!("{}ms", UPSTREAM_TIMEOUT.as_millis());
+    raw.upstream.rate_limit = RawRate { per_second: BUDGET_PER_SECOND, burst: BUDGET_BURST };
+    raw.apps = vec![RawApp { id: "5114f7e38c5ce90000000011".into(), name: Some("blog".into()) }];
+    raw.cache.max_size = "4MiB".into();
+    raw.cache.ttl.list = "5s".into();
+    raw.cache.ttl.show = "5s".into();
+    raw.cache.stale_while_revalidate = "1s".into();
+    raw.cache.stale_if_error = "5s".into();
+    raw.clients.rate_limit = RawRate { per_second: 1_000_000, burst: 1_000_000 };
+    raw.cors.allowed_origins = vec![ORIGIN.into()];
+    raw.limits.header_read_timeout = "2s".into();
+    raw.limits.max_upstream_concurrency = 32;
+    raw.log.format = "json".into();
+    raw.log.level = "warn,appsignal_gateway::lifecycle=info".into();
+    raw.shared.redis_url = redis_port.map(|port| RedisUrl::new(&format!("redis://127.0.0.1:{port}/0")));
+    raw
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -245,26 +274,8 @@ async fn main() -> ExitCode {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.yaml");
     let redis = (args.fleet > 0).then(Redis::start);
-    let shared = match &redis {
-        Some(redis) => format!("shared:\n  redis_url: \"redis://127.0.0.1:{}/0\"\n", redis.port),
-        None => String::new(),
-    };
-    std::fs::write(
-        &config,
-        format!(
-            "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
-             upstream:\n  base_url: \"{}\"\n  timeout: \"{}ms\"\n  rate_limit: {{per_second: {BUDGET_PER_SECOND}, burst: {BUDGET_BURST}}}\n\
-             apps:\n  - id: \"5114f7e38c5ce90000000011\"\n    name: \"blog\"\n\
-             cache:\n  max_size: \"4MiB\"\n  ttl: {{list: \"5s\", show: \"5s\"}}\n  stale_while_revalidate: \"1s\"\n  stale_if_error: \"5s\"\n\
-             clients:\n  rate_limit: {{per_second: 1000000, burst: 1000000}}\n\
-             cors:\n  allowed_origins: [\"{ORIGIN}\"]\n\
-             limits:\n  header_read_timeout: \"2s\"\n  max_upstream_concurrency: 32\n\
-             log:\n  format: \"json\"\n  level: \"warn,appsignal_gateway::lifecycle=info\"\n{shared}",
-            fake.url,
-            UPSTREAM_TIMEOUT.as_millis()
-        ),
-    )
-    .unwrap();
+    let raw = soak_config(&fake.url, redis.as_ref().map(|r| r.port));
+    std::fs::write(&config, serde_yaml::to_string(&raw).expect("a configuration serialises")).unwrap();
     let mut replicas: Vec<Replica> =
         (0..args.fleet.max(1)).map(|_| Replica::start(&args.binary, &config)).collect();
     let pids: Vec<u32> = replicas.iter().map(|r| r.pid).collect();

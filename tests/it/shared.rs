@@ -6,47 +6,33 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use appsignal_gateway::config::{self, RawConfig, RedisUrl};
-use appsignal_gateway::lifecycle::{self, Running};
+use appsignal_gateway::lifecycle;
 use futures_util::future::join_all;
 use http::Method;
 use support::redis::{self, RedisServer};
-use support::{raw_config, send, Answer, FakeAppSignal, Reply, APP_ID, TOKEN};
+use support::{send, Answer, FakeAppSignal, Reply, TestGateway, APP_ID, TOKEN};
 
-/// One replica of a fleet.
-struct Replica {
-    url: String,
-    admin: String,
-    running: Option<Running>,
+/// One replica of a fleet: a test gateway sharing through a Redis, in front of a fake
+/// that other replicas share.
+struct Replica(TestGateway);
+
+impl std::ops::Deref for Replica {
+    type Target = TestGateway;
+
+    fn deref(&self) -> &TestGateway {
+        &self.0
+    }
 }
 
 impl Replica {
     /// Starts a gateway in front of `fake` sharing through `redis_url`, changed by `tweak`.
     async fn start(fake: &FakeAppSignal, redis_url: &str, tweak: impl FnOnce(&mut RawConfig)) -> Self {
-        let mut raw = raw_config(&fake.url);
-        raw.shared.redis_url = Some(RedisUrl::new(redis_url));
-        raw.shared.command_timeout = "200ms".into();
-        tweak(&mut raw);
-        let settings = config::validate(&raw).expect("valid test configuration");
-        let running = lifecycle::start(settings, lifecycle::StartOptions::default()).await.expect("starts");
-        Replica {
-            url: format!("http://{}", running.listen),
-            admin: format!("http://{}", running.admin),
-            running: Some(running),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        send(Method::GET, &format!("{}{path}", self.url), &[]).await
-    }
-
-    async fn metrics(&self) -> String {
-        send(Method::GET, &format!("{}/metrics", self.admin), &[]).await.text()
-    }
-
-    async fn metric(&self, line_start: &str) -> f64 {
-        let text = self.metrics().await;
-        let line = text.lines().find(|l| l.starts_with(line_start));
-        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+        let tweak = |raw: &mut RawConfig| {
+            raw.shared.redis_url = Some(RedisUrl::new(redis_url));
+            raw.shared.command_timeout = "200ms".into();
+            tweak(raw);
+        };
+        Replica(TestGateway::start_before(fake.clone(), tweak, lifecycle::SHUTDOWN_GRACE).await)
     }
 
     /// Waits (bounded) until the shared tier's state is `up`.
@@ -57,16 +43,6 @@ impl Replica {
             assert!(Instant::now() < deadline, "shared_up never became {want}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    async fn purge(&self, query: &str) -> Answer {
-        send(Method::POST, &format!("{}/cache/purge{query}", self.admin), &[]).await
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        drop(self.running.take());
     }
 }
 
@@ -276,7 +252,7 @@ async fn a_killed_redis_fails_no_request_and_sharing_resumes_after_a_restart() {
     }
     // The misses went to the second replica; the first answered from its own cache.
     replicas[1].wait_shared(false).await;
-    let ready = send(Method::GET, &format!("{}/readyz", replicas[1].admin), &[]).await;
+    let ready = send(Method::GET, &format!("{}/readyz", replicas[1].admin_url), &[]).await;
     assert_eq!(ready.status, 200, "a replica without its Redis is still ready");
     assert!(replicas[1].metric("appsignal_gateway_shared_fallbacks_total").await >= 1.0);
     server.restart().await;

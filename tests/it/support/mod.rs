@@ -75,7 +75,16 @@ impl TestGateway {
 
     /// As [`TestGateway::start`], with a chosen shutdown grace period.
     pub async fn start_with_grace(tweak: impl FnOnce(&mut RawConfig), grace: Duration) -> Self {
-        let fake = FakeAppSignal::start().await;
+        Self::start_before(FakeAppSignal::start().await, tweak, grace).await
+    }
+
+    /// A gateway in front of `fake`, which other gateways (replicas) may share, with the
+    /// default test configuration changed by `tweak`.
+    pub async fn start_before(
+        fake: FakeAppSignal,
+        tweak: impl FnOnce(&mut RawConfig),
+        grace: Duration,
+    ) -> Self {
         let mut raw = raw_config(&fake.url);
         tweak(&mut raw);
         let settings = config::validate(&raw).expect("test configuration is valid");
@@ -97,6 +106,24 @@ impl TestGateway {
     /// Sends any request to the public listener.
     pub async fn send(&self, method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
         send(method, &format!("{}{path_and_query}", self.url), headers).await
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        send(Method::GET, &format!("{}/metrics", self.admin_url), &[]).await.text()
+    }
+
+    /// The value of the first series in `/metrics` whose line starts with `line_start`
+    /// (0 when there is none).
+    pub async fn metric(&self, line_start: &str) -> f64 {
+        let text = self.metrics().await;
+        let line = text.lines().find(|l| l.starts_with(line_start));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+    }
+
+    /// `POST /cache/purge{query}` on the admin listener.
+    pub async fn purge(&self, query: &str) -> Answer {
+        send(Method::POST, &format!("{}/cache/purge{query}", self.admin_url), &[]).await
     }
 
     /// Stops the gateway, draining in-flight requests.
