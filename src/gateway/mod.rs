@@ -25,7 +25,7 @@ use phases::{Authorized, Routed};
 use crate::cache::{Ask, ResponseCache};
 use crate::config::Settings;
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
+use crate::metrics::{CacheOutcome, Metrics};
 use crate::response::Body;
 use crate::server::{Handler, Protocol};
 use crate::shared::{Scope, Shared};
@@ -165,6 +165,9 @@ impl Gateway {
         let lookup = self.lookup_or_fetch(request.generation, &target, now, &request.id).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
+            // The cache had nothing to serve and the upstream call failed: still a miss,
+            // as `cache_misses_total` counts answers that needed an upstream call.
+            self.metrics.cache(CacheOutcome::Miss);
             if let GatewayError::Upstream(error) = e {
                 log.upstream = error.status();
             }
