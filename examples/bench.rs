@@ -5,10 +5,6 @@
 //! program and wrk to core 1 while the servers run on core 0. Everything listens on
 //! 127.0.0.1 and every measurement is bounded in time.
 
-#[path = "../tests/support/fake.rs"]
-#[allow(dead_code)]
-mod fake;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +14,7 @@ use appsignal_gateway::config::Token;
 use appsignal_gateway::demo::SimulatedAppSignal;
 use bytes::Bytes;
 use clap::Parser;
-use fake::{FakeAppSignal, Reply};
+use fake_appsignal::{FakeAppSignal, Reply};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;

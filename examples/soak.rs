@@ -12,10 +12,6 @@
 //! explained by an injected fault or the budget, a request hangs, or the token appears
 //! in any response or log line.
 
-#[path = "../tests/support/fake.rs"]
-#[allow(dead_code)]
-mod fake;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -25,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use fake::{FakeAppSignal, Reply};
+use fake_appsignal::{FakeAppSignal, Reply};
 use http::{Method, Request};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;

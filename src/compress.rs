@@ -6,8 +6,8 @@
 //! smaller than quality 4, but costs a fixed ~100 µs per call (its larger hash tables),
 //! which dominates the typical 1-10 KB list: quality 4 below 64 KiB, 5 above.
 
+use std::cell::Cell;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -24,12 +24,21 @@ const BROTLI_MAX_WINDOW: i32 = 22;
 /// brotli's smallest window.
 const BROTLI_MIN_WINDOW: i32 = 10;
 
-/// Bodies compressed since start, every form counted: a cache hit must not add to it.
-static COMPRESSIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Bodies compressed on this thread, every form counted: a cache hit must not add to
+    /// it. Per thread, so a test on its own current-thread runtime sees only its own
+    /// compressions while other tests run beside it in the same process.
+    static COMPRESSIONS: Cell<u64> = const { Cell::new(0) };
+}
 
-/// How many compressions have run in this process.
+/// How many compressions have run on this thread.
 pub fn compressions() -> u64 {
-    COMPRESSIONS.load(Ordering::Relaxed)
+    COMPRESSIONS.with(Cell::get)
+}
+
+/// Counts one compression on this thread.
+fn count() {
+    COMPRESSIONS.with(|n| n.set(n.get() + 1));
 }
 
 /// A content coding the gateway can send.
@@ -56,7 +65,7 @@ impl Coding {
 
 /// gzip of `body`.
 pub fn gzip(body: &[u8]) -> Bytes {
-    COMPRESSIONS.fetch_add(1, Ordering::Relaxed);
+    count();
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
         flate2::Compression::new(GZIP_LEVEL),
@@ -71,7 +80,7 @@ pub fn gzip(body: &[u8]) -> Bytes {
 
 /// brotli of `body`.
 pub fn brotli(body: &[u8]) -> Bytes {
-    COMPRESSIONS.fetch_add(1, Ordering::Relaxed);
+    count();
     let bits = usize::BITS as i32 - body.len().max(1).leading_zeros() as i32;
     let params = brotli::enc::BrotliEncoderParams {
         quality: if body.len() < BROTLI_LARGE { BROTLI_QUALITY.0 } else { BROTLI_QUALITY.1 },

@@ -1,42 +1,79 @@
-//! A cached answer, its compressed forms, and the headers it is served with.
+//! A cached answer and its compressed forms, with the values a hit sends beside each
+//! (ETag, `Content-Length`, `Cache-Control`) made once when it is stored. How an entry
+//! becomes a response is the gateway's business (`gateway::render`).
 
 use std::hash::{DefaultHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH, VARY};
-use http::{HeaderMap, Response, StatusCode};
-use http_body_util::Full;
+use http::header::HeaderValue;
+use http::StatusCode;
 
-use super::headers;
-use crate::compress::{self, Coding};
-use crate::jsonp;
 use crate::metrics::CacheOutcome;
-use crate::response::{Body, CACHE_STATUS, X_REQUEST_ID};
+
+/// Which encoding a form holds; its ETag carries the encoding's suffix, so a validator
+/// never names two different byte strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FormKind {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+impl FormKind {
+    /// Every kind, in the order entries and envelopes keep them.
+    pub(super) const ALL: [FormKind; 3] = [FormKind::Identity, FormKind::Gzip, FormKind::Brotli];
+
+    fn etag_suffix(self) -> &'static str {
+        match self {
+            FormKind::Identity => "",
+            FormKind::Gzip => "-gz",
+            FormKind::Brotli => "-br",
+        }
+    }
+}
 
 /// One encoding of a body, with what a hit sends alongside it.
 #[derive(Debug)]
-pub(super) struct Form {
+pub struct Form {
     /// The bytes sent.
-    pub(super) body: Bytes,
+    body: Bytes,
     /// Strong validator of these bytes, quoted.
     etag: HeaderValue,
     /// Their length, ready to send.
     content_length: HeaderValue,
-    /// How the bytes are encoded.
-    coding: Coding,
 }
 
 impl Form {
-    pub(super) fn new(body: Bytes, hash: u64, coding: Coding) -> Self {
-        let suffix = match coding {
-            Coding::Identity => "",
-            Coding::Gzip => "-gz",
-            Coding::Brotli => "-br",
-        };
+    pub(super) fn new(body: Bytes, hash: u64, kind: FormKind) -> Self {
+        let suffix = kind.etag_suffix();
         let etag = HeaderValue::from_str(&format!("\"{hash:016x}{suffix}\"")).expect("hex is a valid header");
-        Form { content_length: HeaderValue::from(body.len()), etag, coding, body }
+        Form { content_length: HeaderValue::from(body.len()), etag, body }
     }
+
+    /// The bytes sent.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Strong validator of these bytes, quoted.
+    pub fn etag(&self) -> &HeaderValue {
+        &self.etag
+    }
+
+    /// Their length, as a header value.
+    pub fn content_length(&self) -> &HeaderValue {
+        &self.content_length
+    }
+}
+
+/// The compressed forms of a body, made by whoever builds the entry.
+#[derive(Debug, Clone, Default)]
+pub struct Compressed {
+    /// The gzip form.
+    pub gzip: Bytes,
+    /// The brotli form.
+    pub brotli: Bytes,
 }
 
 /// One cached answer: AppSignal's JSON (200) or the gateway's not-found error (404).
@@ -68,7 +105,8 @@ pub struct Entry {
     pub retain: Duration,
 }
 
-/// How an answer relates to the cache, for `Cache-Status` (RFC 9211).
+/// How an answer relates to the cache: what `Cache-Status` (RFC 9211), the access line
+/// and the cache counters say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
     /// A fresh entry.
@@ -129,68 +167,51 @@ impl CacheStatus {
         )
     }
 
-    /// The `Cache-Status` value.
-    fn header(self, ttl_left: u64) -> HeaderValue {
-        let text = match self {
-            CacheStatus::Hit => return headers::hit(ttl_left),
-            CacheStatus::SharedHit => {
-                let text = format!(
-                    "appsignal-gateway-shared; hit; ttl={ttl_left}, appsignal-gateway; fwd=miss; stored"
-                );
-                return HeaderValue::try_from(text).expect("digits are a valid header");
+    /// What a request whose own entry had expired reports when the fill it waited for
+    /// brought a new one: that entry, refetched.
+    pub fn refetched(self) -> CacheStatus {
+        match self {
+            CacheStatus::MissStored | CacheStatus::MissCollapsed | CacheStatus::MissNotStored => {
+                CacheStatus::StaleStored
             }
-            CacheStatus::MissStored => "appsignal-gateway; fwd=miss; stored",
-            CacheStatus::MissCollapsed => "appsignal-gateway; fwd=miss; collapsed",
-            CacheStatus::MissNotStored => "appsignal-gateway; fwd=miss",
-            CacheStatus::StaleStored => "appsignal-gateway; fwd=stale; stored",
-            CacheStatus::StaleRevalidating => "appsignal-gateway; hit; fwd=stale; detail=revalidating",
-            CacheStatus::StaleUpstreamError => "appsignal-gateway; fwd=stale; detail=upstream-error",
-        };
-        HeaderValue::from_static(text)
+            other => other,
+        }
     }
-}
 
-/// What a request asks of an entry besides its body.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Ask<'a> {
-    /// `If-None-Match`, for a 304.
-    pub if_none_match: Option<&'a HeaderValue>,
-    /// `Accept-Encoding`, to pick a form.
-    pub accept_encoding: Option<&'a HeaderValue>,
-    /// A JSONP callback: the answer is wrapped, never compressed, and has no ETag.
-    pub callback: Option<&'a str>,
-}
-
-impl<'a> Ask<'a> {
-    /// What the request headers ask, with an optional JSONP callback.
-    pub fn from_headers(headers: &'a HeaderMap, callback: Option<&'a str>) -> Self {
-        Ask {
-            if_none_match: headers.get(IF_NONE_MATCH),
-            accept_encoding: headers.get(ACCEPT_ENCODING),
-            callback,
+    /// What a request that joined another request's flight reports: the answer came
+    /// from a call it waited for, not one it made.
+    pub fn for_follower(self) -> CacheStatus {
+        match self {
+            CacheStatus::MissStored | CacheStatus::MissNotStored => CacheStatus::MissCollapsed,
+            other => other,
         }
     }
 }
 
 impl Entry {
-    /// A new entry for `body`, fresh for `ttl` and kept for `retain`. With
-    /// `compress_from` set, bodies at least that large also get gzip and brotli forms.
+    /// A new entry for `body` and its `compressed` forms (if any were made), fresh for
+    /// `ttl` and kept for `retain`. `vary_encoding`: answers vary by `Accept-Encoding`
+    /// (compression is on, whether or not this body was large enough for it).
     pub fn new(
         status: StatusCode,
         body: Bytes,
+        compressed: Option<Compressed>,
+        vary_encoding: bool,
         ttl: Duration,
         retain: Duration,
-        compress_from: Option<u64>,
     ) -> Self {
         let mut hasher = DefaultHasher::new();
         hasher.write(&body);
         let hash = hasher.finish();
-        let compress = compress_from.is_some_and(|min| body.len() as u64 >= min);
-        let vary = compress_from.is_some();
-        let gzip = compress.then(|| Form::new(compress::gzip(&body), hash, Coding::Gzip));
-        let brotli = compress.then(|| Form::new(compress::brotli(&body), hash, Coding::Brotli));
-        let identity = Form::new(body, hash, Coding::Identity);
-        Self::assemble(status, (identity, gzip, brotli), hash, vary, Instant::now(), ttl, retain)
+        let (gzip, brotli) = match compressed {
+            Some(c) => (
+                Some(Form::new(c.gzip, hash, FormKind::Gzip)),
+                Some(Form::new(c.brotli, hash, FormKind::Brotli)),
+            ),
+            None => (None, None),
+        };
+        let identity = Form::new(body, hash, FormKind::Identity);
+        Self::assemble(status, (identity, gzip, brotli), hash, vary_encoding, Instant::now(), ttl, retain)
     }
 
     /// An entry from forms already made (by this gateway or, through the shared tier,
@@ -204,7 +225,9 @@ impl Entry {
         ttl: Duration,
         retain: Duration,
     ) -> Self {
-        let cache_control = headers::cache_control(ttl.as_secs());
+        // Made once per stored entry, never per hit.
+        let cache_control = HeaderValue::try_from(format!("private, max-age={}", ttl.as_secs()))
+            .expect("digits are a valid header");
         Entry { status, identity, gzip, brotli, vary_encoding, hash, stored_at, ttl, cache_control, retain }
     }
 
@@ -227,74 +250,29 @@ impl Entry {
         self.ttl.saturating_sub(self.age(now))
     }
 
-    /// The form for `coding`; negotiation only picks forms that were made.
-    fn form(&self, coding: Coding) -> &Form {
-        let form = match coding {
-            Coding::Identity => None,
-            Coding::Gzip => self.gzip.as_ref(),
-            Coding::Brotli => self.brotli.as_ref(),
-        };
-        form.unwrap_or(&self.identity)
+    /// The body as AppSignal sent it.
+    pub fn identity(&self) -> &Form {
+        &self.identity
     }
 
-    /// The response for this entry: the chosen form (or 304 when `If-None-Match` names
-    /// it), with `Cache-Status`, `Age`, `ETag`, `Cache-Control` and `request_id`.
-    pub fn respond(
-        &self,
-        cache_status: CacheStatus,
-        now: Instant,
-        ask: Ask<'_>,
-        request_id: &HeaderValue,
-    ) -> Response<Body> {
-        let coding = match ask.callback {
-            Some(_) => Coding::Identity,
-            None => compress::negotiate(ask.accept_encoding, self.gzip.is_some(), self.brotli.is_some()),
-        };
-        let form = self.form(coding);
-        // Only a 200 has a validator: a cached 404 is sent whole.
-        let validated = self.status == StatusCode::OK;
-        let not_modified = ask.callback.is_none()
-            && validated
-            && ask.if_none_match.is_some_and(|tags| matches(tags, &form.etag));
-        let ttl_left = self.ttl_left(now).as_secs();
-        let status_header = cache_status.header(ttl_left);
-        let age = headers::age(self.age(now).as_secs());
-        let cache_control = self.cache_control.clone();
-        if not_modified {
-            // Rare enough to build by hand: a 304 carries no content headers.
-            let mut headers = HeaderMap::with_capacity(8);
-            headers.insert(CACHE_STATUS, status_header);
-            headers.insert(AGE, age);
-            headers.insert(CACHE_CONTROL, cache_control);
-            headers.insert(X_REQUEST_ID, request_id.clone());
-            headers.insert(ETAG, form.etag.clone());
-            if self.vary_encoding {
-                headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
-            }
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::NOT_MODIFIED;
-            *response.headers_mut() = headers;
-            return response;
-        }
-        let template = headers::template(form.coding, self.vary_encoding);
-        let values = [
-            status_header,
-            age,
-            cache_control,
-            request_id.clone(),
-            form.etag.clone(),
-            form.content_length.clone(),
-        ];
-        let mut response = Response::new(Full::new(form.body.clone()));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = headers::filled(template, values);
-        if !validated {
-            response.headers_mut().remove(ETAG);
-        }
-        if let Some(callback) = ask.callback {
-            jsonp::wrap_response(&mut response, callback, &self.identity.body);
-        }
-        response
+    /// The gzip form, when one was made.
+    pub fn gzip(&self) -> Option<&Form> {
+        self.gzip.as_ref()
+    }
+
+    /// The brotli form, when one was made.
+    pub fn brotli(&self) -> Option<&Form> {
+        self.brotli.as_ref()
+    }
+
+    /// Whether answers vary by `Accept-Encoding` (compression is on).
+    pub fn vary_encoding(&self) -> bool {
+        self.vary_encoding
+    }
+
+    /// `Cache-Control: private, max-age={ttl}`, made when the entry was.
+    pub fn cache_control(&self) -> &HeaderValue {
+        &self.cache_control
     }
 
     /// What the weigher charges for this entry under `key`: key, every form with its
@@ -308,81 +286,5 @@ impl Entry {
         let forms = [Some(&self.identity), self.gzip.as_ref(), self.brotli.as_ref()];
         let bytes: usize = forms.iter().flatten().map(|f| f.body.len() + f.etag.len() + PER_FORM).sum();
         u32::try_from(key.len() + bytes + PER_ENTRY).unwrap_or(u32::MAX)
-    }
-}
-
-/// Whether `If-None-Match` names `etag` (weak comparison, `*` too).
-fn matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
-    let Ok(text) = if_none_match.to_str() else { return false };
-    let ours = etag.to_str().unwrap_or_default();
-    text.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
-}
-
-#[cfg(test)]
-mod tests {
-    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-
-    use super::*;
-
-    fn entry(body: &'static [u8], compress_from: Option<u64>) -> Entry {
-        let ttl = Duration::from_secs(30);
-        Entry::new(StatusCode::OK, Bytes::from_static(body), ttl, ttl * 2, compress_from)
-    }
-
-    fn id() -> HeaderValue {
-        HeaderValue::from_static("req-1")
-    }
-
-    fn etag(response: &Response<Body>) -> String {
-        response.headers()[ETAG].to_str().unwrap().to_owned()
-    }
-
-    #[test]
-    fn etag_is_strong_and_follows_the_body() {
-        let now = Instant::now();
-        let a = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default(), &id()));
-        let b = etag(&entry(b"{}", None).respond(CacheStatus::Hit, now, Ask::default(), &id()));
-        let c = etag(&entry(b"[]", None).respond(CacheStatus::Hit, now, Ask::default(), &id()));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(a.starts_with('"'));
-        let tag = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert!(matches(&tag(&a), &tag(&a)));
-        assert!(matches(&tag(&format!("\"x\", W/{a}")), &tag(&a)));
-        assert!(matches(&tag("*"), &tag(&a)));
-        assert!(!matches(&tag(&c), &tag(&a)));
-    }
-
-    #[test]
-    fn age_counts_up_beside_the_whole_max_age() {
-        let entry = entry(b"{}", None);
-        let later = entry.stored_at + Duration::from_secs(12);
-        let response = entry.respond(CacheStatus::Hit, later, Ask::default(), &id());
-        assert_eq!(response.headers()["cache-status"], "appsignal-gateway; hit; ttl=18");
-        assert_eq!(response.headers()[AGE], "12");
-        // RFC 9111 §4.2.3: the browser subtracts Age from max-age itself.
-        assert_eq!(response.headers()[CACHE_CONTROL], "private, max-age=30");
-        assert_eq!(response.headers()[X_REQUEST_ID], "req-1");
-        let tag = response.headers()[ETAG].clone();
-        let ask = Ask { if_none_match: Some(&tag), ..Ask::default() };
-        let response = entry.respond(CacheStatus::Hit, later, ask, &id());
-        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
-        assert!(response.headers().get(CONTENT_LENGTH).is_none());
-    }
-
-    #[test]
-    fn small_bodies_are_not_compressed_and_weights_count_forms() {
-        let small = entry(b"{}", Some(1024));
-        let accept = HeaderValue::from_static("br");
-        let ask = Ask { accept_encoding: Some(&accept), ..Ask::default() };
-        let response = small.respond(CacheStatus::Hit, Instant::now(), ask, &id());
-        assert!(response.headers().get(CONTENT_ENCODING).is_none());
-        assert_eq!(response.headers()[VARY], "accept-encoding");
-        let big: &'static [u8] = Box::leak(b"{\"a\":\"xxxxxxxx\"}".repeat(200).into_boxed_slice());
-        let plain = entry(big, None);
-        let compressed = entry(big, Some(1024));
-        assert!(compressed.weight("k") > plain.weight("k"));
-        let response = compressed.respond(CacheStatus::Hit, Instant::now(), ask, &id());
-        assert_eq!(response.headers()[CONTENT_ENCODING], "br");
     }
 }

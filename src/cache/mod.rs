@@ -1,20 +1,20 @@
-//! The response cache: a moka cache bounded in bytes, with per-entry freshness, stale
-//! serving and single-flight upstream calls.
+//! The response cache: a moka cache bounded in bytes, with per-entry freshness, the one
+//! freshness rule ([`judge`]) and single-flight fills ([`Flights`]).
 //!
 //! moka keeps each entry for its TTL plus the longest stale window; whether an entry is
 //! fresh, revalidatable or only good as a fallback is judged from its own store time.
+//! The cache renders no HTTP: the gateway turns entries into responses.
 
 mod entry;
 mod envelope;
 mod flight;
-mod headers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use entry::{Ask, CacheStatus, Entry};
+pub use entry::{CacheStatus, Compressed, Entry, Form};
 pub use envelope::Stored;
-pub use flight::{Flights, Landed, Role, Ticket, Via};
+pub use flight::{FlightLost, Flights, Landed, Ticket};
 
 use crate::config::CacheSettings;
 
@@ -31,13 +31,11 @@ pub enum Lookup {
     Miss,
 }
 
-/// Answers by normalised upstream target, bounded in bytes, and the flights that fill it.
+/// Answers by cache key, bounded in bytes.
 #[derive(Debug)]
 pub struct ResponseCache {
-    /// Entries by normalised upstream target.
+    /// Entries by cache key.
     entries: moka::sync::Cache<Arc<str>, Arc<Entry>, Hasher>,
-    /// Upstream calls under way, by the same key.
-    flights: Arc<Flights>,
 }
 
 /// Keeps each entry for its own `retain` time.
@@ -69,7 +67,7 @@ impl moka::Expiry<Arc<str>, Arc<Entry>> for Retain {
 type Hasher = foldhash::quality::RandomState;
 
 /// How `entry` can serve as of `now`, by its own age and TTL and the stale windows in
-/// `settings`: the one rule for both tiers.
+/// `settings` (this replica's, whoever stored the entry): the one rule for both tiers.
 pub fn judge(entry: Arc<Entry>, now: Instant, settings: &CacheSettings) -> Lookup {
     let age = entry.age(now);
     if age < entry.ttl {
@@ -92,7 +90,7 @@ impl ResponseCache {
             .expire_after(Retain)
             .support_invalidation_closures()
             .build_with_hasher(Hasher::default());
-        ResponseCache { entries, flights: Arc::default() }
+        ResponseCache { entries }
     }
 
     /// Looks `key` up as of `now`, judging staleness by the windows in `settings`.
@@ -103,14 +101,14 @@ impl ResponseCache {
         }
     }
 
-    /// Stores `entry` under `key`, replacing what was there.
-    pub fn store(&self, key: Arc<str>, entry: Arc<Entry>) {
-        self.entries.insert(key, entry);
-    }
-
-    /// The single-flight table.
-    pub fn flights(&self) -> &Arc<Flights> {
-        &self.flights
+    /// Ends a fill for `key` with `entry`: stores it (unless its TTL is zero, or it is
+    /// already what the cache holds for `key`) and returns the proof a flight ends with.
+    pub fn land(&self, key: &Arc<str>, entry: Arc<Entry>, status: CacheStatus) -> Landed {
+        let held = self.entries.get(key).is_some_and(|held| Arc::ptr_eq(&held, &entry));
+        if !entry.ttl.is_zero() && !held {
+            self.entries.insert(key.clone(), entry.clone());
+        }
+        Landed::new(entry, status)
     }
 
     /// Drops every entry.

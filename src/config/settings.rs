@@ -142,6 +142,13 @@ pub struct CompressionSettings {
     pub min_size: u64,
 }
 
+impl CompressionSettings {
+    /// Whether a body of `len` bytes gets compressed forms: the one threshold rule.
+    pub fn applies_to(&self, len: usize) -> bool {
+        self.enabled && len as u64 >= self.min_size
+    }
+}
+
 /// `cors.*`
 #[derive(Debug, Clone)]
 pub struct CorsSettings {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 
+use super::build::{self, Recipe};
 use crate::auth::Keys;
 use crate::cache::Entry;
 use crate::config::{Settings, UpstreamSettings};
@@ -104,9 +105,13 @@ pub const OPENAPI_TTL: Duration = Duration::from_secs(300);
 /// The API description as an entry: served like any cached answer (ETag, 304, gzip, br).
 fn openapi_entry(settings: &Settings) -> Entry {
     let body = Bytes::from(crate::openapi::document(settings).to_string());
-    let compression = settings.compression;
-    let compress_from = compression.enabled.then_some(compression.min_size);
-    Entry::new(StatusCode::OK, body, OPENAPI_TTL, OPENAPI_TTL, compress_from)
+    let recipe = Recipe {
+        status: StatusCode::OK,
+        ttl: OPENAPI_TTL,
+        retain: OPENAPI_TTL,
+        compression: settings.compression,
+    };
+    build::entry(recipe, body)
 }
 
 /// The fleet's budget, kept by the shared tier when there is one.

@@ -6,10 +6,12 @@
 //! reload replaces live in one [`Generation`] behind an atomic pointer; the cache outlives
 //! reloads.
 
-mod fleet;
+mod build;
+mod fill;
 mod generation;
-mod lookup;
+mod headers;
 mod phases;
+mod render;
 mod request_id;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,10 +21,12 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use http::{Request, Response};
 
+use fill::FillFlights;
 pub use generation::{needs_restart, Generation};
 use phases::{Authorized, Routed};
+use render::{render, Ask};
 
-use crate::cache::{Ask, ResponseCache};
+use crate::cache::ResponseCache;
 use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::{CacheOutcome, Metrics};
@@ -42,8 +46,10 @@ pub struct Gateway {
     /// The settings the process started with: what is in force for every key a reload
     /// cannot apply (listeners, cache size, log format, connection limits).
     started: Arc<Settings>,
-    /// Answers by normalised upstream target; shared with the flights that fill it.
+    /// Answers by cache key; shared with the fills that store in it.
     cache: Arc<ResponseCache>,
+    /// The fills under way, one per cache key.
+    flights: Arc<FillFlights>,
     /// Shared with the upstream client and the admin surface.
     metrics: Arc<Metrics>,
     /// The tier replicas share through Redis, when `shared.redis_url` is set. Fixed for
@@ -63,7 +69,8 @@ impl Gateway {
         let generation = Generation::new(settings.clone(), &metrics, shared.as_ref())?;
         let generation = ArcSwap::from_pointee(generation);
         let certs = settings.tls.as_ref().map(|t| tls::Certs::new(t.certified.clone()));
-        Ok(Gateway { generation, started: settings, cache, metrics, shared, certs })
+        let flights = Arc::default();
+        Ok(Gateway { generation, started: settings, cache, flights, metrics, shared, certs })
     }
 
     /// The TLS acceptor for `listen` (h2 and http/1.1 by ALPN), when `tls` is set.
@@ -162,7 +169,7 @@ impl Gateway {
         request.allow_script(&target, key)?;
         request.admit(key)?;
         let now = Instant::now();
-        let lookup = self.lookup_or_fetch(request.generation, &target, now, &request.id).await;
+        let lookup = self.entry(request.generation, &target, now, &request.id).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
             // The cache had nothing to serve and the upstream call failed: still a miss,
@@ -177,7 +184,7 @@ impl Gateway {
             log.upstream = Some(entry.status.as_u16());
         }
         let ask = Ask::from_headers(&request.parts.headers, target.callback.as_deref());
-        Ok(entry.respond(status, now, ask, &request.id))
+        Ok(render(&entry, status, now, ask, &request.id))
     }
 }
 

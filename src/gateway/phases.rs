@@ -7,8 +7,8 @@
 //! 4. [`Request::resolve_target`] — the query normalised into the upstream target (400).
 //! 5. [`Request::allow_script`], [`Request::admit`] — JSONP only for allowed pages or keys
 //!    (403), then the client's rate limit (429).
-//! 6. the cache or upstream step, [`Gateway::lookup_or_fetch`](super::Gateway) — the only
-//!    phase that may await, and only on a miss.
+//! 6. the cache step, `Gateway::entry` (`fill.rs`): the entry from this replica's cache or
+//!    one fill per key — the only phase that may await, and only on a miss.
 //! 7. [`Request::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
 //!
 //! Every phase before the cache step is synchronous, so a hit awaits nothing.
@@ -21,7 +21,8 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::generation::Generation;
-use crate::cache::{Ask, CacheStatus};
+use super::render::{render, Ask};
+use crate::cache::CacheStatus;
 use crate::config::DashboardKey;
 use crate::cors::Cors;
 use crate::error::{Allowed, GatewayError};
@@ -188,7 +189,7 @@ impl<'a> Request<'a> {
         }
         let entry = &self.generation.openapi;
         let ask = Ask::from_headers(&self.parts.headers, None);
-        Ok(entry.respond(CacheStatus::Hit, entry.stored_at, ask, &self.id))
+        Ok(render(entry, CacheStatus::Hit, entry.stored_at, ask, &self.id))
     }
 
     /// Phase 3: preflights (no key, never limited), a page whose `Origin` the allowlist

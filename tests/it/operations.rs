@@ -1,6 +1,6 @@
 //! Operations: metrics, readiness, reload, request ids.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The API description: made from the route table, served and printed alike, safe to
 //! publish, and every status it documents reached by a real request.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

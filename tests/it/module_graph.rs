@@ -77,3 +77,12 @@ fn transport_knows_nothing_of_the_gateway() {
     let server: Vec<&String> = graph["server"].iter().collect();
     assert_eq!(server, ["response"], "server may use only the response building blocks");
 }
+
+#[test]
+fn the_cache_renders_no_http_and_calls_no_one() {
+    let graph = graph();
+    let cache = &graph["cache"];
+    for rendering in ["jsonp", "compress", "response", "upstream", "gateway", "shared"] {
+        assert!(!cache.contains(rendering), "cache imports {rendering}: {cache:?}");
+    }
+}

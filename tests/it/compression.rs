@@ -1,10 +1,11 @@
 //! Pre-compressed cached bodies.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::sync::Arc;
 
+use appsignal_gateway::compress::compressions;
 use appsignal_gateway::config;
 use appsignal_gateway::gateway::{Gateway, NO_PEER};
 use http::{Method, Request};
@@ -137,4 +138,31 @@ async fn the_weigher_counts_compressed_forms() {
     let compressed = usage(true).await;
     assert!(plain > big_json().len() as u64);
     assert!(compressed > plain + 100, "compressed forms not weighed: {compressed} vs {plain}");
+}
+
+/// The compression counter is kept per thread, so this test (on its own current-thread
+/// runtime, with a body small enough to be compressed in place) sees only its own.
+#[tokio::test]
+async fn hits_perform_no_compression() {
+    let fake = support::FakeAppSignal::start().await;
+    let body: &'static str = Box::leak(format!("[{}1]", "1234567890,".repeat(300)).into_boxed_str());
+    fake.always(Reply::Json(200, body));
+    let raw = support::raw_config(&fake.url);
+    let gateway = Gateway::new(Arc::new(config::validate(&raw).unwrap())).unwrap();
+    let get = |accept: &'static str| {
+        let request =
+            Request::get("/api/blog/samples.json").header("accept-encoding", accept).body(()).unwrap();
+        gateway.handle(request, NO_PEER)
+    };
+    let before = compressions();
+    assert_eq!(get("br").await.status(), 200);
+    assert_eq!(compressions() - before, 2, "a miss makes the gzip and brotli forms once");
+    let after_miss = compressions();
+    for accept in ["br", "gzip", "identity", "br;q=0.1, gzip", "*"] {
+        for _ in 0..10 {
+            assert_eq!(get(accept).await.status(), 200);
+        }
+    }
+    assert_eq!(compressions(), after_miss, "a hit compressed");
+    assert_eq!(fake.count(), 1);
 }

@@ -1,6 +1,6 @@
 //! The built binary: `check`, token sources, overrides, exit codes, logs, signals, demo.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

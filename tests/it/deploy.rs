@@ -1,6 +1,6 @@
 //! The deployment artefacts in deploy/ and config/ are consistent and valid.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,9 +1,7 @@
 //! The shared tier against real `redis-server` processes: several gateways in one test,
 //! one fake AppSignal behind them all, one Redis (or a three-master Cluster) between.
 
-#[path = "support/redis.rs"]
-mod redis;
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +9,7 @@ use appsignal_gateway::config::{self, RawConfig, RedisUrl};
 use appsignal_gateway::lifecycle::{self, Running};
 use futures_util::future::join_all;
 use http::Method;
-use redis::RedisServer;
+use support::redis::{self, RedisServer};
 use support::{raw_config, send, Answer, FakeAppSignal, Reply, APP_ID, TOKEN};
 
 /// One replica of a fleet.
@@ -99,7 +97,9 @@ async fn concurrent_misses_across_replicas_make_one_upstream_call() {
     if !redis::available() {
         return;
     }
-    let (fake, _server, replicas) = fleet(3, |_| {}).await;
+    // A Redis command slower than its timeout makes a replica act alone, by design: on a
+    // loaded machine give it room, so the test counts coalescing, not the machine's load.
+    let (fake, _server, replicas) = fleet(3, |raw| raw.shared.command_timeout = "2s".into()).await;
     fake.always(Reply::Delay(Duration::from_millis(300), Box::new(Reply::Echo)));
     let key = path(1);
     let requests = (0..99).map(|i| replicas[i % 3].get(&key));
@@ -457,6 +457,8 @@ async fn a_redis_cluster_coalesces_and_budgets_too() {
         replicas.push(
             Replica::start(&fake, &url, |raw| {
                 raw.shared.cluster = true;
+                // Room for a loaded machine, as in the three-replica coalescing test.
+                raw.shared.command_timeout = "2s".into();
                 raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 20 };
             })
             .await,
@@ -508,4 +510,61 @@ async fn large_entries_stay_in_a_replicas_own_cache_and_foreign_values_are_misse
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(cache_status(&answer), "appsignal-gateway; fwd=miss; stored");
     assert_eq!(fake.count(), calls + 1);
+}
+
+/// Stale is served only for upstream faults, judged by each replica's own windows: an
+/// entry another replica (with longer windows) stored is no entry to a replica whose
+/// windows it is past, so that replica calls AppSignal and, if the call fails, answers
+/// the error rather than an entry labelled `upstream-error` when no call failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_past_a_replicas_own_stale_windows_is_no_entry_to_it() {
+    if !redis::available() {
+        return;
+    }
+    let fake = FakeAppSignal::start().await;
+    let server = RedisServer::start().await;
+    let windows = |stale_if_error: &'static str| {
+        move |raw: &mut RawConfig| {
+            raw.shared.command_timeout = "2s".into();
+            raw.cache.ttl.list = "1s".into();
+            raw.cache.stale_while_revalidate = "0s".into();
+            raw.cache.stale_if_error = stale_if_error.into();
+        }
+    };
+    let long = Replica::start(&fake, &server.url(), windows("1h")).await;
+    let short = Replica::start(&fake, &server.url(), windows("0s")).await;
+    let late_long = Replica::start(&fake, &server.url(), windows("1h")).await;
+    for replica in [&long, &short, &late_long] {
+        replica.wait_shared(true).await;
+    }
+    fake.always(Reply::Echo);
+    let key = path(77);
+    let first = long.get(&key).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(cache_status(&first), "appsignal-gateway; fwd=miss; stored");
+    // Wait out the TTL (a real one: moka and the shared tier's wall-clock store time
+    // both count it), with AppSignal now failing.
+    let stored = Instant::now();
+    fake.always(Reply::Json(500, "{}"));
+    tokio::time::sleep(Duration::from_millis(1300).saturating_sub(stored.elapsed())).await;
+
+    // Past the short replica's windows: it calls, the call fails, it answers the error.
+    let short_answer = short.get(&key).await;
+    assert_eq!(short_answer.status, 502, "{}", short_answer.text());
+    assert_eq!(fake.count(), 2, "the short replica called AppSignal itself");
+    assert!(short_answer.header("cache-status").is_none_or(|s| !s.contains("upstream-error")));
+
+    // Within the long replica's windows, from the shared tier alone (its own cache is
+    // empty): the call fails, and the stale entry is served, labelled as what it is.
+    let long_answer = late_long.get(&key).await;
+    assert_eq!(long_answer.status, 200, "{}", long_answer.text());
+    assert_eq!(long_answer.body, first.body);
+    assert_eq!(cache_status(&long_answer), "appsignal-gateway; fwd=stale; detail=upstream-error");
+    assert_eq!(fake.count(), 3, "the stale entry was served because a call failed");
+
+    // With AppSignal back, the short replica's miss is an ordinary stored miss.
+    fake.always(Reply::Echo);
+    let recovered = short.get(&key).await;
+    assert_eq!(recovered.status, 200);
+    assert_eq!(cache_status(&recovered), "appsignal-gateway; fwd=miss; stored");
 }

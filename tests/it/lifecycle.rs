@@ -1,6 +1,6 @@
 //! Starting and draining in-process.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! Without `prometheus` / `promtool` the tests print `SKIPPED` and pass; with `CI` set
 //! they fail (`.ci/run` installs the package).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

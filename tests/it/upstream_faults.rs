@@ -1,7 +1,7 @@
 //! Failing upstreams: each fault maps to its status, and nothing of AppSignal's answer
 //! (least of all the token) is relayed.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

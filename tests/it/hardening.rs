@@ -1,6 +1,6 @@
 //! Limits on everything a client controls, and surviving panics and slow clients.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

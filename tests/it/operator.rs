@@ -1,7 +1,7 @@
 //! What a new operator tripped over: a reload that forgets a pending restart, the admin's
 //! `Allow` headers, colour codes in files, confusing errors, noisy metrics and log lines.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

@@ -1,6 +1,6 @@
 //! The response cache, end to end against the fake AppSignal.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

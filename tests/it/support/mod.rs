@@ -1,10 +1,12 @@
 //! Test support: the fake AppSignal, a gateway started on 127.0.0.1:0 in front of it,
 //! and a small HTTP client.
 
-#![allow(dead_code)]
-
 pub mod binary;
-pub mod fake;
+pub mod browser;
+pub mod redis;
+pub mod tls;
+
+pub use fake_appsignal as fake;
 
 use std::time::Duration;
 
@@ -17,7 +19,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-#[allow(unused_imports)] // Each test binary uses a different subset.
 pub use fake::{FakeAppSignal, Reply};
 
 /// The AppSignal token every test gateway holds; no response or log may contain it.

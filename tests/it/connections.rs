@@ -2,7 +2,7 @@
 //! `header_read_timeout` of its first byte, an idle connection closes after
 //! `idle_timeout`, and neither cuts a request that is being answered.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

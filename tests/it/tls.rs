@@ -1,9 +1,7 @@
 //! HTTPS and HTTP/2 on `listen`: ALPN, per-stream limits, rapid reset, certificate
 //! reloads, handshake deadlines and graceful drain, against a test CA made here.
 
-mod support;
-#[path = "support/tls.rs"]
-mod tls;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,8 +11,8 @@ use appsignal_gateway::lifecycle;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::Method;
+use support::tls::{self, H2Answer, TestCa};
 use support::{binary, send, FakeAppSignal, Reply, TestGateway};
-use tls::{H2Answer, TestCa};
 use tokio::io::AsyncReadExt;
 
 /// A gateway serving HTTPS with a fresh leaf of `ca`, changed by `tweak`.

@@ -1,6 +1,6 @@
 //! The browser surface: JSONP and CORS.
 
-mod support;
+use crate::support;
 
 use http::Method;
 use support::{Reply, TestGateway};

@@ -1,6 +1,6 @@
 //! Forwarding: what reaches AppSignal, and what never does.
 
-mod support;
+use crate::support;
 
 use http::Method;
 use support::{no_cache, TestGateway, APP_ID, TOKEN};

@@ -1,7 +1,7 @@
 //! The gateway as a `tower::Service` inside another service's axum router: prefix
 //! stripped by `nest_service`, the host's layer around it, the gateway's rules intact.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Graphs and markers beside samples: their rules, and every route's TTL class.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Scoped dashboard keys.
 
-mod support;
+use crate::support;
 
 use appsignal_gateway::auth::digest_hex;
 use appsignal_gateway::config::{RawConfig, RawKey, RawRate};

@@ -1,6 +1,6 @@
 //! Limits: per-client rate limits, the upstream budget, and AppSignal's 429 back-off.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,14 +2,12 @@
 //! browser's own HTTP cache revalidating, and the demo dashboard. Chromium is Debian's
 //! (`chromium`, `chromium-driver`), driven by WebDriver through `fantoccini`.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod support;
+use crate::support;
 
 use appsignal_gateway::auth::digest_hex;
 use appsignal_gateway::config::RawKey;
-use browser::{Browser, PageOrigin};
 use serde_json::Value;
+use support::browser::{Browser, PageOrigin};
 use support::{Reply, TestGateway, TOKEN};
 
 /// A gateway allowing `page`'s origin, with keys or not.

@@ -2,7 +2,7 @@
 //! the built binary, in a temporary directory), and the user docs checked against what
 //! the gateway and deploy/ really do.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
@@ -10,11 +10,11 @@ use std::process::Command;
 use http::Method;
 use support::TestGateway;
 
-const README: &str = include_str!("../README.md");
-const TESTING: &str = include_str!("../TESTING.md");
-const ARCHITECTURE: &str = include_str!("../ARCHITECTURE.md");
-const DEPLOY_README: &str = include_str!("../deploy/README.md");
-const KUBERNETES: &str = include_str!("../deploy/kubernetes.yaml");
+const README: &str = include_str!("../../README.md");
+const TESTING: &str = include_str!("../../TESTING.md");
+const ARCHITECTURE: &str = include_str!("../../ARCHITECTURE.md");
+const DEPLOY_README: &str = include_str!("../../deploy/README.md");
+const KUBERNETES: &str = include_str!("../../deploy/kubernetes.yaml");
 
 /// The fenced `sh` blocks of the README section whose heading is `heading`.
 fn sh_blocks(heading: &str) -> Vec<String> {
@@ -81,7 +81,7 @@ fn running_it_for_real_works_when_pasted_in_order() {
     let check = position(" check --config").expect("the block runs check");
     assert!(export < check, "the token must be exported before `check` runs:\n{block}");
     // Everything but the build (the test binary is built) and the run (it serves until
-    // stopped: tests/cli.rs covers it), as pasted.
+    // stopped: tests/it/cli.rs covers it), as pasted.
     let pasted: Vec<&str> =
         lines.iter().copied().filter(|l| l.starts_with("export ") || l.contains(" check --config")).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -182,7 +182,9 @@ fn user_docs_point_only_at_files_in_the_repository() {
 fn the_test_suite_table_is_one_table() {
     let start = TESTING.find("| suite | what it covers |").unwrap();
     let table: Vec<&str> = TESTING[start..].lines().take_while(|l| l.starts_with('|')).collect();
-    for suite in ["tests/chromium.rs", "tests/openapi.rs", "tests/prometheus.rs", "tests/operator.rs"] {
+    for suite in
+        ["tests/it/chromium.rs", "tests/it/openapi.rs", "tests/it/prometheus.rs", "tests/it/operator.rs"]
+    {
         assert!(table.iter().any(|row| row.contains(suite)), "{suite} is cut off the suite table");
     }
 }
