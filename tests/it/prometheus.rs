@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::Method;
+use support::binary::Process;
 use support::{Answer, TestGateway};
 
 /// What Prometheus 2 sends when it scrapes.
@@ -103,31 +104,42 @@ async fn promtool_accepts_the_text_exposition_and_openmetrics_holds_the_same_sam
 }
 
 #[tokio::test]
-async fn a_real_prometheus_scrapes_the_gateway() {
+async fn a_real_prometheus_scrapes_the_gateway_and_the_demo() {
     if !available("prometheus") {
         return;
     }
     let gw = TestGateway::start(|_| {}).await;
     assert_eq!(gw.get("/api/blog/samples.json").await.status, 200);
+    let mut demo = Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let line = demo.wait_line(|l| l.trim_start().starts_with("admin:"));
+    let demo_admin = line.trim().trim_start_matches("admin:").trim().trim_start_matches("http://");
+    let demo_admin = demo_admin.trim_end_matches("/readyz").to_owned();
     let dir = tempfile::tempdir().unwrap();
     let target = gw.admin_url.trim_start_matches("http://");
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: [\"{target}\"]\n"
+         scrape_configs:\n\
+         \x20 - job_name: gateway\n    static_configs:\n      - targets: [\"{target}\"]\n\
+         \x20 - job_name: demo\n    static_configs:\n      - targets: [\"{demo_admin}\"]\n"
     );
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     let api = format!("http://127.0.0.1:{}", free_port());
     let _prometheus = start_prometheus(dir.path(), api.trim_start_matches("http://"));
 
-    let up = wait_for_result(&api, "up{job=\"gateway\"}", |value| value == "1").await;
-    assert_eq!(up, "1", "the gateway's target is not up");
-    let series = "appsignal_gateway_requests_total{route=\"samples\",status=\"200\"}";
+    for job in ["gateway", "demo"] {
+        let up = wait_for_result(&api, &format!("up{{job=\"{job}\"}}"), |value| value == "1").await;
+        assert_eq!(up, "1", "the {job}'s target is not up");
+        let build = format!("appsignal_gateway_build_info{{job=\"{job}\"}}");
+        assert_eq!(wait_for_result(&api, &build, |v| v == "1").await, "1");
+    }
+    let series = "appsignal_gateway_requests_total{job=\"gateway\",route=\"samples\",status=\"200\"}";
     assert_eq!(wait_for_result(&api, series, |value| value == "1").await, "1");
-    assert_eq!(wait_for_result(&api, "appsignal_gateway_build_info", |v| v == "1").await, "1");
     let targets = support::send(Method::GET, &format!("{api}/api/v1/targets"), &[]).await.json();
-    let target = &targets["data"]["activeTargets"][0];
-    assert_eq!(target["health"], "up", "{target}");
-    assert_eq!(target["lastError"], "", "{target}");
+    for target in targets["data"]["activeTargets"].as_array().unwrap() {
+        assert_eq!(target["health"], "up", "{target}");
+        assert_eq!(target["lastError"], "", "{target}");
+    }
+    assert!(demo.terminate().success());
 }
 
 /// Starts Prometheus on `listen` with the configuration in `dir`, its data there too.
