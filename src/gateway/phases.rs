@@ -332,7 +332,8 @@ impl<'a> Request<'a> {
             // The path only: the query may hold a `token` or a dashboard `key`.
             path = parts.uri.path(),
             status,
-            code = log.code,
+            // A cached AppSignal 404 is an entry, not an error, but its body's code is this.
+            code = log.code.or((status == 404).then_some("not_found")),
             // Milliseconds to the microsecond: `0.026`, not `0.025908999999999998`.
             duration_ms = started.map(|s| s.elapsed().as_micros() as f64 / 1000.0),
             key = log.key.as_deref(),

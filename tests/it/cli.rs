@@ -328,7 +328,10 @@ async fn access_lines_name_the_path_and_the_error_code_but_no_secret() {
         ("/api/nope/samples.json", 404, "not_found"),
         ("/api/blog/nothing.json", 404, "not_found"),
         ("/api/blog/samples.json", 400, "invalid_parameter"),
+        // AppSignal's own 404, answered from the entry it made.
+        ("/api/blog/samples/gone.json", 404, "not_found"),
     ];
+    fake.then(Reply::Json(404, "{}"));
     for (target, status, _) in cases {
         let query = if status == 400 { format!("{secrets}&limit=0") } else { secrets.to_owned() };
         let answer = support::send(Method::GET, &format!("http://{listen}{target}?{query}"), &[]).await;
