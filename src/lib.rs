@@ -19,8 +19,14 @@
 //! - `upstream` — the AppSignal client, the only code that opens outbound connections.
 //! - `error` — the request-level error and its one mapping to statuses.
 //! - [`response`] — response building blocks.
-//! - `cache` — the moka response cache, single-flight upstream calls, stale serving.
-//! - [`gateway`] — the request handler tying the above together.
+//! - `key` — the cache key's one layout (app, kind of question, question); a leaf.
+//! - `cache` — the moka response cache, the one freshness rule, single-flight fills; it
+//!   renders no HTTP.
+//! - `shared` — the tier replicas share through Redis: entries, per-key locks, the
+//!   fleet's budget, purges, membership.
+//! - [`tls`] — the listener's certificate and its reload (a leaf).
+//! - [`gateway`] — the request handler tying the above together: its phases, the fill
+//!   (the miss path), rendering an entry as a response.
 //! - `metrics` — Prometheus metrics; hit-path counters are pre-created, lock-free.
 //! - [`openapi`] — the OpenAPI 3.1 description, made from the route table.
 //! - `admin` — liveness, readiness, metrics, cache purge and reload on the admin listener.
@@ -30,7 +36,6 @@
 //! - [`telemetry`] — logging, with a reloadable level.
 //! - `reload` — hot reload (SIGHUP, `POST /config/reload`).
 //! - [`demo`] — a simulated AppSignal API for `appsignal-gateway demo`.
-
 //!
 //! Modules named in code font are private; what of them appears in the public interface
 //! is re-exported below.
@@ -48,6 +53,7 @@ pub mod demo;
 mod error;
 pub mod gateway;
 pub mod jsonp;
+mod key;
 pub mod lifecycle;
 mod limit;
 mod metrics;

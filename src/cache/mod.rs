@@ -17,6 +17,7 @@ pub use envelope::Stored;
 pub use flight::{FlightLost, Flights, Landed, Ticket};
 
 use crate::config::CacheSettings;
+use crate::key::CacheKey;
 
 /// What the cache holds for a key, judged at one instant.
 #[derive(Debug)]
@@ -31,7 +32,7 @@ pub enum Lookup {
     Miss,
 }
 
-/// Answers by cache key, bounded in bytes.
+/// Answers by cache key ([`CacheKey`], kept by its text), bounded in bytes.
 #[derive(Debug)]
 pub struct ResponseCache {
     /// Entries by cache key.
@@ -94,8 +95,8 @@ impl ResponseCache {
     }
 
     /// Looks `key` up as of `now`, judging staleness by the windows in `settings`.
-    pub fn lookup(&self, key: &str, now: Instant, settings: &CacheSettings) -> Lookup {
-        match self.entries.get(key) {
+    pub fn lookup(&self, key: &CacheKey, now: Instant, settings: &CacheSettings) -> Lookup {
+        match self.entries.get(key.as_str()) {
             Some(entry) => judge(entry, now, settings),
             None => Lookup::Miss,
         }
@@ -103,10 +104,10 @@ impl ResponseCache {
 
     /// Ends a fill for `key` with `entry`: stores it (unless its TTL is zero, or it is
     /// already what the cache holds for `key`) and returns the proof a flight ends with.
-    pub fn land(&self, key: &Arc<str>, entry: Arc<Entry>, status: CacheStatus) -> Landed {
-        let held = self.entries.get(key).is_some_and(|held| Arc::ptr_eq(&held, &entry));
+    pub fn land(&self, key: &CacheKey, entry: Arc<Entry>, status: CacheStatus) -> Landed {
+        let held = self.entries.get(key.as_str()).is_some_and(|held| Arc::ptr_eq(&held, &entry));
         if !entry.ttl.is_zero() && !held {
-            self.entries.insert(key.clone(), entry.clone());
+            self.entries.insert(key.text().clone(), entry.clone());
         }
         Landed::new(entry, status)
     }
@@ -116,8 +117,9 @@ impl ResponseCache {
         self.entries.invalidate_all();
     }
 
-    /// Drops every entry whose key starts with `prefix` (`/api/{app_id}/` for one app).
-    pub fn purge_prefix(&self, prefix: String) {
+    /// Drops every entry of app `app_id`.
+    pub fn purge_app(&self, app_id: &str) {
+        let prefix = CacheKey::app_prefix(app_id);
         let purged = self.entries.invalidate_entries_if(move |key, _| key.starts_with(&prefix));
         // Only fails when invalidation closures are not enabled, which `new` does.
         debug_assert!(purged.is_ok());

@@ -38,6 +38,7 @@ use super::Gateway;
 use crate::cache::{judge, CacheStatus, Entry, FlightLost, Flights, Landed, Lookup, ResponseCache, Ticket};
 use crate::config::CacheSettings;
 use crate::error::GatewayError;
+use crate::key::CacheKey;
 use crate::metrics::LockWait;
 use crate::route::Target;
 use crate::shared::{Lock, Shared};
@@ -86,7 +87,7 @@ impl Gateway {
         request_id: &HeaderValue,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
         let settings = &generation.settings.cache;
-        let (entry, status) = match self.cache.lookup(&target.upstream, now, settings) {
+        let (entry, status) = match self.cache.lookup(&target.key, now, settings) {
             Lookup::Fresh(entry) => return Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => (entry, CacheStatus::StaleRevalidating),
             Lookup::Fallback(stale) => {
@@ -111,11 +112,12 @@ impl Gateway {
         request_id: &HeaderValue,
         want: Want,
     ) -> Ticket<FillError> {
-        self.flights.join(&target.upstream, || {
+        self.flights.join(target.key.text(), || {
             let settings = &generation.settings;
             let ttl = generation.ttl(target.route.ttl);
             let fill = Fill {
-                key: target.upstream.clone(),
+                key: target.key.clone(),
+                target: target.upstream.clone(),
                 want,
                 route: target.route.name,
                 request_id: request_id.clone(),
@@ -161,8 +163,10 @@ fn settle(
 
 /// One fill: everything it needs, owned, since it runs in the flight's own task.
 struct Fill {
-    /// The cache key, and the upstream target it names.
-    key: Arc<str>,
+    /// The cache key.
+    key: CacheKey,
+    /// What is asked of AppSignal.
+    target: Arc<str>,
     want: Want,
     /// For the failure's log line, with the id of the request that started the flight.
     route: &'static str,
@@ -237,7 +241,9 @@ impl Fill {
     /// The shared tier's entry, judged once by this replica's windows.
     async fn shared_read(&self, shared: &Shared, stale: &mut Option<Arc<Entry>>) -> Step {
         let now = Instant::now();
-        let Ok(read) = shared.read(&self.key, now).await else { return Step::Next(State::Call(None)) };
+        let Ok(read) = shared.read(self.key.as_str(), now).await else {
+            return Step::Next(State::Call(None));
+        };
         let epoch = read.generation;
         let Some(entry) = read.entry else { return Step::Next(State::Lock(epoch)) };
         match judge(Arc::new(entry), now, &self.settings) {
@@ -255,11 +261,11 @@ impl Fill {
 
     /// Takes the fleet's lock, or waits for whoever holds it.
     async fn lock(&self, shared: &Arc<Shared>, epoch: u64) -> Step {
-        match shared.lock(&self.key, self.timeout).await {
+        match shared.lock(self.key.as_str(), self.timeout).await {
             Err(_) => Step::Next(State::Call(None)),
             Ok(None) => Step::Next(State::Wait),
             // Another replica may have stored and let go between the read and the lock.
-            Ok(Some(lock)) => match reread(shared, &self.key).await {
+            Ok(Some(lock)) => match reread(shared, self.key.as_str()).await {
                 Reread::Fresh(entry) => {
                     let shared = shared.clone();
                     tokio::spawn(async move { shared.unlock(lock).await });
@@ -281,18 +287,18 @@ impl Fill {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(POLL_MAX);
-            match reread(shared, &self.key).await {
+            match reread(shared, self.key.as_str()).await {
                 Reread::Fresh(entry) => {
                     break (LockWait::Filled, Step::Land(entry, CacheStatus::MissCollapsed))
                 }
                 Reread::Failed => break (LockWait::GaveUp, Step::Next(State::Call(None))),
                 Reread::Empty(_) => {}
             }
-            match shared.locked(&self.key).await {
+            match shared.locked(self.key.as_str()).await {
                 Ok(true) => continue,
                 Err(_) => break (LockWait::GaveUp, Step::Next(State::Call(None))),
                 // The holder may have stored and let go between the read and now.
-                Ok(false) => match reread(shared, &self.key).await {
+                Ok(false) => match reread(shared, self.key.as_str()).await {
                     Reread::Fresh(entry) => {
                         break (LockWait::Filled, Step::Land(entry, CacheStatus::MissCollapsed))
                     }
@@ -315,7 +321,7 @@ impl Fill {
             let key = self.key.clone();
             tokio::spawn(async move {
                 match stored {
-                    Some(entry) => shared.store(&key, &entry, epoch, lock).await,
+                    Some(entry) => shared.store(key.as_str(), &entry, epoch, lock).await,
                     None => shared.unlock(lock).await,
                 }
             });
@@ -338,7 +344,7 @@ impl Fill {
 
     /// AppSignal's answer as an entry: its 200, or its 404 as the gateway's own error.
     async fn fetch(&self) -> Result<Arc<Entry>, UpstreamError> {
-        let (recipe, body) = match self.upstream.fetch(&self.key).await? {
+        let (recipe, body) = match self.upstream.fetch(&self.target).await? {
             Fetched::Found(body) => (self.recipe, body),
             Fetched::NotFound => {
                 let ttl = self.settings.ttl.not_found;

@@ -118,7 +118,7 @@ impl Gateway {
     pub async fn purge(&self, app: Option<Arc<str>>) -> Option<bool> {
         match &app {
             None => self.cache.purge_all(),
-            Some(id) => self.cache.purge_prefix(format!("/api/{id}/")),
+            Some(id) => self.cache.purge_app(id),
         }
         let shared = self.shared.as_ref()?;
         let scope = match app {

@@ -64,7 +64,8 @@ mod tests {
 
     fn target(upstream: &str) -> Arc<Target> {
         let route: &'static Route = &ROUTES[0];
-        Arc::new(Target { route, app_id: "a".into(), upstream: upstream.into(), callback: None })
+        let key = crate::key::CacheKey::new("a", crate::key::KeyKind::Rest, upstream);
+        Arc::new(Target { route, app_id: "a".into(), upstream: upstream.into(), key, callback: None })
     }
 
     #[test]

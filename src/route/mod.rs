@@ -13,6 +13,7 @@ mod path;
 mod query;
 mod table;
 
+use crate::key::{CacheKey, KeyKind};
 use std::sync::Arc;
 
 pub use apps::{App, Apps};
@@ -31,8 +32,11 @@ pub struct Target {
     /// The app's id (an alias in the path is resolved).
     pub app_id: Arc<str>,
     /// `/api/{app_id}/{path}?{normalised query}`, without the token: what is sent
-    /// upstream before the token is appended, and the cache key.
+    /// upstream before the token is appended.
     pub upstream: Arc<str>,
+    /// The cache key: the app and the upstream target, so every spelling of one question
+    /// is one entry.
+    pub key: CacheKey,
     /// The JSONP callback, when one was given and JSONP is enabled; already validated.
     pub callback: Option<String>,
 }
@@ -67,7 +71,8 @@ pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Resu
     let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
     let mut upstream = m.upstream_path;
     normalised.append_to(&mut upstream);
-    Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), callback })
+    let key = CacheKey::new(&m.app_id, KeyKind::Rest, &upstream);
+    Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), key, callback })
 }
 
 #[cfg(test)]

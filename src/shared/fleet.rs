@@ -88,7 +88,7 @@ async fn subscription(shared: Weak<Shared>, cache: Arc<ResponseCache>) {
             if text == PURGE_ALL {
                 cache.purge_all();
             } else if let Some(app) = text.strip_prefix(PURGE_APP) {
-                cache.purge_prefix(format!("/api/{app}/"));
+                cache.purge_app(app);
             } else {
                 continue;
             }

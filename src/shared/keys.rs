@@ -2,6 +2,8 @@
 //! an app's keys share the hash tag `{app id}` and the fleet's share `{fleet}`, so each
 //! script touches one Cluster slot.
 
+use crate::key::CacheKey;
+
 /// The key names of one cache key.
 #[derive(Debug)]
 pub struct EntryKeys {
@@ -38,7 +40,7 @@ impl Keys {
     /// The names for the cache key `key` (`/api/{app id}/…`); `None` for a key outside
     /// any app, which stays in the replica's own cache.
     pub fn entry(&self, key: &str) -> Option<EntryKeys> {
-        let app = app_of(key)?;
+        let app = CacheKey::app_of(key)?;
         let tag = format!("{}{{{app}}}", self.prefix);
         Some(EntryKeys {
             entry: format!("{tag}:e:{key}"),
@@ -73,23 +75,18 @@ impl Keys {
     }
 }
 
-/// The app id of a cache key: `/api/{id}/…`.
-pub fn app_of(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix("/api/")?;
-    let app = &rest[..rest.find('/')?];
-    (!app.is_empty()).then_some(app)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::KeyKind;
 
     #[test]
     fn an_apps_keys_share_one_hash_tag() {
         let keys = Keys::new("gw:");
-        let names = keys.entry("/api/abc/samples?limit=5").unwrap();
-        assert_eq!(names.entry, "gw:{abc}:e:/api/abc/samples?limit=5");
-        assert_eq!(names.lock, "gw:{abc}:l:/api/abc/samples?limit=5");
+        let key = CacheKey::new("abc", KeyKind::Rest, "/api/abc/samples?limit=5");
+        let names = keys.entry(key.as_str()).unwrap();
+        assert_eq!(names.entry, "gw:{abc}:e:abc:rest:/api/abc/samples?limit=5");
+        assert_eq!(names.lock, "gw:{abc}:l:abc:rest:/api/abc/samples?limit=5");
         assert_eq!(names.generation, keys.generation("abc"));
         assert!(keys.entry("/api/").is_none());
         assert!(keys.entry("/other").is_none());

@@ -235,7 +235,7 @@ async fn a_purge_on_one_replica_empties_every_replica_within_a_second() {
 /// Waits (bounded) until the shared tier holds an entry for `path`: stores run in the
 /// background of the answer that fetched it.
 async fn wait_stored(server: &RedisServer, path: &str) {
-    let key = format!("appsignal-gateway:{{{APP_ID}}}:e:{path}");
+    let key = format!("appsignal-gateway:{{{APP_ID}}}:e:{APP_ID}:rest:{path}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !server.cli(&["EXISTS", &key]).await.contains('1') {
         assert!(Instant::now() < deadline, "{path} was never stored in the shared tier");
@@ -317,7 +317,7 @@ async fn a_lock_whose_holder_died_is_taken_over_after_it_expires() {
         return;
     }
     let (fake, server, replicas) = fleet(1, |_| {}).await;
-    let lock = format!("appsignal-gateway:{{{APP_ID}}}:l:{}", path(9));
+    let lock = format!("appsignal-gateway:{{{APP_ID}}}:l:{APP_ID}:rest:{}", path(9));
     assert!(server.cli(&["SET", &lock, "dead-holder", "PX", "1500"]).await.contains("OK"));
     let started = Instant::now();
     let answer = replicas[0].get(&path(9)).await;
@@ -498,12 +498,12 @@ async fn large_entries_stay_in_a_replicas_own_cache_and_foreign_values_are_misse
     fake.always(Reply::Echo);
     assert_eq!(replicas[0].get(&path(41)).await.status, 200);
     wait_stored(&server, &path(41)).await;
-    let large = format!("appsignal-gateway:{{{APP_ID}}}:e:{}", path(40));
+    let large = format!("appsignal-gateway:{{{APP_ID}}}:e:{APP_ID}:rest:{}", path(40));
     assert!(server.cli(&["EXISTS", &large]).await.contains('0'), "a 6 KiB answer went to the shared tier");
     assert!(cache_status(&replicas[0].get(&path(40)).await).starts_with("appsignal-gateway; hit"));
 
     // Garbage under an entry's key (another program, another version): a miss, not an error.
-    let key = format!("appsignal-gateway:{{{APP_ID}}}:e:{}", path(42));
+    let key = format!("appsignal-gateway:{{{APP_ID}}}:e:{APP_ID}:rest:{}", path(42));
     assert!(server.cli(&["SET", &key, "not an envelope"]).await.contains("OK"));
     let calls = fake.count();
     let answer = replicas[1].get(&path(42)).await;
