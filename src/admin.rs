@@ -11,14 +11,12 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::error::{Allowed, GatewayError};
 use crate::gateway::Gateway;
+use crate::metrics::Format;
 use crate::reload::{ReloadError, Reloader};
 use crate::response::{self, Body};
 use crate::route::ParamError;
 use crate::server::Handler;
 use crate::urlencoded::decode_query;
-
-/// The Prometheus text format's content type.
-const PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
 
 /// Whether the gateway should receive traffic: set once both listeners are bound,
 /// cleared when draining begins.
@@ -63,7 +61,7 @@ impl Admin {
             "/healthz" if get => response::text(StatusCode::OK, "ok"),
             "/readyz" if get && self.readiness.get() => response::text(StatusCode::OK, "ready"),
             "/readyz" if get => response::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
-            "/metrics" if get => self.metrics().await,
+            "/metrics" if get => self.metrics(request.headers()).await,
             "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")).await,
             "/config/reload" if post => self.reload(),
             "/healthz" | "/readyz" | "/metrics" => {
@@ -80,10 +78,13 @@ impl Admin {
         response
     }
 
-    async fn metrics(&self) -> Response<Body> {
+    /// `GET /metrics`: OpenMetrics to a scraper that accepts it, else Prometheus text.
+    async fn metrics(&self, headers: &http::HeaderMap) -> Response<Body> {
         let (entries, bytes) = self.gateway.cache().usage();
-        let text = self.gateway.metrics().encode(entries, bytes);
-        response::with_body(StatusCode::OK, PROMETHEUS, Bytes::from(text))
+        let format = Format::negotiate(headers.get(http::header::ACCEPT));
+        let text = self.gateway.metrics().encode_as(entries, bytes, format);
+        let content_type = HeaderValue::from_static(format.content_type());
+        response::with_body(StatusCode::OK, content_type, Bytes::from(text))
     }
 
     /// `POST /cache/purge[?app={id or alias}]`: drops every cached answer, or one app's,

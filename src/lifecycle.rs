@@ -26,7 +26,7 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 pub enum StartError {
     /// A listener could not be bound.
     // The cause is the error's source, not repeated here: `{:#}` prints the chain once.
-    #[error("cannot listen on {addr} ({key})")]
+    #[error("cannot listen on {addr} ({key}; {hint})", hint = change_hint(key))]
     Bind {
         /// The configuration key naming the address.
         key: &'static str,
@@ -85,6 +85,15 @@ pub async fn start(settings: Settings, options: StartOptions) -> Result<Running,
     let admin_listener = bind("admin_listen", settings.admin_listen).await?;
     let listen = local_addr("listen", &public, settings.listen)?;
     let admin = local_addr("admin_listen", &admin_listener, settings.admin_listen)?;
+    if let Some(marker) = listen.ip().is_loopback().then(container_marker).flatten() {
+        tracing::warn!(
+            %listen,
+            container = marker,
+            "listening on a loopback address inside a container: nothing outside the container \
+             can connect (a published port reaches nothing); listen on 0.0.0.0 \
+             (APPSIGNAL_GATEWAY_LISTEN=0.0.0.0:8080) to be reachable"
+        );
+    }
     let readiness = Arc::new(Readiness::default());
     let reloader = Arc::new(Reloader::new(options.config_path, gateway.clone(), options.log_level));
     let grace = options.grace.unwrap_or(SHUTDOWN_GRACE);
@@ -141,6 +150,28 @@ impl Running {
         let _ = self.admin_task.await;
         tracing::info!("appsignal-gateway stopped");
     }
+}
+
+/// Where the address behind a configuration key can be changed, for a bind error.
+fn change_hint(key: &str) -> String {
+    let variable = format!("{}{}", crate::config::ENV_PREFIX, key.to_ascii_uppercase());
+    match key {
+        "listen" => {
+            format!("choose another with `listen:` in the configuration, {variable}, or `demo --listen`")
+        }
+        _ => format!("choose another with `{key}:` in the configuration or {variable}"),
+    }
+}
+
+/// What says this process runs in a container, if anything does: the `container`
+/// environment variable (set by systemd-nspawn, podman and others), Docker's
+/// `/.dockerenv`, or Podman's `/run/.containerenv`. A container's loopback is its own,
+/// so a gateway listening there cannot be reached through a published port.
+pub fn container_marker() -> Option<&'static str> {
+    if std::env::var_os("container").is_some_and(|v| !v.is_empty()) {
+        return Some("$container");
+    }
+    ["/.dockerenv", "/run/.containerenv"].into_iter().find(|path| std::path::Path::new(path).exists())
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {

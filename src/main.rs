@@ -71,8 +71,8 @@ fn main() -> ExitCode {
     let path = cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     match cli.command {
         Some(Command::Check) => check(&path),
-        Some(Command::Openapi) => match config::load(&path) {
-            Ok((_, settings)) => {
+        Some(Command::Openapi) => match describable(&path) {
+            Ok(settings) => {
                 let document = appsignal_gateway::openapi::document(&settings);
                 print_out(&format!("{document:#}\n"))
             }
@@ -120,6 +120,16 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// The settings `openapi` describes: the file and the environment, with the token set
+/// aside. Describing the HTTP surface needs no secret (a CI pipeline has none), and the
+/// document never holds one, so a missing token is not an error here.
+fn describable(path: &Path) -> Result<Settings, config::ConfigError> {
+    let mut raw = config::load_raw(path)?;
+    raw.upstream.token = Some(config::Token::new("unused-by-openapi"));
+    raw.upstream.token_file = None;
+    config::validate(&raw)
+}
+
 fn new_key(name: &str, apps: &[String]) -> ExitCode {
     if !config::is_identifier(name) || !apps.iter().all(|a| config::is_identifier(a)) {
         eprintln!("error: names and apps {}", config::IDENTIFIER_RULE);
@@ -165,7 +175,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(mode: Mode) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let (settings, config_path, simulation) = match mode {
+            let (settings, config_path, mut simulation) = match mode {
                 Mode::Serve(settings, path) => (*settings, Some(path), None),
                 Mode::Demo(listen, raw, tls) => {
                     let simulation = demo::start_simulation(listen, *raw, tls)
@@ -174,6 +184,9 @@ fn run(mode: Mode) -> ExitCode {
                     (simulation.settings.clone(), None, Some(simulation))
                 }
             };
+            // The demo's certificate directory, removed when this is dropped: after the
+            // gateway has stopped, on every way out of this block.
+            let _certificate_dir = simulation.as_mut().and_then(|s| s.certificate_dir.take());
             let log_level = telemetry::init(&settings.log)
                 .inspect_err(|e| eprintln!("warning: logging not set up: {e}"))
                 .ok();
@@ -205,8 +218,12 @@ fn run(mode: Mode) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            // Once: through the log when it is set up (it writes to standard error in the
+            // configured format), else on standard error directly.
+            match tracing::dispatcher::has_been_set() {
+                true => tracing::error!("{e:#}"),
+                false => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -70,7 +70,9 @@ pub fn document(settings: &Settings) -> Value {
             "description": "AppSignal's read API for browser dashboards: the gateway holds the \
                 AppSignal token, caches answers, and serves CORS and JSONP. Paths mirror AppSignal's; \
                 `{app}` is an allowlisted app id or its alias.",
+            "license": { "name": env!("CARGO_PKG_LICENSE"), "identifier": env!("CARGO_PKG_LICENSE") },
         },
+        "servers": servers(settings),
         "paths": paths,
         "components": components.take(),
     });
@@ -83,8 +85,32 @@ pub fn document(settings: &Settings) -> Value {
             }
         });
         document["security"] = json!([{ "bearer": [] }, { "key": [] }]);
+        document["components"]["headers"]["WWW-Authenticate"] = json!({
+            "description": "`Bearer`.", "schema": { "type": "string" }
+        });
     }
     document
+}
+
+/// Where the API is, for a generated client: the origin the document was fetched from
+/// (`/`, which also fits a gateway behind a proxy or nested in another router), and with
+/// `tls` the HTTPS origin of `listen` (`localhost` for an unspecified address), its host a
+/// variable a client may change.
+fn servers(settings: &Settings) -> Value {
+    let same_origin = json!({ "url": "/", "description": "The origin this document was served from." });
+    if settings.tls.is_none() {
+        return json!([same_origin]);
+    }
+    let listen = settings.listen;
+    let host = match listen.ip().is_unspecified() {
+        true => format!("localhost:{}", listen.port()),
+        false => listen.to_string(),
+    };
+    json!([same_origin, {
+        "url": "https://{host}",
+        "description": "The gateway's HTTPS listener (`tls` is configured).",
+        "variables": { "host": { "default": host, "description": "Host and port of `listen`." } }
+    }])
 }
 
 /// `/api/{app}/samples.json`, `/api/{app}/samples/{id}.json`, ...
@@ -140,13 +166,19 @@ fn operation(route: &Route, settings: &Settings, keys: bool) -> Value {
     if !route.rules.is_empty() {
         description = format!("Rules across parameters (a 400 otherwise): {} {description}", route.rules);
     }
-    json!({
+    let mut operation = json!({
         "operationId": route.name,
         "summary": format!("AppSignal's `{}`, cached for `cache.ttl.{}`", path_of(route), ttl_key(route)),
         "description": description,
         "parameters": parameters,
         "responses": responses,
-    })
+    });
+    if !keys {
+        // Public without dashboard keys: said explicitly, so a reader (or a linter) does
+        // not take the missing requirement for an omission.
+        operation["security"] = json!([]);
+    }
+    operation
 }
 
 fn ttl_key(route: &Route) -> &'static str {
@@ -265,8 +297,7 @@ fn headers() -> Value {
         "X-Request-Id": string("The request's id, also on its log line."),
         "Retry-After": { "description": "Seconds to wait.", "schema": { "type": "integer", "minimum": 1 } },
         "RateLimit": string("`\"client\";r=0;t=N`: nothing left, N seconds to wait."),
-        "RateLimit-Policy": string("`\"client\";q=BURST;w=SECONDS`."),
-        "WWW-Authenticate": string("`Bearer`.")
+        "RateLimit-Policy": string("`\"client\";q=BURST;w=SECONDS`.")
     })
 }
 

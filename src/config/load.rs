@@ -12,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Yaml};
 use figment::value::Value;
 use figment::Figment;
 
+use super::durations;
 use super::raw::RawConfig;
 use super::{validate, ConfigError, KeyError, Settings};
 
@@ -146,6 +147,9 @@ fn key_error(e: &figment::Error) -> KeyError {
             format!("unknown key; expected one of: {}", expected.join(", "))
         }
         Kind::MissingField(field) => format!("missing required key `{field}`"),
+        Kind::InvalidType(actual, _) => {
+            durations::bare_number(&key, actual).unwrap_or_else(|| e.kind.to_string())
+        }
         other => other.to_string(),
     };
     KeyError { key: if key.is_empty() { "(root)".into() } else { key }, reason, env: None }

@@ -5,6 +5,7 @@
 //! [`RawConfig`], then [`validate`] turns it into [`Settings`], reporting every bad key
 //! with its dotted path.
 
+mod durations;
 mod error;
 mod load;
 mod raw;
@@ -24,7 +25,11 @@ pub use validate::{is_identifier, validate, IDENTIFIER_RULE};
 /// The YAML printed by `check`: the effective settings, with the token redacted.
 pub fn effective_yaml(raw: &RawConfig) -> String {
     // The token serialises as `[redacted]`; see `Token`'s `Serialize`.
-    serde_yaml::to_string(raw).unwrap_or_else(|e| format!("# cannot print settings: {e}\n"))
+    let printed = serde_yaml::to_value(raw).and_then(|mut tree| {
+        durations::normalise(&mut tree);
+        serde_yaml::to_string(&tree)
+    });
+    printed.unwrap_or_else(|e| format!("# cannot print settings: {e}\n"))
 }
 
 /// What is valid but deserves the operator's attention: a certificate that has expired or

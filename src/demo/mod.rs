@@ -39,6 +39,9 @@ pub struct Simulation {
     pub dashboard_app: String,
     /// With `--tls`: the self-signed certificate the gateway serves, for `curl --cacert`.
     pub certificate: Option<std::path::PathBuf>,
+    /// With `--tls`: the directory holding the certificate and its key, removed when this
+    /// is dropped. The caller keeps it until the gateway has stopped.
+    pub certificate_dir: Option<tempfile::TempDir>,
 }
 
 /// Serves the dashboard for the gateway at `gateway` (`http://` or `https://host:port`)
@@ -66,7 +69,7 @@ fn demo_limits() -> ConnLimits {
 /// dashboard's origin (`cors.allowed_origins`) where it leaves them unset. With `tls`, the
 /// gateway serves HTTPS with a self-signed certificate made now (`rcgen`) for localhost
 /// and the listen address, written to a directory of its own under the system's
-/// temporary directory.
+/// temporary directory, removed with [`Simulation::certificate_dir`].
 pub async fn start_simulation(
     listen: SocketAddr,
     mut raw: RawConfig,
@@ -103,22 +106,26 @@ pub async fn start_simulation(
     raw.upstream.token = Some(token);
     raw.upstream.token_file = None;
     raw.upstream.ca_file = None;
-    let certificate = match tls {
+    let (certificate, certificate_dir) = match tls {
         true => {
-            let (cert, key) = self_signed(listen)?;
+            let dir = tempfile::Builder::new().prefix("appsignal-gateway-demo-").tempdir()?;
+            let (cert, key) = self_signed(listen, dir.path())?;
             raw.tls.cert_file = Some(cert.to_string_lossy().into_owned());
             raw.tls.key_file = Some(key.to_string_lossy().into_owned());
-            Some(cert)
+            (Some(cert), Some(dir))
         }
-        false => None,
+        false => (None, None),
     };
     let settings = config::validate(&raw).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(Simulation { settings, dashboard, dashboard_allowed, dashboard_app, certificate })
+    Ok(Simulation { settings, dashboard, dashboard_allowed, dashboard_app, certificate, certificate_dir })
 }
 
 /// A self-signed certificate for localhost, 127.0.0.1 and `listen`'s address, and its
-/// key, written as `cert.pem` and `key.pem` (the key readable by this user only).
-fn self_signed(listen: SocketAddr) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+/// key, written into `dir` as `cert.pem` and `key.pem` (the key readable by this user only).
+fn self_signed(
+    listen: SocketAddr,
+    dir: &std::path::Path,
+) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if !listen.ip().is_unspecified() && !names.contains(&listen.ip().to_string()) {
         names.push(listen.ip().to_string());
@@ -127,8 +134,6 @@ fn self_signed(listen: SocketAddr) -> std::io::Result<(std::path::PathBuf, std::
     let params = rcgen::CertificateParams::new(names).map_err(failed)?;
     let key = rcgen::KeyPair::generate().map_err(failed)?;
     let cert = params.self_signed(&key).map_err(failed)?;
-    let dir = std::env::temp_dir().join(format!("appsignal-gateway-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem())?;
     {

@@ -29,7 +29,7 @@ use render::{render, Ask};
 use crate::cache::ResponseCache;
 use crate::config::Settings;
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
+use crate::metrics::{CacheOutcome, Metrics};
 use crate::response::Body;
 use crate::server::{Handler, Protocol};
 use crate::shared::{Scope, Shared};
@@ -172,6 +172,9 @@ impl Gateway {
         let lookup = self.entry(request.generation, &target, now, &request.id).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
+            // The cache had nothing to serve and the upstream call failed: still a miss,
+            // as `cache_misses_total` counts answers that needed an upstream call.
+            self.metrics.cache(CacheOutcome::Miss);
             if let GatewayError::Upstream(error) = e {
                 log.upstream = error.status();
             }

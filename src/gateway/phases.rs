@@ -69,6 +69,8 @@ pub(super) struct AccessLog {
     /// The error's own status when the answer says 200 (a JSONP error): what the access
     /// line and the metrics record.
     pub status: Option<u16>,
+    /// The error's `code` when the request ended in one, so a refusal says why.
+    pub code: Option<&'static str>,
 }
 
 /// Where [`Request::route`] sends a request.
@@ -122,7 +124,15 @@ impl<'a> Request<'a> {
         let started = tracing::enabled!(tracing::Level::INFO).then(Instant::now);
         let trusted = &generation.settings.clients.trusted_proxies;
         let id = super::request_id::request_id(peer, &parts.headers, trusted);
-        let log = AccessLog { route: "-", app: None, key: None, cache: None, upstream: None, status: None };
+        let log = AccessLog {
+            route: "-",
+            app: None,
+            key: None,
+            cache: None,
+            upstream: None,
+            status: None,
+            code: None,
+        };
         let origin = parts.headers.get(http::header::ORIGIN);
         Request { generation, parts, peer, id, log, started, origin, metrics }
     }
@@ -282,7 +292,9 @@ impl<'a> Request<'a> {
         if let GatewayError::RateLimited(_) = error {
             self.metrics.rate_limited(LimitScope::Client);
         }
-        self.log.status = Some(error.status().as_u16());
+        let view = error.client_view();
+        self.log.status = Some(view.status.as_u16());
+        self.log.code = Some(view.code);
         let jsonp = &self.generation.settings.jsonp;
         let callback = match jsonp.enabled {
             true => jsonp::requested_callback(self.parts.uri.query(), &jsonp.callback_param),
@@ -317,7 +329,11 @@ impl<'a> Request<'a> {
             method = %parts.method,
             route = log.route,
             app = log.app.as_deref().unwrap_or("-"),
+            // The path only: the query may hold a `token` or a dashboard `key`.
+            path = parts.uri.path(),
             status,
+            // A cached AppSignal 404 is an entry, not an error, but its body's code is this.
+            code = log.code.or((status == 404).then_some("not_found")),
             // Milliseconds to the microsecond: `0.026`, not `0.025908999999999998`.
             duration_ms = started.map(|s| s.elapsed().as_micros() as f64 / 1000.0),
             key = log.key.as_deref(),

@@ -5,7 +5,11 @@
 //! gateway answers and filled on first use; recording one is then an atomic load and an
 //! atomic add, with no lock taken, and a route/status pair never seen prints no series.
 //! Rarer label values fall back to the family's own map.
+//!
+//! A scrape gets OpenMetrics or the Prometheus text format by its `Accept`
+//! ([`exposition`]).
 
+mod exposition;
 mod shared;
 
 use std::collections::HashMap;
@@ -20,6 +24,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+pub use exposition::Format;
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
 use crate::route::ROUTES;
@@ -112,7 +117,8 @@ pub struct Metrics {
     cache_hits: Counter,
     /// Misses of this replica's cache answered by a fresh shared entry.
     cache_shared_hits: Counter,
-    /// Misses that called upstream (expired entries refetched included).
+    /// Requests that needed an upstream call: answered by it (expired entries refetched
+    /// included) or failed with nothing stale to serve.
     cache_misses: Counter,
     /// Stale answers, by reason; index 0 revalidating, 1 upstream error.
     cache_stale: [Counter; 2],
@@ -172,7 +178,7 @@ impl Metrics {
         let cache_misses = Counter::default();
         registry.register(
             "cache_misses",
-            "Requests that called AppSignal for their answer",
+            "Requests that needed a call to AppSignal (answered by it or failed)",
             cache_misses.clone(),
         );
         let stale = Family::<ReasonLabel, Counter>::default();
@@ -335,12 +341,20 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the cache's current size.
     pub fn encode(&self, cached_entries: u64, cached_bytes: u64) -> String {
+        self.encode_as(cached_entries, cached_bytes, Format::PrometheusText)
+    }
+
+    /// The exposition in `format`, with the cache's current size.
+    pub fn encode_as(&self, cached_entries: u64, cached_bytes: u64, format: Format) -> String {
         self.cached_entries.set(i64::try_from(cached_entries).unwrap_or(i64::MAX));
         self.cached_bytes.set(i64::try_from(cached_bytes).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing to a String cannot fail.
         text::encode(&mut out, &self.registry).expect("encoding to a String");
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::PrometheusText => exposition::to_prometheus_text(&out),
+        }
     }
 }
 
@@ -359,6 +373,12 @@ mod tests {
         metrics.rate_limited(LimitScope::AppSignal);
         metrics.reload(false);
         let text = metrics.encode(3, 1024);
+        assert!(!text.contains("# EOF") && !text.contains(" info\n"), "OpenMetrics only:\n{text}");
+        assert!(text.contains("# TYPE appsignal_gateway_requests_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE appsignal_gateway_build_info gauge\n"), "{text}");
+        let openmetrics = metrics.encode_as(3, 1024, Format::OpenMetrics);
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        assert!(openmetrics.contains("# TYPE appsignal_gateway_build info\n"), "{openmetrics}");
         assert!(!text.contains("route=\"healthz\""), "a series nobody used is printed:\n{text}");
         for line in [
             "appsignal_gateway_requests_total{route=\"samples\",status=\"200\"} 1",

@@ -6,6 +6,8 @@
 #    negative inputs, against the demo (the simulated AppSignal on loopback).
 # 3. openapi-typescript + tsc: a client generated from the document type-checks a
 #    dashboard snippet (dashboard.ts).
+# 4. Redocly's linter (its recommended rules): zero errors and zero warnings, with
+#    dashboard keys and without.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 examples=${1:-200}
@@ -43,4 +45,22 @@ cp tests/api/dashboard.ts "$work/"
 (cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund openapi-typescript@7 typescript@5 >/dev/null \
   && npx openapi-typescript openapi.json -o gateway.d.ts >/dev/null \
   && npx tsc --noEmit --strict --target es2022 --lib es2022,dom --module es2022 --moduleResolution bundler dashboard.ts)
+echo "-- redocly lint (recommended rules; no errors, no warnings), without keys and with"
+printf 'apps:\n  - id: "app1"\n    name: "blog"\n' > "$work/nokeys.yaml"
+"$bin" openapi --config "$work/nokeys.yaml" > "$work/openapi-nokeys.json"
+printf 'clients:\n  keys:\n    - name: "ops"\n      sha256: "%s"\n' "$(printf '%064d' 0)" >> "$work/nokeys.yaml"
+"$bin" openapi --config "$work/nokeys.yaml" > "$work/openapi-keys.json"
+(cd "$work" && npm install --silent --no-audit --no-fund @redocly/cli@1.34.5 >/dev/null)
+for doc in openapi-nokeys.json openapi-keys.json; do
+  (cd "$work" && npx redocly lint --format=json "$doc" > "$doc.lint" 2>/dev/null) || true
+  python3 - "$work/$doc.lint" "$doc" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+totals = report["totals"]
+for problem in report["problems"]:
+    print(f'  {problem["severity"]}: {problem["ruleId"]}: {problem["message"]}')
+print(f'{sys.argv[2]}: {totals["errors"]} errors, {totals["warnings"]} warnings')
+sys.exit(1 if totals["errors"] or totals["warnings"] else 0)
+PY
+done
 echo "api checks: passed"

@@ -179,6 +179,7 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
            lines: document.querySelectorAll("#chart polyline").length,
            deploys: document.querySelectorAll("#chart line.deploy").length,
            slow: (document.getElementById("slow-count") || {}).textContent,
+           slowWindow: (document.getElementById("slow-window") || {}).textContent,
            failures: [...document.querySelectorAll(".state.error")].map((e) => e.textContent),
            html: document.documentElement.outerHTML };"##,
         )
@@ -189,6 +190,8 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
     assert_eq!(state["lines"], 2, "mean and 90th percentile: {}", state["failures"]);
     assert!(state["deploys"].as_u64().unwrap_or(0) > 0, "no deploy markers");
     assert!(state["slow"].as_str().is_some_and(|s| s.parse::<u64>().is_ok()), "JSONP widget: {state:?}");
+    let window = state["slowWindow"].as_str().unwrap_or_default();
+    assert!(window.contains("in the last 24 hours (since "), "the card says which window: {window:?}");
     assert_eq!(state["failures"], serde_json::json!([]));
     let errors: Vec<Value> =
         browser.console().await.into_iter().filter(|entry| entry["level"] == "SEVERE").collect();
@@ -196,4 +199,39 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
     assert!(!state["html"].as_str().unwrap().contains("demo-"), "the demo token is in the page");
     browser.close().await;
     assert!(process.terminate().success());
+}
+
+/// A test that panics with a browser open leaves no Chromium or chromedriver running.
+#[tokio::test]
+async fn a_panicking_test_leaves_no_browser_behind() {
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    browser.client.goto(&page.origin).await.unwrap();
+    let group = browser.process_group();
+    assert!(live_members(group) >= 2, "chromedriver and Chromium run in the group");
+    let failing = tokio::spawn(async move {
+        let _browser = browser;
+        panic!("a failing browser test");
+    });
+    assert!(failing.await.unwrap_err().is_panic());
+    // SIGKILL is delivered at once but takes effect as each process is scheduled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while live_members(group) > 0 {
+        assert!(std::time::Instant::now() < deadline, "browser processes outlived the test");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Processes of process group `group` that are not zombies, from /proc.
+fn live_members(group: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // After "pid (comm)": state, ppid, pgrp.
+            let fields: Vec<&str> =
+                stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == group.to_string()
+        })
+        .count()
 }

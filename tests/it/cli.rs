@@ -265,7 +265,11 @@ fn demo_tls_serves_h2_and_http1_with_a_certificate_curl_trusts() {
         eprintln!("SKIPPED: curl is not installed");
         return;
     }
-    let mut process = Process::spawn(&["demo", "--tls", "--listen", "127.0.0.1:0"], &[]);
+    // The demo's temporary directory goes under one of the test's own, so nothing is
+    // left behind even when this test fails before the demo stops.
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+    let mut process = Process::spawn(&["demo", "--tls", "--listen", "127.0.0.1:0"], &[("TMPDIR", tmpdir)]);
     let line = process.wait_line(|l| l.trim_start().starts_with("gateway: https://"));
     let base = line.trim().trim_start_matches("gateway: ").to_owned();
     let note = process.wait_line(|l| l.contains("self-signed certificate made at start:"));
@@ -282,7 +286,10 @@ fn demo_tls_serves_h2_and_http1_with_a_certificate_curl_trusts() {
     };
     assert_eq!(curl(&[]), "2 200", "HTTP/2 by ALPN");
     assert_eq!(curl(&["--http1.1"]), "1.1 200");
+    let cert_dir = std::path::Path::new(&cert).parent().unwrap().to_owned();
+    assert!(cert_dir.starts_with(tmp.path()) && cert_dir.is_dir(), "{cert_dir:?}");
     assert!(process.terminate().success());
+    assert!(!cert_dir.exists(), "the demo left its certificate behind in {cert_dir:?}");
 }
 
 #[tokio::test]
@@ -307,4 +314,101 @@ async fn demo_honours_its_config_file_and_the_environment() {
     }
     assert!(statuses.contains(&http::StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
     assert!(process.terminate().success());
+}
+
+#[tokio::test]
+async fn access_lines_name_the_path_and_the_error_code_but_no_secret() {
+    let fake = FakeAppSignal::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
+    let mut process = Process::spawn(&["--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
+    let (listen, _) = process.wait_serving();
+    let secrets = "token=client-tok-7e1d&key=dash-key-93ab";
+    let cases = [
+        ("/api/nope/samples.json", 404, "not_found"),
+        ("/api/blog/nothing.json", 404, "not_found"),
+        ("/api/blog/samples.json", 400, "invalid_parameter"),
+        // AppSignal's own 404, answered from the entry it made.
+        ("/api/blog/samples/gone.json", 404, "not_found"),
+    ];
+    fake.then(Reply::Json(404, "{}"));
+    for (target, status, _) in cases {
+        let query = if status == 400 { format!("{secrets}&limit=0") } else { secrets.to_owned() };
+        let answer = support::send(Method::GET, &format!("http://{listen}{target}?{query}"), &[]).await;
+        assert_eq!(answer.status, status, "{target}");
+    }
+    assert!(process.terminate().success());
+    let output = process.all_output();
+    for secret in ["client-tok-7e1d", "dash-key-93ab", TOKEN] {
+        assert!(!output.contains(secret), "{secret} in logs:\n{output}");
+    }
+    let access: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|j| j["message"] == "request")
+        .collect();
+    assert_eq!(access.len(), cases.len(), "{output}");
+    for (line, (target, status, code)) in access.iter().zip(cases) {
+        assert_eq!(line["path"], target, "{line}");
+        assert_eq!(line["status"], status, "{line}");
+        assert_eq!(line["code"], code, "{line}");
+    }
+}
+
+#[test]
+fn openapi_needs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), "apps:\n  - id: \"app1\"\n    name: \"blog\"\n");
+    let (status, stdout, stderr) = binary::run(&["openapi", "--config", &path], &[]);
+    assert!(status.success(), "{stderr}");
+    let document: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON document");
+    assert!(document["paths"]["/api/{app}/samples.json"].is_object(), "{stdout}");
+    // Any other bad key is still an error.
+    let path = binary::write_config(dir.path(), "apps: []\ncache:\n  ttl:\n    list: 30\n");
+    let (status, _, stderr) = binary::run(&["openapi", "--config", &path], &[]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+}
+
+#[test]
+fn a_bare_number_for_a_duration_is_told_its_unit_and_check_prints_durations_normalised() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        format!("upstream:\n  token: \"{TOKEN}\"\napps:\n  - id: \"app1\"\ncache:\n  ttl:\n    list: 30\n");
+    let path = binary::write_config(dir.path(), &config);
+    let (status, _, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("cache.ttl.list: `30` is not a duration; write `30s`"), "{stderr}");
+    let config = format!(
+        "upstream:\n  token: \"{TOKEN}\"\napps:\n  - id: \"app1\"\ncache:\n  ttl:\n    show: \"90 secs\"\n"
+    );
+    let path = binary::write_config(dir.path(), &config);
+    let env = [("APPSIGNAL_GATEWAY_CACHE__TTL__LIST", "10")];
+    let (status, _, stderr) = binary::run(&["check", "--config", &path], &env);
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        stderr.contains(
+            "cache.ttl.list (set by APPSIGNAL_GATEWAY_CACHE__TTL__LIST): `10` is not a duration; write `10s`"
+        ),
+        "{stderr}"
+    );
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("    show: 1m 30s\n") && stdout.contains("    list: 30s\n"), "{stdout}");
+    assert!(!stdout.contains("secs"), "{stdout}");
+}
+
+#[test]
+fn loopback_inside_a_container_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml("http://127.0.0.1:9", ""));
+    let mut process = Process::spawn(
+        &["--config", &path],
+        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN), ("container", "podman")],
+    );
+    process.wait_serving();
+    assert!(process.terminate().success());
+    let output = process.all_output();
+    let warning = output.lines().find(|l| l.contains("loopback address inside a container"));
+    let warning = warning.unwrap_or_else(|| panic!("no warning:\n{output}"));
+    assert!(warning.contains("APPSIGNAL_GATEWAY_LISTEN=0.0.0.0:8080"), "{warning}");
 }

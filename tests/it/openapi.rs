@@ -135,6 +135,9 @@ fn with_keys_the_bearer_scheme_and_key_parameter_are_described_and_no_secret_is(
     assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([]));
     let samples = &doc["paths"]["/api/{app}/samples.json"]["get"]["responses"]["401"];
     assert!(samples["headers"]["WWW-Authenticate"].is_object());
+    assert!(doc["components"]["headers"]["WWW-Authenticate"].is_object(), "the 401s use it");
+    // The document-wide requirement applies: no operation of the API overrides it.
+    assert!(doc["paths"]["/api/{app}/samples.json"]["get"].get("security").is_none());
     let text = doc.to_string();
     for secret in [TOKEN, KEY, &digest_hex(KEY), APP_ID, "other0000000000000000022"] {
         assert!(!text.contains(secret), "{secret} is in the document");
@@ -248,4 +251,24 @@ async fn every_documented_status_is_reached() {
 
     let unreached: Vec<&String> = listed.iter().filter(|s| !reached.contains(*s)).collect();
     assert!(unreached.is_empty(), "documented but never reached: {unreached:?} (reached {reached:?})");
+}
+
+/// What a standard linter (Redocly's recommended rules, tests/api/run.sh) asks of any
+/// description: where the API is, what a public operation requires, the license, and no
+/// unused component.
+#[test]
+fn servers_security_and_license_are_stated() {
+    let doc = document(|_| {});
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert_eq!(doc["servers"].as_array().unwrap().len(), 1, "no HTTPS server without tls");
+    assert_eq!(doc["info"]["license"]["identifier"], env!("CARGO_PKG_LICENSE"));
+    assert!(doc.get("security").is_none());
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        assert_eq!(item["get"]["security"], serde_json::json!([]), "{path}: public, and it says so");
+    }
+    assert!(doc["components"]["headers"].get("WWW-Authenticate").is_none(), "unused without keys");
+    let text = doc.to_string();
+    for (name, _) in doc["components"]["headers"].as_object().unwrap() {
+        assert!(text.contains(&format!("#/components/headers/{name}\"")), "{name} is never used");
+    }
 }

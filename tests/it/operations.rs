@@ -215,3 +215,20 @@ async fn sighup_reloads_the_binary() {
     assert_eq!(support::send(Method::GET, &shop, &[]).await.status, 200);
     assert!(process.terminate().success());
 }
+
+/// README defines a miss as an answer that needed an upstream call: one that failed, with
+/// nothing stale to serve, is one too.
+#[tokio::test]
+async fn a_failed_upstream_call_counts_as_a_miss() {
+    let gw = TestGateway::start(|_| {}).await;
+    gw.fake.then(Reply::Reset);
+    assert_eq!(gw.get("/api/blog/samples.json").await.status, 502);
+    let text = support::send(Method::GET, &format!("{}/metrics", gw.admin_url), &[]).await.text();
+    for line in [
+        "appsignal_gateway_upstream_calls_total{status=\"no-answer\"} 1",
+        "appsignal_gateway_cache_misses_total 1",
+        "appsignal_gateway_cache_hits_total 0",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+}

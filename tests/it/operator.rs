@@ -110,9 +110,11 @@ fn a_bind_error_names_its_cause_once() {
     let path = binary::write_config(dir.path(), &yaml("http://127.0.0.1:9", &addr, "pretty"));
     let (status, _, stderr) = binary::run(&["--config", &path], &[]);
     assert!(!status.success());
-    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{stderr}"));
+    let error = stderr.lines().find(|l| l.contains("cannot listen")).unwrap_or_else(|| panic!("{stderr}"));
     assert!(error.contains(&addr), "{error}");
     assert_eq!(error.matches("in use").count(), 1, "the cause is repeated: {error}");
+    assert_eq!(stderr.matches("in use").count(), 1, "reported more than once:\n{stderr}");
+    assert!(error.contains("APPSIGNAL_GATEWAY_LISTEN") && error.contains("--listen"), "{error}");
 }
 
 #[test]

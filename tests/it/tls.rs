@@ -324,3 +324,18 @@ fn check_names_a_missing_file_a_mismatched_key_and_warns_of_expiry() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("warning") && stderr.contains("expires on"), "{stderr}");
 }
+
+/// A client generated from the API description of an HTTPS gateway knows the scheme.
+#[test]
+fn the_api_description_names_the_https_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = TestCa::new().leaf(dir.path(), "server");
+    let mut raw = support::raw_config("http://127.0.0.1:9");
+    raw.listen = "0.0.0.0:8443".into();
+    raw.tls.cert_file = Some(leaf.cert.to_string_lossy().into_owned());
+    raw.tls.key_file = Some(leaf.key.to_string_lossy().into_owned());
+    let doc = appsignal_gateway::openapi::document(&config::validate(&raw).unwrap());
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert_eq!(doc["servers"][1]["url"], "https://{host}");
+    assert_eq!(doc["servers"][1]["variables"]["host"]["default"], "localhost:8443");
+}

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::channel;
 use std::sync::Arc;
@@ -20,10 +21,12 @@ use serde_json::{json, Value};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A Chromium session; the browser and its driver end with it.
+/// A Chromium session; the browser and its driver end with it, on every exit path
+/// (a panicking test included: see `Drop`).
 pub struct Browser {
     /// The WebDriver session.
     pub client: Client,
+    /// chromedriver, leader of its own process group, which the browsers it starts join.
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -43,6 +46,9 @@ impl Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // A group of its own, so one signal ends the driver and every Chromium process
+            // it started, which killing the driver alone leaves running.
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -85,6 +91,11 @@ impl Browser {
         Some(Browser { client, driver, _profile: profile })
     }
 
+    /// chromedriver's process group: the driver and the browsers it started.
+    pub fn process_group(&self) -> u32 {
+        self.driver.id()
+    }
+
     /// Runs `body` (an async function body that `return`s a JSON-able value) in the page.
     pub async fn run(&self, body: &str) -> Value {
         let script = format!(
@@ -100,26 +111,31 @@ impl Browser {
         logs.as_array().cloned().unwrap_or_default()
     }
 
-    /// Saves a screenshot to `target/{name}.png` for people to look at.
+    /// Saves a screenshot as `{name}.png` in the directory cargo gives integration tests
+    /// for their files (`CARGO_TARGET_TMPDIR`, under whatever target directory is in use),
+    /// for people to look at.
     pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         let png = self.client.screenshot().await.expect("a screenshot");
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(format!("{name}.png"));
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         path
     }
 
-    /// Ends the session, the browser and the driver.
-    pub async fn close(mut self) {
+    /// Ends the session (Chromium exits), then the driver and anything left of its group.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop ends the process group.
     }
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver's whole process group (the driver and every Chromium process),
+    /// then reaps the driver. Runs when a test panics too, so no browser outlives it.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
 
