@@ -14,8 +14,8 @@ use crate::config::CorsSettings;
 use crate::error::ALLOWED_METHODS;
 use crate::response::{self, Body};
 
-/// The methods a cross-origin page may use.
-const METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD");
+/// The methods a cross-origin page may use: POST for the V2 queries, which are reads.
+const METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, POST");
 /// Request headers a page may send: a dashboard key, a validator (a browser revalidating),
 /// and what fetch wrappers add to a GET.
 const HEADERS: HeaderValue =

@@ -21,6 +21,11 @@ use crate::upstream::UpstreamError;
 pub const CODES: &[&str] = &[
     "invalid_parameter",
     "invalid_callback",
+    "invalid_body",
+    "unsupported_media_type",
+    "body_too_large",
+    "body_timeout",
+    "appsignal_rejected",
     "not_found",
     "method_not_allowed",
     "unauthorized",
@@ -51,6 +56,8 @@ pub enum Allowed {
     AdminRead,
     /// The admin's actions: `/cache/purge`, `/config/reload`.
     AdminPost,
+    /// A V2 query route: POST, and OPTIONS (preflights).
+    Query,
 }
 
 impl Allowed {
@@ -60,6 +67,7 @@ impl Allowed {
             Allowed::Read => ALLOWED_METHODS,
             Allowed::AdminRead => "GET, HEAD",
             Allowed::AdminPost => "POST",
+            Allowed::Query => "POST, OPTIONS",
         }
     }
 
@@ -68,6 +76,7 @@ impl Allowed {
             Allowed::Read => "only GET, HEAD and OPTIONS are allowed",
             Allowed::AdminRead => "only GET and HEAD are allowed",
             Allowed::AdminPost => "only POST is allowed",
+            Allowed::Query => "only POST and OPTIONS are allowed: this V2 query takes a JSON body",
         }
     }
 }
@@ -87,6 +96,26 @@ pub enum GatewayError {
     /// a JSONP request with neither an allowed `Origin`/`Referer` nor a dashboard key.
     #[error("the requesting page's origin is not allowed")]
     ForbiddenOrigin,
+    /// A V2 body that is not one well-formed JSON object (where and why).
+    #[error("{0}")]
+    BadBody(String),
+    /// A V2 query without `Content-Type: application/json`.
+    #[error("a V2 query needs `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// A body over `limits.max_body_size`.
+    #[error("the request body is larger than limits.max_body_size")]
+    BodyTooLarge,
+    /// A body not sent whole within `limits.body_read_timeout`.
+    #[error("the request body was not sent within limits.body_read_timeout")]
+    BodyTimeout,
+    /// AppSignal's V2 422: its slug and its message, scrubbed of the token.
+    #[error("AppSignal refused the query: {slug}")]
+    AppSignalRejected {
+        /// AppSignal's `error` slug (`ungrouped_wildcard`).
+        slug: String,
+        /// AppSignal's `message`, token scrubbed, shortened.
+        message: String,
+    },
     /// Not a route, or not an allowlisted app.
     #[error("no such route or app")]
     NotFound,
@@ -149,6 +178,25 @@ impl GatewayError {
                  a JSONP page needs an allowed origin or a dashboard key"
                     .into(),
             ),
+            GatewayError::BadBody(reason) => (S::BAD_REQUEST, "invalid_body", reason.clone().into()),
+            GatewayError::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "a V2 query needs `Content-Type: application/json`".into(),
+            ),
+            GatewayError::BodyTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than the gateway accepts (limits.max_body_size)".into(),
+            ),
+            GatewayError::BodyTimeout => (
+                S::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body was not sent in time (limits.body_read_timeout)".into(),
+            ),
+            GatewayError::AppSignalRejected { message, .. } => {
+                (S::UNPROCESSABLE_ENTITY, "appsignal_rejected", message.clone().into())
+            }
             GatewayError::NotFound => (S::NOT_FOUND, "not_found", "no such route or app".into()),
             GatewayError::UpstreamNotFound => {
                 (S::NOT_FOUND, "not_found", "AppSignal has no such resource".into())
@@ -235,7 +283,18 @@ impl GatewayError {
     /// `<` is written as `\u003c` so that an echoed parameter name can never close a
     /// script element when the body is served as JSONP.
     pub fn body(&self) -> Bytes {
-        Self::body_of(&self.client_view())
+        let view = self.client_view();
+        match self {
+            // AppSignal's slug, for a client to branch on, beside the gateway's own code.
+            GatewayError::AppSignalRejected { slug, .. } => {
+                let body = serde_json::json!({ "error": {
+                    "status": view.status.as_u16(), "code": view.code,
+                    "appsignal_error": slug, "message": view.message,
+                } });
+                Bytes::from(body.to_string().replace('<', "\\u003c"))
+            }
+            _ => Self::body_of(&view),
+        }
     }
 
     fn body_of(view: &ClientView) -> Bytes {
@@ -248,7 +307,7 @@ impl GatewayError {
     /// The whole JSON response.
     pub fn into_response(self) -> Response<Body> {
         let view = self.client_view();
-        let mut response = response::with_body(view.status, response::JSON, Self::body_of(&view));
+        let mut response = response::with_body(view.status, response::JSON, self.body());
         self.add_headers(&mut response);
         response
     }
@@ -270,6 +329,10 @@ impl GatewayError {
         let headers = response.headers_mut();
         if let GatewayError::MethodNotAllowed(allowed) = self {
             headers.insert(ALLOW, HeaderValue::from_static(allowed.header()));
+        }
+        if let GatewayError::BodyTimeout = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let GatewayError::Unauthorized = self {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -322,6 +385,17 @@ mod tests {
         check(GatewayError::UriTooLong, 414, "uri_too_long");
         check(GatewayError::HeadersTooLarge, 431, "headers_too_large");
         check(GatewayError::Internal, 500, "internal_error");
+        check(GatewayError::BadBody("malformed JSON at line 1 column 2".into()), 400, "invalid_body");
+        check(GatewayError::UnsupportedMediaType, 415, "unsupported_media_type");
+        check(GatewayError::BodyTooLarge, 413, "body_too_large");
+        check(GatewayError::BodyTimeout, 408, "body_timeout");
+        check(GatewayError::MethodNotAllowed(Allowed::Query), 405, "method_not_allowed");
+        let rejected =
+            GatewayError::AppSignalRejected { slug: "ungrouped_wildcard".into(), message: "m".into() };
+        let body: serde_json::Value = serde_json::from_slice(&rejected.body()).unwrap();
+        assert_eq!(body["error"]["appsignal_error"], "ungrouped_wildcard");
+        check(rejected, 422, "appsignal_rejected");
+        assert_eq!(GatewayError::BodyTimeout.into_response().headers()[http::header::CONNECTION], "close");
         assert_eq!(GatewayError::Unauthorized.into_response().headers()[WWW_AUTHENTICATE], "Bearer");
         let refusal = Refusal { retry_after: Duration::from_millis(1200), burst: 40, window: 2 };
         check(GatewayError::RateLimited(refusal), 429, "rate_limited");

@@ -16,12 +16,17 @@ use std::sync::Arc;
 pub enum KeyKind {
     /// AppSignal's original REST API; the question is the normalised upstream target.
     Rest,
+    /// AppSignal's Public API V2; the question is the route path, a space and the
+    /// canonical body. A body naming several apps (`site_ids`) is keyed under the first
+    /// in sorted order, and names the others in its body.
+    V2,
 }
 
 impl KeyKind {
     fn tag(self) -> &'static str {
         match self {
             KeyKind::Rest => "rest",
+            KeyKind::V2 => "v2",
         }
     }
 }

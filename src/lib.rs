@@ -10,6 +10,8 @@
 //!   [`config::Token`] type, the only holder of the AppSignal token.
 //! - [`route`] — the route table as data, path matching and parameter normalisation
 //!   (pure functions).
+//! - [`v2`] — AppSignal's Public API V2 bodies: read bounded, typed per route, scoped,
+//!   normalised and written back out as the one canonical body (pure but for the read).
 //! - `urlencoded` — query-string decoding and the forwarded percent-encode set (a leaf).
 //! - [`jsonp`] — the JSONP callback validator and wrapper.
 //! - `cors` — cross-origin grants and preflights.
@@ -68,6 +70,7 @@ pub mod telemetry;
 pub mod tls;
 mod upstream;
 mod urlencoded;
+pub mod v2;
 
 pub use admin::{Admin, Readiness};
 pub use cache::ResponseCache;

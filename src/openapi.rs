@@ -118,6 +118,7 @@ fn path_of(route: &Route) -> String {
     match route.shape {
         Shape::Fixed(fixed) => format!("/api/{{app}}/{fixed}"),
         Shape::Item { prefix } => format!("/api/{{app}}/{prefix}{{id}}.json"),
+        Shape::V2(path) => format!("/api/v2/{path}"),
     }
 }
 
@@ -188,6 +189,10 @@ fn ttl_key(route: &Route) -> &'static str {
         TtlClass::Show => "show",
         TtlClass::Graphs => "graphs",
         TtlClass::Markers => "markers",
+        TtlClass::Metrics => "metrics",
+        TtlClass::Logs => "logs",
+        TtlClass::Traces => "traces",
+        TtlClass::Deploys => "deploys",
     }
 }
 

@@ -37,7 +37,11 @@ pub type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>
 #[derive(Debug, Clone)]
 pub struct GatewayService(pub Arc<Gateway>);
 
-impl<B: Send + 'static> tower::Service<Request<B>> for GatewayService {
+impl<B> tower::Service<Request<B>> for GatewayService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Answer;

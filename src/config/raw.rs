@@ -51,6 +51,7 @@ pub struct RawUpstream {
     pub connect_timeout: String,
     pub timeout: String,
     pub max_response_size: String,
+    pub max_query_range: String,
     pub rate_limit: RawRate,
 }
 
@@ -80,6 +81,7 @@ pub struct RawApp {
 pub struct RawCache {
     pub max_size: String,
     pub ttl: RawTtl,
+    pub align_times: bool,
     pub stale_while_revalidate: String,
     pub stale_if_error: String,
 }
@@ -94,6 +96,10 @@ pub struct RawTtl {
     pub not_found: String,
     pub graphs: String,
     pub markers: String,
+    pub metrics: String,
+    pub logs: String,
+    pub traces: String,
+    pub deploys: String,
 }
 
 /// `clients.*`
@@ -155,6 +161,8 @@ pub struct RawLimits {
     pub header_read_timeout: String,
     pub idle_timeout: String,
     pub max_upstream_concurrency: u64,
+    pub max_body_size: String,
+    pub body_read_timeout: String,
 }
 
 /// `shared.*`
@@ -209,6 +217,7 @@ impl Default for RawUpstream {
             connect_timeout: "3s".into(),
             timeout: "20s".into(),
             max_response_size: "32MiB".into(),
+            max_query_range: "31d".into(),
             rate_limit: RawRate { per_second: 10, burst: 20 },
         }
     }
@@ -219,6 +228,7 @@ impl Default for RawCache {
         RawCache {
             max_size: "256MiB".into(),
             ttl: RawTtl::default(),
+            align_times: true,
             stale_while_revalidate: "30s".into(),
             stale_if_error: "10m".into(),
         }
@@ -233,6 +243,10 @@ impl Default for RawTtl {
             not_found: "30s".into(),
             graphs: "60s".into(),
             markers: "5m".into(),
+            metrics: "30s".into(),
+            logs: "10s".into(),
+            traces: "60s".into(),
+            deploys: "5m".into(),
         }
     }
 }
@@ -274,6 +288,8 @@ impl Default for RawLimits {
             header_read_timeout: "10s".into(),
             idle_timeout: "60s".into(),
             max_upstream_concurrency: 64,
+            max_body_size: "64KiB".into(),
+            body_read_timeout: "10s".into(),
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct UpstreamSettings {
     pub timeout: Duration,
     /// A larger upstream body is abandoned and answered 502.
     pub max_response_size: u64,
+    /// The longest `from`..`to` window a V2 query may ask for; a longer one is a 400.
+    pub max_query_range: Duration,
     /// The gateway's own budget for calls to AppSignal.
     pub rate_limit: Rate,
 }
@@ -82,6 +84,9 @@ pub struct CacheSettings {
     pub max_size: u64,
     /// Freshness per class of answer.
     pub ttl: Ttls,
+    /// Whether V2 `from`/`to` are rounded down to a multiple of the route's TTL, so
+    /// dashboards asking for "the last hour" within one step share one entry.
+    pub align_times: bool,
     /// How long after expiry an entry is still served at once while one refresh runs.
     pub stale_while_revalidate: Duration,
     /// How long after expiry an entry is served when AppSignal fails.
@@ -109,6 +114,14 @@ pub struct Ttls {
     pub graphs: Duration,
     /// `markers.json`.
     pub markers: Duration,
+    /// `/api/v2/metrics/*`.
+    pub metrics: Duration,
+    /// `/api/v2/logs/lines`.
+    pub logs: Duration,
+    /// `/api/v2/tracing/*`.
+    pub traces: Duration,
+    /// `/api/v2/deploys/stats`.
+    pub deploys: Duration,
 }
 
 /// `clients.*`
@@ -182,6 +195,11 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Upstream calls in flight at once; more wait their turn.
     pub max_upstream_concurrency: NonZeroUsize,
+    /// A larger request body (V2 queries) is answered 413, before or while reading it.
+    pub max_body_size: usize,
+    /// A client that has not sent its whole body by then is answered 408 and its
+    /// connection closed.
+    pub body_read_timeout: Duration,
 }
 
 /// `log.*`

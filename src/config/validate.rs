@@ -54,7 +54,12 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
                 not_found: c.duration("cache.ttl.not_found", &raw.cache.ttl.not_found, false),
                 graphs: c.duration("cache.ttl.graphs", &raw.cache.ttl.graphs, false),
                 markers: c.duration("cache.ttl.markers", &raw.cache.ttl.markers, false),
+                metrics: c.duration("cache.ttl.metrics", &raw.cache.ttl.metrics, false),
+                logs: c.duration("cache.ttl.logs", &raw.cache.ttl.logs, false),
+                traces: c.duration("cache.ttl.traces", &raw.cache.ttl.traces, false),
+                deploys: c.duration("cache.ttl.deploys", &raw.cache.ttl.deploys, false),
             },
+            align_times: raw.cache.align_times,
             stale_while_revalidate: c.duration(
                 "cache.stale_while_revalidate",
                 &raw.cache.stale_while_revalidate,
@@ -103,6 +108,8 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
             idle_timeout: c.duration("limits.idle_timeout", &raw.limits.idle_timeout, true),
             max_upstream_concurrency: c
                 .nonzero_usize("limits.max_upstream_concurrency", raw.limits.max_upstream_concurrency),
+            max_body_size: c.size("limits.max_body_size", &raw.limits.max_body_size) as usize,
+            body_read_timeout: c.duration("limits.body_read_timeout", &raw.limits.body_read_timeout, true),
         },
         log: LogSettings {
             format: match raw.log.format.as_str() {
@@ -176,6 +183,7 @@ fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
         connect_timeout: c.duration("upstream.connect_timeout", &raw.connect_timeout, true),
         timeout: c.duration("upstream.timeout", &raw.timeout, true),
         max_response_size: c.size("upstream.max_response_size", &raw.max_response_size),
+        max_query_range: c.duration("upstream.max_query_range", &raw.max_query_range, true),
         rate_limit: c.rate("upstream.rate_limit", &raw.rate_limit),
     }
 }
@@ -222,6 +230,13 @@ fn apps(c: &mut Collector, raw: &RawConfig) -> Apps {
         let mut ok = c.identifier(&format!("apps[{i}].id"), &app.id);
         if let Some(name) = &app.name {
             ok &= c.identifier(&format!("apps[{i}].name"), name);
+        }
+        // `/api/v2/...` is AppSignal's V2 API: an app spelled `v2` could never be reached.
+        for (field, value) in [("id", Some(&app.id)), ("name", app.name.as_ref())] {
+            if value.is_some_and(|v| v == "v2") {
+                c.fail(format!("apps[{i}].{field}"), "\"v2\" is reserved for the V2 API paths (/api/v2/...)");
+                ok = false;
+            }
         }
         for (field, value) in [("id", Some(&app.id)), ("name", app.name.as_ref())] {
             let Some(value) = value else { continue };

@@ -40,9 +40,10 @@ use crate::config::CacheSettings;
 use crate::error::GatewayError;
 use crate::key::CacheKey;
 use crate::metrics::LockWait;
+use crate::route::Shape;
 use crate::route::Target;
 use crate::shared::{Lock, Shared};
-use crate::upstream::{Fetched, Upstream, UpstreamError};
+use crate::upstream::{Api, Call, Fetched, Upstream, UpstreamError};
 
 /// The first pause between polls while another replica holds the lock; doubled up to
 /// [`POLL_MAX`].
@@ -117,7 +118,14 @@ impl Gateway {
             let ttl = generation.ttl(target.route.ttl);
             let fill = Fill {
                 key: target.key.clone(),
-                target: target.upstream.clone(),
+                call: Call {
+                    api: match target.route.shape {
+                        Shape::V2(_) => Api::V2,
+                        Shape::Fixed(_) | Shape::Item { .. } => Api::Rest,
+                    },
+                    path: target.upstream.clone(),
+                    body: target.body.clone(),
+                },
                 want,
                 route: target.route.name,
                 request_id: request_id.clone(),
@@ -165,8 +173,8 @@ fn settle(
 struct Fill {
     /// The cache key.
     key: CacheKey,
-    /// What is asked of AppSignal.
-    target: Arc<str>,
+    /// What is asked of AppSignal: a GET path, or a V2 path and canonical body.
+    call: Call,
     want: Want,
     /// For the failure's log line, with the id of the request that started the flight.
     route: &'static str,
@@ -344,8 +352,19 @@ impl Fill {
 
     /// AppSignal's answer as an entry: its 200, or its 404 as the gateway's own error.
     async fn fetch(&self) -> Result<Arc<Entry>, UpstreamError> {
-        let (recipe, body) = match self.upstream.fetch(&self.target).await? {
+        let (recipe, body) = match self.upstream.fetch(&self.call).await? {
             Fetched::Found(body) => (self.recipe, body),
+            // The same body gets the same verdict: kept as long as a 404.
+            Fetched::Rejected(envelope) => {
+                let ttl = self.settings.ttl.not_found;
+                let recipe = Recipe {
+                    status: http::StatusCode::UNPROCESSABLE_ENTITY,
+                    ttl,
+                    retain: self.settings.retain_for(ttl),
+                    ..self.recipe
+                };
+                (recipe, rejected(&envelope, self.upstream.token()).body())
+            }
             Fetched::NotFound => {
                 let ttl = self.settings.ttl.not_found;
                 let recipe = Recipe {
@@ -375,4 +394,25 @@ async fn reread(shared: &Shared, key: &str) -> Reread {
             None => Reread::Empty(read.generation),
         },
     }
+}
+
+/// AppSignal's 422 envelope (`{"error": slug, "message": …}`) as the gateway's error: the
+/// slug only if it is an identifier, the message scrubbed of the token before it is
+/// shortened, so no cut can leave part of the token behind.
+fn rejected(envelope: &[u8], token: &crate::config::Token) -> GatewayError {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Option<String>,
+        message: Option<String>,
+    }
+    let parsed = serde_json::from_slice::<Envelope>(envelope).ok();
+    let (slug, message) = parsed.map(|e| (e.error, e.message)).unwrap_or_default();
+    let slug = slug
+        .filter(|s| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let message = message.map(|m| token.scrub(&m).chars().take(512).collect::<String>());
+    let message = message.unwrap_or_else(|| "AppSignal refused the query".into());
+    GatewayError::AppSignalRejected { slug, message }
 }

@@ -95,6 +95,10 @@ impl Generation {
             TtlClass::Show => ttl.show,
             TtlClass::Graphs => ttl.graphs,
             TtlClass::Markers => ttl.markers,
+            TtlClass::Metrics => ttl.metrics,
+            TtlClass::Logs => ttl.logs,
+            TtlClass::Traces => ttl.traces,
+            TtlClass::Deploys => ttl.deploys,
         }
     }
 }

@@ -11,6 +11,7 @@ mod fill;
 mod generation;
 mod headers;
 mod phases;
+mod query;
 mod render;
 mod request_id;
 
@@ -31,6 +32,7 @@ use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::{CacheOutcome, Metrics};
 use crate::response::Body;
+use crate::route;
 use crate::server::{Handler, Protocol};
 use crate::shared::{Scope, Shared};
 use crate::tls;
@@ -139,13 +141,18 @@ impl Gateway {
         self.generation.load().limiter.housekeeping();
     }
 
-    /// Answers one request from `peer`, phase by phase (see [`phases`]). The request
-    /// body is never read: every route is a GET.
-    pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
+    /// Answers one request from `peer`, phase by phase (see [`phases`]). The body is
+    /// read only for a V2 query that passed every check before it ([`query`]); a GET
+    /// route drops it unread.
+    pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body>
+    where
+        B: http_body::Body + Send,
+        B::Data: Send,
+    {
         let generation = self.generation.load_full();
-        let (parts, _body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let mut request = phases::Request::new(&generation, &parts, peer, &self.metrics);
-        let mut response = match self.respond(&mut request).await {
+        let mut response = match self.respond(&mut request, body).await {
             Ok(response) => response,
             Err(error) => request.error_response(error),
         };
@@ -154,13 +161,23 @@ impl Gateway {
     }
 
     /// Phases 1 to 6: the answer, or the error that ends the request.
-    async fn respond(&self, request: &mut phases::Request<'_>) -> Result<Response<Body>, GatewayError> {
+    async fn respond<B>(
+        &self,
+        request: &mut phases::Request<'_>,
+        body: B,
+    ) -> Result<Response<Body>, GatewayError>
+    where
+        B: http_body::Body + Send,
+        B::Data: Send,
+    {
         request.check_size()?;
         let matched = match request.route() {
             Routed::Health => return request.health(),
             Routed::OpenApi => return request.openapi(),
+            Routed::Query(route) => return self.query(request, route, body).await,
             Routed::Api(matched) => matched,
         };
+        drop(body);
         let (matched, key) = match request.authorize(matched)? {
             Authorized::Preflight(response) => return Ok(response),
             Authorized::Read(matched, key) => (matched, key),
@@ -168,8 +185,17 @@ impl Gateway {
         let target = request.resolve_target(matched)?;
         request.allow_script(&target, key)?;
         request.admit(key)?;
+        self.answer(request, &target).await
+    }
+
+    /// Phase 6 and the render: the target's entry, from the cache or one fill.
+    async fn answer(
+        &self,
+        request: &mut phases::Request<'_>,
+        target: &route::Target,
+    ) -> Result<Response<Body>, GatewayError> {
         let now = Instant::now();
-        let lookup = self.entry(request.generation, &target, now, &request.id).await;
+        let lookup = self.entry(request.generation, target, now, &request.id).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
             // The cache had nothing to serve and the upstream call failed: still a miss,

@@ -82,6 +82,8 @@ pub(super) enum Routed {
     /// A path under the API: the route and app, or `None` when nothing matched (a 404
     /// once the key check has had its say).
     Api(Option<Matched>),
+    /// A V2 query route (`POST /api/v2/...`): its app is in the body.
+    Query(&'static Route),
 }
 
 /// What [`Request::authorize`] decided.
@@ -166,9 +168,17 @@ impl<'a> Request<'a> {
             return Routed::OpenApi;
         }
         let generation = self.generation;
+        // The memo never holds a V2 query (its question is in the body), so a GET hit
+        // is answered before the V2 table is looked at.
         let matched = match generation.targets.get(self.raw_target()) {
             Some(target) => Some(Matched::Known(target)),
-            None => route::match_path(path, &generation.settings.apps).map(Matched::Path),
+            None => {
+                if let Some(route) = route::match_v2(path) {
+                    self.log.route = route.name;
+                    return Routed::Query(route);
+                }
+                route::match_path(path, &generation.settings.apps).map(Matched::Path)
+            }
         };
         Routed::Api(matched)
     }
@@ -296,7 +306,9 @@ impl<'a> Request<'a> {
         self.log.status = Some(view.status.as_u16());
         self.log.code = Some(view.code);
         let jsonp = &self.generation.settings.jsonp;
-        let callback = match jsonp.enabled {
+        // A `<script>` tag cannot POST: a POST's error is never wrapped, so a V2 query
+        // with a `callback` sees its 400.
+        let callback = match jsonp.enabled && self.parts.method != Method::POST {
             true => jsonp::requested_callback(self.parts.uri.query(), &jsonp.callback_param),
             false => None,
         };

@@ -65,7 +65,14 @@ mod tests {
     fn target(upstream: &str) -> Arc<Target> {
         let route: &'static Route = &ROUTES[0];
         let key = crate::key::CacheKey::new("a", crate::key::KeyKind::Rest, upstream);
-        Arc::new(Target { route, app_id: "a".into(), upstream: upstream.into(), key, callback: None })
+        Arc::new(Target {
+            route,
+            app_id: "a".into(),
+            upstream: upstream.into(),
+            key,
+            callback: None,
+            body: None,
+        })
     }
 
     #[test]

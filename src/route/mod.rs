@@ -21,7 +21,7 @@ pub use memo::Memo;
 pub use params::{escape_action, ParamError, ParamKind, ParamSpec, MAX_TEXT, MAX_TIME};
 pub use path::{match_path, PathMatch};
 pub use query::Normalised;
-pub use table::{Route, Shape, TtlClass, ROUTES};
+pub use table::{match_v2, BodyKind, Route, Shape, TtlClass, ROUTES, V2_ROUTES};
 
 /// A request the gateway can forward: the route, the app, and the normalised upstream
 /// path and query.
@@ -39,6 +39,9 @@ pub struct Target {
     pub key: CacheKey,
     /// The JSONP callback, when one was given and JSONP is enabled; already validated.
     pub callback: Option<String>,
+    /// The canonical JSON body a V2 query sends upstream (`None` for a GET): written by
+    /// the gateway, and also the question in `key`.
+    pub body: Option<bytes::Bytes>,
 }
 
 /// Why a matched path's query has no target (an unmatched path is `None` from
@@ -72,7 +75,7 @@ pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Resu
     let mut upstream = m.upstream_path;
     normalised.append_to(&mut upstream);
     let key = CacheKey::new(&m.app_id, KeyKind::Rest, &upstream);
-    Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), key, callback })
+    Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), key, callback, body: None })
 }
 
 #[cfg(test)]

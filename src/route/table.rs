@@ -6,6 +6,25 @@
 
 use super::params::{cross_checks, ParamKind, ParamSpec};
 
+/// Which typed body a V2 query route takes (its fields: `crate::v2::body`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `metrics/timeseries`.
+    Timeseries,
+    /// `metrics/list`.
+    MetricsList,
+    /// `logs/lines`.
+    LogLines,
+    /// The `TracesQuery` routes.
+    Traces,
+    /// `tracing/trace`, `tracing/locator`.
+    OneTrace,
+    /// `tracing/actions`.
+    Actions,
+    /// `deploys/stats`.
+    DeployStats,
+}
+
 /// One upstream endpoint.
 #[derive(Debug)]
 pub struct Route {
@@ -22,6 +41,19 @@ pub struct Route {
     pub rules: &'static str,
     /// Which TTL applies to its answers.
     pub ttl: TtlClass,
+    /// The request body a V2 query route takes (it is then a `POST`); `None`: a `GET`
+    /// route, whose body is never read.
+    pub body: Option<BodyKind>,
+}
+
+impl Route {
+    /// The method the route serves besides `OPTIONS` (and `HEAD` for a `GET` route).
+    pub fn method(&self) -> http::Method {
+        match self.body {
+            Some(_) => http::Method::POST,
+            None => http::Method::GET,
+        }
+    }
 }
 
 /// The path of a route under `/api/{app}/`.
@@ -34,6 +66,8 @@ pub enum Shape {
         /// Text before the id, including its slash.
         prefix: &'static str,
     },
+    /// `/api/v2/{path}`: a V2 query; the app is named in its body.
+    V2(&'static str),
 }
 
 /// Which of `cache.ttl.*` governs a route's answers.
@@ -47,6 +81,14 @@ pub enum TtlClass {
     Graphs,
     /// `cache.ttl.markers`
     Markers,
+    /// `cache.ttl.metrics`
+    Metrics,
+    /// `cache.ttl.logs`
+    Logs,
+    /// `cache.ttl.traces`
+    Traces,
+    /// `cache.ttl.deploys`
+    Deploys,
 }
 
 const SAMPLE_LIST: &[ParamSpec] = &[
@@ -85,6 +127,7 @@ pub static ROUTES: &[Route] = &[
         check: cross_checks::none,
         rules: "",
         ttl: TtlClass::List,
+        body: None,
     },
     Route {
         name: "samples_performance",
@@ -93,6 +136,7 @@ pub static ROUTES: &[Route] = &[
         check: cross_checks::none,
         rules: "",
         ttl: TtlClass::List,
+        body: None,
     },
     Route {
         name: "samples_errors",
@@ -101,6 +145,7 @@ pub static ROUTES: &[Route] = &[
         check: cross_checks::none,
         rules: "",
         ttl: TtlClass::List,
+        body: None,
     },
     Route {
         name: "sample",
@@ -109,6 +154,7 @@ pub static ROUTES: &[Route] = &[
         check: cross_checks::none,
         rules: "",
         ttl: TtlClass::Show,
+        body: None,
     },
     Route {
         name: "graphs",
@@ -118,6 +164,7 @@ pub static ROUTES: &[Route] = &[
         rules: "Exactly one of `kind` and `action_name`; either `timeframe` or `from`/`to`, never both; \
             `from` before `to`.",
         ttl: TtlClass::Graphs,
+        body: None,
     },
     Route {
         name: "markers",
@@ -126,5 +173,41 @@ pub static ROUTES: &[Route] = &[
         check: cross_checks::from_before_to,
         rules: "`from` before `to`.",
         ttl: TtlClass::Markers,
+        body: None,
     },
 ];
+
+/// A V2 query route: `POST /api/v2/{path}` with a body of `kind`.
+const fn v2(name: &'static str, path: &'static str, kind: BodyKind, ttl: TtlClass) -> Route {
+    Route {
+        name,
+        shape: Shape::V2(path),
+        params: &[],
+        check: cross_checks::none,
+        rules: "",
+        ttl,
+        body: Some(kind),
+    }
+}
+
+/// AppSignal's Public API V2 query routes, mirroring its paths. Their bodies' fields are
+/// in `crate::v2::body`, one line each.
+pub static V2_ROUTES: &[Route] = &[
+    v2("v2_metrics_timeseries", "metrics/timeseries", BodyKind::Timeseries, TtlClass::Metrics),
+    v2("v2_metrics_list", "metrics/list", BodyKind::MetricsList, TtlClass::Metrics),
+    v2("v2_logs_lines", "logs/lines", BodyKind::LogLines, TtlClass::Logs),
+    v2("v2_traces_performance", "tracing/traces/performance", BodyKind::Traces, TtlClass::Traces),
+    v2("v2_traces_errors", "tracing/traces/errors", BodyKind::Traces, TtlClass::Traces),
+    v2("v2_trace", "tracing/trace", BodyKind::OneTrace, TtlClass::Traces),
+    v2("v2_trace_performance", "tracing/trace/performance", BodyKind::Traces, TtlClass::Traces),
+    v2("v2_trace_error", "tracing/trace/error", BodyKind::Traces, TtlClass::Traces),
+    v2("v2_locator", "tracing/locator", BodyKind::OneTrace, TtlClass::Traces),
+    v2("v2_actions", "tracing/actions", BodyKind::Actions, TtlClass::Traces),
+    v2("v2_deploys_stats", "deploys/stats", BodyKind::DeployStats, TtlClass::Deploys),
+];
+
+/// The V2 route of a request path, if it is one.
+pub fn match_v2(path: &str) -> Option<&'static Route> {
+    let rest = path.strip_prefix("/api/v2/")?;
+    V2_ROUTES.iter().find(|r| matches!(r.shape, Shape::V2(p) if p == rest))
+}

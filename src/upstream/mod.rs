@@ -1,7 +1,9 @@
 //! The upstream client: the only code that opens outbound connections.
 //!
-//! One pooled hyper-util client over rustls. Each call sends `GET {base_url}{path}`
-//! with the token appended last as `token=`; no client header is ever copied. The
+//! One pooled hyper-util client over rustls. A v1 call sends `GET {base_url}{path}`
+//! with the token appended last as `token=`; a V2 call sends `POST {base_url}{path}`
+//! with the gateway's canonical body and the token as `Authorization: Bearer`, never in
+//! its URL. No client header is ever copied. The
 //! whole exchange, body included, is bounded by `upstream.timeout`, and the body by
 //! `upstream.max_response_size`.
 
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -25,6 +27,7 @@ use percent_encoding::utf8_percent_encode;
 
 pub use error::UpstreamError;
 pub use fleet::{Answer, Budget, FleetBudget};
+// `Call` and `Api` are defined below.
 use retry_after::parse_retry_after;
 
 use crate::config::{Rate, Token, UpstreamSettings};
@@ -38,6 +41,28 @@ pub enum Fetched {
     Found(Bytes),
     /// 404: AppSignal has no such thing.
     NotFound,
+    /// A V2 422: AppSignal parsed the query and refused it; its envelope, as sent.
+    Rejected(Bytes),
+}
+
+/// Which of AppSignal's APIs a call is for: how the token is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The original REST API: `GET`, the token as the `token` parameter.
+    Rest,
+    /// The Public API V2: the token as `Authorization: Bearer`; a `POST` with a body.
+    V2,
+}
+
+/// One upstream request, written by the gateway: what the fill fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Which API, so which method and where the token goes.
+    pub api: Api,
+    /// The normalised path and query, without the token.
+    pub path: Arc<str>,
+    /// The canonical JSON body of a V2 query; `None` for a GET.
+    pub body: Option<Bytes>,
 }
 
 /// How long to back off after a 429 without a usable `Retry-After`.
@@ -49,7 +74,7 @@ const LOGGED_BODY: usize = 512;
 #[derive(Clone)]
 pub struct Upstream {
     /// Pooled HTTP/1.1 client; https or http by the base URL's scheme.
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `{scheme}://{authority}{prefix}`, without a trailing slash.
     base_url: String,
     /// The one copy of the token; appended to each request URI and nowhere else.
@@ -108,10 +133,9 @@ impl Upstream {
         })
     }
 
-    /// Fetches `path_and_query` (a route's normalised upstream target), unless the
-    /// gateway is backing off or out of budget. Waiting for a free slot counts towards
-    /// the timeout.
-    pub async fn fetch(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
+    /// Makes `call` (a route's normalised upstream request), unless the gateway is
+    /// backing off or out of budget. Waiting for a free slot counts towards the timeout.
+    pub async fn fetch(&self, call: &Call) -> Result<Fetched, UpstreamError> {
         if let Err(refused) = self.admit().await {
             let scope = match refused {
                 UpstreamError::Throttled(_) => LimitScope::AppSignal,
@@ -123,7 +147,7 @@ impl Upstream {
         let started = Instant::now();
         let exchange = async {
             let _slot = self.guard.slot().await;
-            self.exchange(path_and_query).await
+            self.exchange(call).await
         };
         let result = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,
@@ -132,6 +156,7 @@ impl Upstream {
         let status = match &result {
             Ok(Fetched::Found(_)) => Some(200),
             Ok(Fetched::NotFound) => Some(404),
+            Ok(Fetched::Rejected(_)) => Some(422),
             Err(error) => error.status(),
         };
         self.metrics.upstream_call(status, started.elapsed());
@@ -163,8 +188,8 @@ impl Upstream {
         }
     }
 
-    async fn exchange(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
-        let request = self.request(path_and_query)?;
+    async fn exchange(&self, call: &Call) -> Result<Fetched, UpstreamError> {
+        let request = self.request(call)?;
         let response = self.client.request(request).await.map_err(|e| {
             let text = self.scrubbed_chain(&e);
             if e.is_connect() {
@@ -201,6 +226,8 @@ impl Upstream {
                 Err(_) => Err(UpstreamError::NotJson),
             },
             StatusCode::NOT_FOUND => Ok(Fetched::NotFound),
+            // Only V2 speaks the 422 envelope; a v1 422 is an unexpected status.
+            StatusCode::UNPROCESSABLE_ENTITY if call.api == Api::V2 => Ok(Fetched::Rejected(body)),
             other => {
                 self.log_error_body(other, &body);
                 Err(match other {
@@ -219,22 +246,42 @@ impl Upstream {
         }
     }
 
-    fn request(&self, path_and_query: &str) -> Result<Request<Empty<Bytes>>, UpstreamError> {
-        let separator = if path_and_query.contains('?') { '&' } else { '?' };
-        let mut uri = String::with_capacity(self.base_url.len() + path_and_query.len() + 80);
+    fn request(&self, call: &Call) -> Result<Request<Full<Bytes>>, UpstreamError> {
+        let mut uri = String::with_capacity(self.base_url.len() + call.path.len() + 80);
         uri.push_str(&self.base_url);
-        uri.push_str(path_and_query);
-        uri.push(separator);
-        uri.push_str("token=");
-        uri.extend(utf8_percent_encode(self.token.expose(), QUERY_VALUE));
-        Request::builder()
-            .method(Method::GET)
-            .uri(uri)
+        uri.push_str(&call.path);
+        let builder = Request::builder()
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
+            .header(header::USER_AGENT, concat!("appsignal-gateway/", env!("CARGO_PKG_VERSION")));
+        let builder = match call.api {
+            Api::Rest => {
+                uri.push(if call.path.contains('?') { '&' } else { '?' });
+                uri.push_str("token=");
+                uri.extend(utf8_percent_encode(self.token.expose(), QUERY_VALUE));
+                builder.method(Method::GET)
+            }
+            Api::V2 => {
+                // The token goes in a header, never the URL: URLs end up in logs.
+                let mut bearer = header::HeaderValue::try_from(format!("Bearer {}", self.token.expose()))
+                    .map_err(|_| UpstreamError::Broken("the token cannot be sent as a header".into()))?;
+                bearer.set_sensitive(true);
+                let builder = builder.header(header::AUTHORIZATION, bearer);
+                match &call.body {
+                    Some(_) => builder.method(Method::POST).header(header::CONTENT_TYPE, "application/json"),
+                    None => builder.method(Method::GET),
+                }
+            }
+        };
+        builder
+            .uri(uri)
+            .body(Full::new(call.body.clone().unwrap_or_default()))
             // The URI is built from validated parts; an error here must not quote it.
             .map_err(|_| UpstreamError::Broken("could not build the upstream request".into()))
+    }
+
+    /// The token, for scrubbing texts AppSignal sends back.
+    pub fn token(&self) -> &Token {
+        &self.token
     }
 
     /// An error and its sources as one line, scrubbed of the token.

@@ -200,7 +200,7 @@ async fn preflight_is_204_and_never_reaches_appsignal() {
     let answer = gw.send(Method::OPTIONS, "/api/blog/samples.json?limit=5", &preflight).await;
     assert_eq!(answer.status, 204);
     assert_eq!(answer.header("access-control-allow-origin"), Some(DASH));
-    assert_eq!(answer.header("access-control-allow-methods"), Some("GET, HEAD"));
+    assert_eq!(answer.header("access-control-allow-methods"), Some("GET, HEAD, POST"));
     assert_eq!(answer.header("access-control-max-age"), Some("600"));
     assert!(answer.header("access-control-allow-headers").unwrap().contains("authorization"));
     assert!(answer.header("access-control-allow-credentials").is_none());

@@ -275,7 +275,8 @@ async fn cached_bytes_stay_under_max_size() {
     raw.cache.max_size = "64KiB".into();
     let gateway = Gateway::new(Arc::new(config::validate(&raw).unwrap())).unwrap();
     for limit in 1..=40 {
-        let request = Request::get(format!("/api/blog/samples.json?limit={limit}")).body(()).unwrap();
+        let request =
+            Request::get(format!("/api/blog/samples.json?limit={limit}")).body(String::new()).unwrap();
         assert_eq!(gateway.handle(request, NO_PEER).await.status(), 200);
     }
     let (entries, bytes) = gateway.cache().usage();

@@ -130,7 +130,7 @@ async fn the_weigher_counts_compressed_forms() {
         let mut raw = support::raw_config(&fake.url);
         raw.compression.enabled = enabled;
         let gateway = Gateway::new(Arc::new(config::validate(&raw).unwrap())).unwrap();
-        let request = Request::get("/api/blog/samples.json").body(()).unwrap();
+        let request = Request::get("/api/blog/samples.json").body(String::new()).unwrap();
         assert_eq!(gateway.handle(request, NO_PEER).await.status(), 200);
         gateway.cache().usage().1
     };
@@ -150,8 +150,10 @@ async fn hits_perform_no_compression() {
     let raw = support::raw_config(&fake.url);
     let gateway = Gateway::new(Arc::new(config::validate(&raw).unwrap())).unwrap();
     let get = |accept: &'static str| {
-        let request =
-            Request::get("/api/blog/samples.json").header("accept-encoding", accept).body(()).unwrap();
+        let request = Request::get("/api/blog/samples.json")
+            .header("accept-encoding", accept)
+            .body(String::new())
+            .unwrap();
         gateway.handle(request, NO_PEER)
     };
     let before = compressions();

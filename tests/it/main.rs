@@ -31,3 +31,4 @@ mod routes;
 mod shared;
 mod tls;
 mod upstream_faults;
+mod v2;

@@ -30,6 +30,7 @@ fn path_of(shape: Shape) -> String {
     match shape {
         Shape::Fixed(fixed) => format!("/api/{{app}}/{fixed}"),
         Shape::Item { prefix } => format!("/api/{{app}}/{prefix}{{id}}.json"),
+        Shape::V2(path) => format!("/api/v2/{path}"),
     }
 }
 

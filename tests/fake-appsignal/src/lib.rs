@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Frame;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -56,9 +57,19 @@ pub struct Received {
     pub query: String,
     /// Every header.
     pub headers: HeaderMap,
+    /// The body, whole (empty for a GET).
+    pub body: Bytes,
 }
 
 impl Received {
+    /// The body as JSON (`null` when empty).
+    pub fn json(&self) -> serde_json::Value {
+        match self.body.is_empty() {
+            true => serde_json::Value::Null,
+            false => serde_json::from_slice(&self.body).expect("the gateway sent JSON"),
+        }
+    }
+
     /// The decoded query pairs, in order.
     pub fn pairs(&self) -> Vec<(String, String)> {
         self.query
@@ -79,6 +90,11 @@ struct State {
     /// Replies to use first, one per request; then `default`.
     queue: VecDeque<Reply>,
     default: Option<Reply>,
+    /// Replies by path, before the queue: how AppSignal answers each route.
+    routes: Vec<(String, Reply)>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// The fake server.
@@ -130,6 +146,16 @@ impl FakeAppSignal {
         self.state.lock().unwrap().queue.push_back(reply);
     }
 
+    /// Answers every later request for `path` with `reply`, before the queue and default.
+    pub fn on(&self, path: &str, reply: Reply) {
+        self.state.lock().unwrap().routes.push((path.to_owned(), reply));
+    }
+
+    /// The most requests that were ever being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
@@ -155,6 +181,9 @@ impl FakeAppSignal {
     }
 
     async fn answer(&self, req: Request<Incoming>) -> Result<Response<Chunks>, std::io::Error> {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+        let req = Request::from_parts(parts, ());
         let reply = {
             let mut state = self.state.lock().unwrap();
             state.received.push(Received {
@@ -162,11 +191,19 @@ impl FakeAppSignal {
                 path: req.uri().path().to_owned(),
                 query: req.uri().query().unwrap_or("").to_owned(),
                 headers: req.headers().clone(),
+                body,
             });
             let seq = state.received.len();
-            let reply = state.queue.pop_front().or_else(|| state.default.clone()).unwrap_or(Reply::Echo);
+            let routed = state.routes.iter().find(|(p, _)| p == req.uri().path()).map(|(_, r)| r.clone());
+            let reply = routed
+                .or_else(|| state.queue.pop_front())
+                .or_else(|| state.default.clone())
+                .unwrap_or(Reply::Echo);
+            state.in_flight += 1;
+            state.max_in_flight = state.max_in_flight.max(state.in_flight);
             (reply, seq)
         };
+        let _done = Done(self.state.clone());
         self.arrived.notify_waiters();
         let (mut reply, seq) = reply;
         loop {
@@ -199,6 +236,15 @@ impl FakeAppSignal {
                 }
             });
         }
+    }
+}
+
+/// Counts a request out of flight however its answer ends (a hang dropped, a reset).
+struct Done(Arc<Mutex<State>>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
     }
 }
 

@@ -51,7 +51,17 @@ pub fn raw_config(upstream: &str) -> RawConfig {
 /// Turns caching off (every TTL zero), for tests that watch each upstream request.
 pub fn no_cache(raw: &mut RawConfig) {
     let ttl = &mut raw.cache.ttl;
-    for value in [&mut ttl.list, &mut ttl.show, &mut ttl.not_found, &mut ttl.graphs, &mut ttl.markers] {
+    for value in [
+        &mut ttl.list,
+        &mut ttl.show,
+        &mut ttl.not_found,
+        &mut ttl.graphs,
+        &mut ttl.markers,
+        &mut ttl.metrics,
+        &mut ttl.logs,
+        &mut ttl.traces,
+        &mut ttl.deploys,
+    ] {
         *value = "0s".into();
     }
 }
@@ -106,6 +116,16 @@ impl TestGateway {
     /// Sends any request to the public listener.
     pub async fn send(&self, method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
         send(method, &format!("{}{path_and_query}", self.url), headers).await
+    }
+
+    /// POSTs `body` as `application/json` to `path` on the public listener.
+    pub async fn post(&self, path: &str, body: &str) -> Answer {
+        self.post_with(path, body, &[("content-type", "application/json")]).await
+    }
+
+    /// POSTs `body` to `path` with exactly these headers.
+    pub async fn post_with(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Answer {
+        send_body(Method::POST, &format!("{}{path}", self.url), headers, Bytes::from(body.to_owned())).await
     }
 
     /// The admin listener's `/metrics` text.
@@ -180,12 +200,26 @@ impl Answer {
 
 /// Sends one request, with a generous bound so a hang fails the test instead of stalling it.
 pub async fn send(method: Method, url: &str, headers: &[(&str, &str)]) -> Answer {
-    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    send_request(method, url, headers, Empty::<Bytes>::new()).await
+}
+
+/// Sends one request with a whole body.
+pub async fn send_body(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Answer {
+    send_request(method, url, headers, http_body_util::Full::new(body)).await
+}
+
+/// Sends one request with any body (a stream, for chunked uploads).
+pub async fn send_request<B>(method: Method, url: &str, headers: &[(&str, &str)], body: B) -> Answer
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let client: Client<HttpConnector, B> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Empty::new()).unwrap();
+    let request = request.body(body).unwrap();
     let exchange = async {
         let response = client.request(request).await.expect("request sent");
         let (parts, body) = response.into_parts();

@@ -1,0 +1,139 @@
+//! A V2 query (`POST /api/v2/...`): the phases a GET takes, plus the body.
+//!
+//! In order: preflight, page origin (403), dashboard key (401), method (405),
+//! `Content-Type` (415), JSONP refused (400), the client's rate limit (429); only then
+//! is the body read ([`crate::v2::read_body`]: 413, 408), parsed, scoped and written out
+//! canonically ([`crate::v2::canonical`]: 400, 404), and the target's entry found as
+//! for any GET. Every refusal before the read costs no read, so a cross-site
+//! `text/plain` POST (sent by a browser without a preflight) never costs a query.
+
+use http::{Method, Response};
+
+use super::phases::Request;
+use super::Gateway;
+use crate::config::DashboardKey;
+use crate::error::{Allowed, GatewayError};
+use crate::jsonp;
+use crate::key::{CacheKey, KeyKind};
+use crate::response::Body;
+use crate::route::{ParamError, Route, Shape, Target};
+use crate::v2::{self, BodyError, Cx, V2Error};
+
+impl Gateway {
+    /// Answers a V2 query on `route` whose body is `body`.
+    pub(super) async fn query<B>(
+        &self,
+        request: &mut Request<'_>,
+        route: &'static Route,
+        body: B,
+    ) -> Result<Response<Body>, GatewayError>
+    where
+        B: http_body::Body + Send,
+        B::Data: Send,
+    {
+        let key = match request.authorize_query()? {
+            Some(key) => key,
+            None => return Ok(request.generation.cors.options(&request.parts.headers)),
+        };
+        request.check_json()?;
+        request.refuse_callback()?;
+        request.admit(key)?;
+        let limits = &request.generation.settings.limits;
+        let bytes =
+            v2::read_body(&request.parts.headers, body, limits.max_body_size, limits.body_read_timeout)
+                .await
+                .map_err(|e| match e {
+                    BodyError::TooLarge => GatewayError::BodyTooLarge,
+                    BodyError::Timeout => GatewayError::BodyTimeout,
+                    BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
+                })?;
+        let target = request.query_target(route, &bytes, key)?;
+        self.answer(request, &target).await
+    }
+}
+
+impl<'a> Request<'a> {
+    /// The key-and-method phase of a query: `None` for a preflight (answered at once),
+    /// else the dashboard key when keys are configured.
+    fn authorize_query(&mut self) -> Result<Option<Option<&'a DashboardKey>>, GatewayError> {
+        let generation = self.generation;
+        let (method, headers) = (&self.parts.method, &self.parts.headers);
+        if *method == Method::OPTIONS {
+            return Ok(None);
+        }
+        if generation.cors.foreign_origin(headers.get(http::header::ORIGIN)) {
+            return Err(GatewayError::ForbiddenOrigin);
+        }
+        let key = match generation.keys.required() {
+            true => Some(
+                generation
+                    .keys
+                    .authenticate(headers, self.parts.uri.query())
+                    .ok_or(GatewayError::Unauthorized)?,
+            ),
+            false => None,
+        };
+        self.log.key = key.map(|k| k.name.clone());
+        if *method != Method::POST {
+            return Err(GatewayError::MethodNotAllowed(Allowed::Query));
+        }
+        Ok(Some(key))
+    }
+
+    /// `Content-Type: application/json` (parameters such as `charset` allowed), or 415.
+    fn check_json(&self) -> Result<(), GatewayError> {
+        let value = self.parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let essence = value.map(|v| v.split(';').next().unwrap_or("").trim());
+        match essence {
+            Some(e) if e.eq_ignore_ascii_case("application/json") => Ok(()),
+            _ => Err(GatewayError::UnsupportedMediaType),
+        }
+    }
+
+    /// JSONP is for GET routes: a `<script>` tag cannot POST.
+    fn refuse_callback(&self) -> Result<(), GatewayError> {
+        let jsonp = &self.generation.settings.jsonp;
+        match jsonp.enabled
+            && jsonp::requested_callback(self.parts.uri.query(), &jsonp.callback_param).is_some()
+        {
+            true => Err(GatewayError::BadParameter(ParamError::new(
+                &jsonp.callback_param,
+                "JSONP is only for GET routes: a V2 query is a POST",
+            ))),
+            false => Ok(()),
+        }
+    }
+
+    /// The query's target: its canonical body, and its key under its first app.
+    fn query_target(
+        &mut self,
+        route: &'static Route,
+        bytes: &[u8],
+        key: Option<&DashboardKey>,
+    ) -> Result<Target, GatewayError> {
+        let settings = &self.generation.settings;
+        let (Shape::V2(path), Some(kind)) = (route.shape, route.body) else {
+            return Err(GatewayError::Internal);
+        };
+        let ttl = self.generation.ttl(route.ttl);
+        let may_read = |id: &str| key.is_none_or(|k| k.may_read(id));
+        let cx = Cx {
+            apps: &settings.apps,
+            may_read: &may_read,
+            max_range: settings.upstream.max_query_range,
+            align: settings.cache.align_times.then_some(ttl),
+        };
+        let (body, apps) = v2::canonical(kind, bytes, &cx).map_err(|e| match e {
+            V2Error::Malformed(reason) => GatewayError::BadBody(reason),
+            V2Error::Field(error) => GatewayError::BadParameter(error),
+            V2Error::NotFound => GatewayError::NotFound,
+        })?;
+        let app_id = apps.first().cloned().ok_or(GatewayError::NotFound)?;
+        self.log.app = Some(app_id.clone());
+        let upstream = format!("/api/v2/{path}");
+        // The route, then the body: every app the body names is in the question.
+        let question = format!("{upstream} {}", String::from_utf8_lossy(&body));
+        let key = CacheKey::new(&app_id, KeyKind::V2, &question);
+        Ok(Target { route, app_id, upstream: upstream.into(), key, callback: None, body: Some(body) })
+    }
+}
