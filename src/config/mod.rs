@@ -18,7 +18,7 @@ pub use load::{load, load_raw, load_raw_env, ENV_PREFIX};
 pub use raw::*;
 pub use redis_url::RedisUrl;
 pub use settings::*;
-pub use token::{Token, REDACTED};
+pub use token::{Token, PREFIX_SHOWN, REDACTED};
 pub use validate::{is_identifier, validate, IDENTIFIER_RULE};
 
 /// The YAML printed by `check`: the effective settings, with the token redacted.

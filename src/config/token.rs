@@ -48,6 +48,46 @@ impl Token {
         }
         Cow::Owned(text.replace(&*self.0, REDACTED).replace(&encoded, REDACTED))
     }
+
+    /// `text` scrubbed, then cut to at most `max` bytes: scrubbing first means the cut
+    /// can never split the token and leave part of it. A cut that ends within a prefix
+    /// of the token (plain or encoded, [`PREFIX_SHOWN`] characters or more) counts as
+    /// the token: the client chooses the length of what AppSignal echoes, so it chooses
+    /// where the cut falls.
+    pub fn scrub_cut(&self, text: &str, max: usize) -> String {
+        let scrubbed = self.scrub(text);
+        let mut end = max.min(scrubbed.len());
+        while !scrubbed.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut cut = scrubbed[..end].to_owned();
+        if self.0.is_empty() {
+            return cut;
+        }
+        // Also when the text was whole: AppSignal may have cut its own echo.
+        let encoded =
+            percent_encoding::utf8_percent_encode(&self.0, crate::urlencoded::QUERY_VALUE).to_string();
+        for form in [&*self.0, encoded.as_str()] {
+            if let Some(len) = prefix_at_end(&cut, form) {
+                cut.truncate(cut.len() - len);
+                cut.push_str(REDACTED);
+                break;
+            }
+        }
+        cut
+    }
+}
+
+/// The shortest prefix of the token a cut text may end with before it counts as the
+/// token: shorter ones are too common in ordinary text to tell anything.
+pub const PREFIX_SHOWN: usize = 4;
+
+/// The length of the longest prefix of `secret` (at least [`PREFIX_SHOWN`] bytes) that
+/// `text` ends with.
+fn prefix_at_end(text: &str, secret: &str) -> Option<usize> {
+    (PREFIX_SHOWN..=secret.len())
+        .rev()
+        .find(|&len| secret.is_char_boundary(len) && text.ends_with(&secret[..len]))
 }
 
 impl fmt::Debug for Token {
@@ -108,5 +148,41 @@ mod tests {
         assert!(!scrubbed.contains("a/b+c"));
         assert!(!scrubbed.contains("a%2Fb%2Bc"));
         assert_eq!(token.scrub("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn a_cut_never_leaves_a_prefix_of_the_token() {
+        let token = Token::new("SECRET-tok-123");
+        let text = format!("GET /api/x?q={}&token=SECRET-tok-123 failed", "p".repeat(20));
+        for max in 0..=text.len() + 4 {
+            let cut = token.scrub_cut(&text, max);
+            for len in PREFIX_SHOWN..=token.expose().len() {
+                assert!(!cut.contains(&token.expose()[..len]), "max {max}: {cut}");
+            }
+        }
+        assert_eq!(token.scrub_cut("short", 512), "short");
+    }
+
+    proptest::proptest! {
+        /// Whatever the token and wherever the cut falls, no prefix of at least
+        /// `PREFIX_SHOWN` characters of the token (plain or encoded) survives.
+        #[test]
+        fn no_cut_shows_a_prefix(
+            secret in "[A-Za-z0-9/+=_-]{8,40}",
+            before in "[a-z&=?/ ]{0,64}",
+            max in 0usize..160,
+        ) {
+            let token = Token::new(&secret);
+            let encoded = percent_encoding::utf8_percent_encode(&secret, crate::urlencoded::QUERY_VALUE).to_string();
+            let text = format!("{before}{secret} and {encoded}");
+            let cut = token.scrub_cut(&text, max);
+            for form in [&secret, &encoded] {
+                for len in PREFIX_SHOWN..=form.len() {
+                    proptest::prop_assert!(!cut.contains(&form[..len])
+                        || before.contains(&form[..len])
+                        || "[redacted] and ".contains(&form[..len]), "{}", cut);
+                }
+            }
+        }
     }
 }

@@ -74,6 +74,15 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+/// What is logged of an error body: scrubbed first, then cut to [`LOGGED_BODY`] bytes
+/// (see [`Token::scrub_cut`]). Only a window a little longer than the cut is read, wide
+/// enough that a token beginning before the cut lies in it whole.
+fn logged_body(token: &Token, body: &[u8]) -> String {
+    let window = LOGGED_BODY + 3 * token.expose().len() + 1;
+    let text = String::from_utf8_lossy(&body[..body.len().min(window)]);
+    token.scrub_cut(&text, LOGGED_BODY)
+}
+
 impl Upstream {
     /// Builds the client, allowing `concurrency` calls in flight and spending the fleet's
     /// budget through `fleet` when there is one; fails only if `ca_file` cannot be read.
@@ -250,8 +259,7 @@ impl Upstream {
     }
 
     fn log_error_body(&self, status: StatusCode, body: &[u8]) {
-        let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY)]);
-        let text = self.token.scrub(&text);
+        let text = logged_body(&self.token, body);
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => tracing::error!(
                 status = status.as_u16(),
@@ -261,6 +269,59 @@ impl Upstream {
             _ => {
                 tracing::warn!(status = status.as_u16(), body = %text, "AppSignal answered an error")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PREFIX_SHOWN, REDACTED};
+
+    /// Any prefix of at least `PREFIX_SHOWN` characters of `secret` found in `line`.
+    fn shown_prefix(line: &str, secret: &str) -> Option<usize> {
+        (PREFIX_SHOWN..=secret.len()).rev().find(|&len| line.contains(&secret[..len]))
+    }
+
+    /// AppSignal echoing the request URL in a 500, with the client's query padded by
+    /// every length up to 600: the logged part never holds a prefix of the token.
+    #[test]
+    fn no_padding_puts_a_prefix_of_the_token_in_the_log() {
+        let secret = "SECRET-tok-123";
+        let token = Token::new(secret);
+        for padding in 0..=600 {
+            let body = format!(
+                "{{\"error\":\"Internal error for GET /api/5114f7e38c5ce90000000011/samples.json?action_id={}&token={secret}\"}}",
+                "a".repeat(padding)
+            );
+            let line = logged_body(&token, body.as_bytes());
+            assert!(line.len() <= LOGGED_BODY + REDACTED.len(), "padding {padding}: {} bytes", line.len());
+            assert_eq!(shown_prefix(&line, secret), None, "padding {padding}: {line}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any token, any padding, the token plain or percent-encoded in the echo.
+        #[test]
+        fn no_echo_leaks_a_prefix(
+            secret in "[A-Za-z0-9/+_-]{8,40}",
+            padding in 0usize..=600,
+            encoded in proptest::bool::ANY,
+        ) {
+            let token = Token::new(&secret);
+            let shown = if encoded {
+                utf8_percent_encode(&secret, QUERY_VALUE).to_string()
+            } else {
+                secret.clone()
+            };
+            let body = format!("{{\"url\":\"/api/x?q={}&token={shown}\"}}", "b".repeat(padding));
+            let line = logged_body(&token, body.as_bytes());
+            // What the text says besides the token may share a few characters with it.
+            let public = &body[..body.find("&token=").unwrap() + 7];
+            let leaked = (PREFIX_SHOWN..=shown.len()).map(|n| &shown[..n]).find(|prefix| {
+                line.contains(prefix) && !public.contains(prefix) && !REDACTED.contains(prefix)
+            });
+            proptest::prop_assert_eq!(leaked, None, "{}", line);
         }
     }
 }
