@@ -377,7 +377,8 @@ async fn main() -> ExitCode {
             tokio::spawn(async move {
                 while !done.load(Ordering::Relaxed) {
                     let Ok(mut stream) = tokio::net::TcpStream::connect(&listen).await else { break };
-                    let _ = stream.write_all(b"GET /api/blog/samples.json HTTP/1.1\r\nHost: slow\r\n").await;
+                    let _ =
+                        stream.write_all(b"GET /api/blog/samples.json HTTP/1.1\r\nHost: localhost\r\n").await;
                     loop {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         if done.load(Ordering::Relaxed) || stream.write_all(b"X").await.is_err() {

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use appsignal_gateway::config::RawRate;
+use appsignal_gateway::config::{RawRate, RawUpstreamRate};
 use http::Method;
 use support::{Reply, TestGateway};
 
@@ -80,7 +80,10 @@ async fn preflights_and_health_are_not_limited() {
 
 #[tokio::test]
 async fn spent_upstream_budget_is_503_and_hits_still_answer() {
-    let gw = TestGateway::start(|raw| raw.upstream.rate_limit = RawRate { per_second: 1, burst: 2 }).await;
+    let gw = TestGateway::start(|raw| {
+        raw.upstream.rate_limit = RawUpstreamRate { per_second: 1, burst: 2, client_share: 1.0 }
+    })
+    .await;
     assert_eq!(gw.get("/api/blog/samples.json?limit=1").await.status, 200);
     assert_eq!(gw.get("/api/blog/samples.json?limit=2").await.status, 200);
     let spent = gw.get("/api/blog/samples.json?limit=3").await;

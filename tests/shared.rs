@@ -155,7 +155,7 @@ async fn the_upstream_budget_is_the_fleets() {
         return;
     }
     let (fake, _server, replicas) = fleet(3, |raw| {
-        raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 4 };
+        raw.upstream.rate_limit = config::RawUpstreamRate { per_second: 1, burst: 4, client_share: 1.0 };
     })
     .await;
     let mut refused = 0;
@@ -457,7 +457,8 @@ async fn a_redis_cluster_coalesces_and_budgets_too() {
         replicas.push(
             Replica::start(&fake, &url, |raw| {
                 raw.shared.cluster = true;
-                raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 20 };
+                raw.upstream.rate_limit =
+                    config::RawUpstreamRate { per_second: 1, burst: 20, client_share: 1.0 };
             })
             .await,
         );

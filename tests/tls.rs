@@ -54,7 +54,7 @@ async fn h2_is_negotiated_and_http1_still_served() {
     assert_eq!((status, chosen), (200, None), "a client that offers no ALPN gets HTTP/1.1");
     // Plain HTTP on the HTTPS port is refused, not served.
     let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut reply = Vec::new();

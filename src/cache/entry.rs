@@ -268,6 +268,7 @@ impl Entry {
             headers.insert(CACHE_CONTROL, cache_control);
             headers.insert(X_REQUEST_ID, request_id.clone());
             headers.insert(ETAG, form.etag.clone());
+            headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, crate::response::NOSNIFF);
             if self.vary_encoding {
                 headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
             }

@@ -10,6 +10,7 @@ use crate::auth::Keys;
 use crate::cache::Entry;
 use crate::config::{Settings, UpstreamSettings};
 use crate::cors::Cors;
+use crate::hosts::HostRule;
 use crate::limit::ClientLimiter;
 use crate::metrics::Metrics;
 use crate::route::{Memo, TtlClass};
@@ -26,6 +27,10 @@ pub struct Generation {
     pub upstream: Upstream,
     /// The CORS policy.
     pub cors: Cors,
+    /// The `Host` names `listen` answers.
+    pub hosts: HostRule,
+    /// The `Host` names `admin_listen` answers.
+    pub admin_hosts: HostRule,
     /// Per-client buckets; kept across reloads that leave the rate unchanged.
     pub limiter: Arc<ClientLimiter>,
     /// Dashboard keys.
@@ -78,6 +83,8 @@ impl Generation {
         Generation {
             upstream,
             cors: Cors::new(&settings.cors),
+            hosts: HostRule::new(&settings.allowed_hosts, settings.listen),
+            admin_hosts: HostRule::new(&settings.allowed_hosts, settings.admin_listen),
             limiter,
             keys: Keys::new(&settings.clients.keys),
             targets: Memo::default(),

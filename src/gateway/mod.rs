@@ -127,6 +127,12 @@ impl Gateway {
         }
     }
 
+    /// Whether `admin_listen` answers a request with these headers and URI
+    /// (`allowed_hosts`; see [`crate::hosts`]).
+    pub fn admin_host_allowed(&self, headers: &http::HeaderMap, uri: &http::Uri) -> bool {
+        self.generation.load().admin_hosts.allows(headers, uri)
+    }
+
     /// Periodic upkeep: forgets idle clients' rate-limit state.
     pub fn housekeeping(&self) {
         self.generation.load().limiter.housekeeping();
@@ -148,6 +154,7 @@ impl Gateway {
 
     /// Phases 1 to 6: the answer, or the error that ends the request.
     async fn respond(&self, request: &mut phases::Request<'_>) -> Result<Response<Body>, GatewayError> {
+        request.check_host()?;
         request.check_size()?;
         let matched = match request.route() {
             Routed::Health => return request.health(),
