@@ -16,7 +16,7 @@ mod validate;
 pub use error::{ConfigError, KeyError};
 pub use load::{load, load_raw, load_raw_env, ENV_PREFIX};
 pub use raw::*;
-pub use redis_url::RedisUrl;
+pub use redis_url::{redact_userinfo, RedisUrl};
 pub use settings::*;
 pub use token::{Token, PREFIX_SHOWN, REDACTED};
 pub use validate::{is_identifier, validate, IDENTIFIER_RULE};

@@ -45,6 +45,8 @@ pub struct RawTls {
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct RawUpstream {
+    /// Printed (by `check`) with any userinfo redacted.
+    #[serde(serialize_with = "redacted_base_url")]
     pub base_url: String,
     pub token: Option<Token>,
     pub token_file: Option<String>,
@@ -69,6 +71,10 @@ impl Default for RawUpstreamRate {
     fn default() -> Self {
         RawUpstreamRate { per_second: 10, burst: 20, client_share: 0.5 }
     }
+}
+
+fn redacted_base_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&super::redis_url::redact_userinfo(url))
 }
 
 /// A token-bucket rate: `per_second` refill, `burst` capacity.

@@ -436,7 +436,8 @@ impl Collector {
         let uri = match Uri::from_str(value) {
             Ok(uri) => uri,
             Err(e) => {
-                self.fail(key, format!("\"{value}\" is not a URL ({e})"));
+                let shown = super::redis_url::redact_userinfo(value);
+                self.fail(key, format!("\"{shown}\" is not a URL ({e})"));
                 return String::new();
             }
         };

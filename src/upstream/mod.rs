@@ -70,7 +70,8 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream").field("base_url", &self.base_url).finish_non_exhaustive()
+        let base_url = crate::config::redact_userinfo(&self.base_url);
+        f.debug_struct("Upstream").field("base_url", &base_url).finish_non_exhaustive()
     }
 }
 
@@ -255,7 +256,9 @@ impl Upstream {
             text.push_str(&s.to_string());
             source = s.source();
         }
-        self.token.scrub(&text).into_owned()
+        let text = self.token.scrub(&text);
+        // A base URL with userinfo is a secret too, should an error quote the URL.
+        text.replace(&self.base_url, &crate::config::redact_userinfo(&self.base_url))
     }
 
     fn log_error_body(&self, status: StatusCode, body: &[u8]) {
