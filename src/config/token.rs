@@ -49,6 +49,41 @@ impl Token {
         Cow::Owned(text.replace(&*self.0, REDACTED).replace(&encoded, REDACTED))
     }
 
+    /// `body` with every occurrence of the token (plain or percent-encoded) replaced,
+    /// or `None` when it holds none. For AppSignal's 200 bodies, once when they are
+    /// stored: an answer that echoes a URL must not hand the token to every client and
+    /// to Redis. A JSON string stays a JSON string: `[redacted]` needs no escaping.
+    pub fn scrub_bytes(&self, body: &[u8]) -> Option<Vec<u8>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let encoded =
+            percent_encoding::utf8_percent_encode(&self.0, crate::urlencoded::QUERY_VALUE).to_string();
+        let mut forms = vec![self.0.as_bytes()];
+        if encoded != *self.0 {
+            forms.push(encoded.as_bytes());
+        }
+        let mut out: Option<Vec<u8>> = None;
+        for form in forms {
+            let source = out.as_deref().unwrap_or(body);
+            let finder = memchr::memmem::Finder::new(form);
+            let mut hits = finder.find_iter(source).peekable();
+            if hits.peek().is_none() {
+                continue;
+            }
+            let mut next = Vec::with_capacity(source.len());
+            let mut from = 0;
+            for at in hits {
+                next.extend_from_slice(&source[from..at]);
+                next.extend_from_slice(REDACTED.as_bytes());
+                from = at + form.len();
+            }
+            next.extend_from_slice(&source[from..]);
+            out = Some(next);
+        }
+        out
+    }
+
     /// `text` scrubbed, then cut to at most `max` bytes: scrubbing first means the cut
     /// can never split the token and leave part of it. A cut that ends within a prefix
     /// of the token (plain or encoded, [`PREFIX_SHOWN`] characters or more) counts as
@@ -161,6 +196,18 @@ mod tests {
             }
         }
         assert_eq!(token.scrub_cut("short", 512), "short");
+    }
+
+    #[test]
+    fn bodies_lose_every_form_of_the_token() {
+        let token = Token::new("a/b+c-tok");
+        let body = br#"{"next":"/api/x?token=a%2Fb%2Bc-tok","echo":"a/b+c-tok","n":1}"#;
+        let scrubbed = token.scrub_bytes(body).expect("found");
+        assert_eq!(
+            String::from_utf8(scrubbed).unwrap(),
+            r#"{"next":"/api/x?token=[redacted]","echo":"[redacted]","n":1}"#
+        );
+        assert_eq!(token.scrub_bytes(br#"{"clean":true}"#), None);
     }
 
     proptest::proptest! {

@@ -129,6 +129,7 @@ fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {
         && a.timeout == b.timeout
         && a.max_response_size == b.max_response_size
         && a.rate_limit == b.rate_limit
+        && a.client_share == b.client_share
 }
 
 /// The keys whose change a reload cannot apply, with the values that stay in force.

@@ -12,6 +12,7 @@ use super::Gateway;
 use crate::cache::{judge, CacheStatus, Entry, Landed, Lookup, ResponseCache, Role, Ticket, Via};
 use crate::config::CacheSettings;
 use crate::error::GatewayError;
+use crate::limit::ClientId;
 use crate::route::Target;
 use crate::upstream::{Fetched, Upstream, UpstreamError};
 
@@ -29,12 +30,15 @@ impl Gateway {
         target: &Target,
         now: Instant,
         request_id: &HeaderValue,
+        client: &ClientId,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
         match self.cache.lookup(&target.upstream, now, &generation.settings.cache) {
             Lookup::Fresh(entry) => Ok((entry, CacheStatus::Hit)),
-            Lookup::Miss => self.miss(generation, target, now, request_id).await,
+            Lookup::Miss => self.miss(generation, target, now, request_id, client).await,
             Lookup::Revalidate(entry) => Ok(self.revalidate(generation, target, request_id, entry)),
-            Lookup::Fallback(stale) => Ok(self.fall_back(generation, target, request_id, stale).await),
+            Lookup::Fallback(stale) => {
+                Ok(self.fall_back(generation, target, request_id, stale, client).await)
+            }
         }
     }
 
@@ -46,8 +50,9 @@ impl Gateway {
         request_id: &HeaderValue,
         entry: Arc<Entry>,
     ) -> (Arc<Entry>, CacheStatus) {
-        // Joining a refresh already under way starts nothing: one per key.
-        drop(self.join_flight(generation, target, request_id, Fill::Refresh));
+        // Joining a refresh already under way starts nothing: one per key. The answer
+        // was cached, so no client's share pays for the refresh.
+        drop(self.join_flight(generation, target, request_id, Fill::Refresh, None));
         (entry, CacheStatus::StaleRevalidating)
     }
 
@@ -58,8 +63,10 @@ impl Gateway {
         target: &Target,
         request_id: &HeaderValue,
         stale: Arc<Entry>,
+        client: &ClientId,
     ) -> (Arc<Entry>, CacheStatus) {
-        match self.join_flight(generation, target, request_id, Fill::Refresh).outcome().await {
+        let flight = self.join_flight(generation, target, request_id, Fill::Refresh, Some(client));
+        match flight.outcome().await {
             Ok(landed) => (landed.entry, CacheStatus::StaleStored),
             Err(_) => (stale, CacheStatus::StaleUpstreamError),
         }
@@ -72,8 +79,9 @@ impl Gateway {
         target: &Target,
         now: Instant,
         request_id: &HeaderValue,
+        client: &ClientId,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
-        let ticket = self.join_flight(generation, target, request_id, Fill::Miss);
+        let ticket = self.join_flight(generation, target, request_id, Fill::Miss, Some(client));
         let role = ticket.role;
         let Landed { entry, via } = ticket.outcome().await?;
         let status = match (via, role) {
@@ -81,7 +89,9 @@ impl Gateway {
                 return Ok(match judge(entry.clone(), now, &generation.settings.cache) {
                     Lookup::Fresh(entry) => (entry, CacheStatus::SharedHit),
                     Lookup::Revalidate(entry) => self.revalidate(generation, target, request_id, entry),
-                    Lookup::Fallback(stale) => self.fall_back(generation, target, request_id, stale).await,
+                    Lookup::Fallback(stale) => {
+                        self.fall_back(generation, target, request_id, stale, client).await
+                    }
                     // Settings differ between replicas: the other one's windows were longer.
                     Lookup::Miss => (entry, CacheStatus::StaleUpstreamError),
                 });
@@ -95,16 +105,18 @@ impl Gateway {
 
     /// Joins or starts the flight for `target`: through the shared tier when there is
     /// one, else straight to AppSignal; what it gets is stored. A failure is logged with
-    /// the id of the request that started the flight.
+    /// the id of the request that started the flight, whose `client` pays for the call.
     fn join_flight(
         &self,
         generation: &Generation,
         target: &Target,
         request_id: &HeaderValue,
         fill: Fill,
+        client: Option<&ClientId>,
     ) -> Ticket {
         let call = Call {
             request_id: request_id.clone(),
+            client: client.cloned(),
             key: target.upstream.clone(),
             upstream: generation.upstream.clone(),
             cache: self.cache.clone(),
@@ -134,6 +146,8 @@ impl Gateway {
 /// One upstream call for a key and what it needs to turn the answer into a stored entry.
 struct Call {
     request_id: HeaderValue,
+    /// Whose share of the upstream budget the call spends; `None` for a refresh.
+    client: Option<ClientId>,
     key: Arc<str>,
     upstream: Upstream,
     cache: Arc<ResponseCache>,
@@ -146,7 +160,7 @@ struct Call {
 impl Call {
     /// Calls AppSignal and stores the entry in this replica's cache (unless its TTL is 0).
     async fn run(self) -> Result<Arc<Entry>, UpstreamError> {
-        let (status, body, ttl) = match self.upstream.fetch(&self.key).await {
+        let (status, body, ttl) = match self.upstream.fetch(&self.key, self.client.as_ref()).await {
             Ok(Fetched::Found(body)) => (StatusCode::OK, body, self.ttl),
             Ok(Fetched::NotFound) => (
                 StatusCode::NOT_FOUND,

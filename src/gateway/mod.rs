@@ -133,9 +133,11 @@ impl Gateway {
         self.generation.load().admin_hosts.allows(headers, uri)
     }
 
-    /// Periodic upkeep: forgets idle clients' rate-limit state.
+    /// Periodic upkeep: forgets idle clients' rate-limit state and budget shares.
     pub fn housekeeping(&self) {
-        self.generation.load().limiter.housekeeping();
+        let generation = self.generation.load();
+        generation.limiter.housekeeping();
+        generation.upstream.housekeeping();
     }
 
     /// Answers one request from `peer`, phase by phase (see [`phases`]). The request
@@ -167,9 +169,9 @@ impl Gateway {
         };
         let target = request.resolve_target(matched)?;
         request.allow_script(&target, key)?;
-        request.admit(key)?;
+        let client = request.admit(key)?;
         let now = Instant::now();
-        let lookup = self.lookup_or_fetch(request.generation, &target, now, &request.id).await;
+        let lookup = self.lookup_or_fetch(request.generation, &target, now, &request.id, &client).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
             if let GatewayError::Upstream(error) = e {

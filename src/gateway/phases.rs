@@ -271,9 +271,9 @@ impl<'a> Request<'a> {
     }
 
     /// Phase 5b: the client's rate limit, per key name when keys are configured, else per
-    /// client address.
+    /// client address; the client, whose misses spend its share of the upstream budget.
     #[inline]
-    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
+    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<ClientId, GatewayError> {
         let settings = &self.generation.settings;
         let client = match key {
             Some(key) => ClientId::Key(key.name.clone()),
@@ -283,7 +283,8 @@ impl<'a> Request<'a> {
                 &settings.clients.trusted_proxies,
             )),
         };
-        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)
+        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)?;
+        Ok(client)
     }
 
     /// The response to an error that ended the request: wrapped for a JSONP caller, even

@@ -6,6 +6,7 @@
 //! atomic add, with no lock taken, and a route/status pair never seen prints no series.
 //! Rarer label values fall back to the family's own map.
 
+mod security;
 mod shared;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+pub use security::SecurityMetrics;
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
 use crate::route::ROUTES;
@@ -138,6 +140,8 @@ pub struct Metrics {
     cached_entries: Gauge,
     /// The shared tier's metrics.
     pub shared: SharedMetrics,
+    /// Scrubs, untrusted shared entries, client-share refusals.
+    pub security: SecurityMetrics,
     /// Client connections by protocol; index 0 HTTP/1.1, 1 HTTP/2.
     connections: [Counter; 2],
     /// TLS handshakes that failed or did not finish in time.
@@ -229,6 +233,7 @@ impl Metrics {
             Info::new(VersionLabel { version: env!("CARGO_PKG_VERSION") }),
         );
         let shared = SharedMetrics::register(&mut registry);
+        let security = SecurityMetrics::register(&mut registry);
         let by_protocol = Family::<ProtocolLabel, Counter>::default();
         registry.register("connections", "Client connections accepted, by protocol", by_protocol.clone());
         let connections =
@@ -241,6 +246,7 @@ impl Metrics {
         );
         Metrics {
             shared,
+            security,
             connections,
             tls_failures,
             registry,

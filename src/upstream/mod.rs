@@ -28,6 +28,7 @@ pub use fleet::{Answer, Budget, FleetBudget};
 use retry_after::parse_retry_after;
 
 use crate::config::{Rate, Token, UpstreamSettings};
+use crate::limit::ClientId;
 use crate::metrics::{LimitScope, Metrics};
 use crate::urlencoded::QUERY_VALUE;
 
@@ -118,10 +119,21 @@ impl Upstream {
         })
     }
 
-    /// Fetches `path_and_query` (a route's normalised upstream target), unless the
-    /// gateway is backing off or out of budget. Waiting for a free slot counts towards
-    /// the timeout.
-    pub async fn fetch(&self, path_and_query: &str) -> Result<Fetched, UpstreamError> {
+    /// Fetches `path_and_query` (a route's normalised upstream target) for `client`
+    /// (the one whose miss started the call; `None` for a background refresh, which a
+    /// cached answer asked for), unless the client has spent its share of the budget, or
+    /// the gateway is backing off or out of budget. Waiting for a free slot counts
+    /// towards the timeout.
+    pub async fn fetch(
+        &self,
+        path_and_query: &str,
+        client: Option<&ClientId>,
+    ) -> Result<Fetched, UpstreamError> {
+        if let Err(refused) = client.map_or(Ok(()), |c| self.guard.admit_client(c)) {
+            self.metrics.security.share_refused();
+            self.metrics.rate_limited(LimitScope::Upstream);
+            return Err(refused);
+        }
         if let Err(refused) = self.admit().await {
             let scope = match refused {
                 UpstreamError::Throttled(_) => LimitScope::AppSignal,
@@ -153,6 +165,11 @@ impl Upstream {
             }
         }
         result
+    }
+
+    /// Forgets idle clients' shares of the budget; call periodically.
+    pub fn housekeeping(&self) {
+        self.guard.housekeeping();
     }
 
     /// Whether a call may be made now: the fleet's budget and back-off when the shared
@@ -207,7 +224,7 @@ impl Upstream {
         let body = Bytes::copy_from_slice(&body.to_bytes());
         match status {
             StatusCode::OK => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-                Ok(_) => Ok(Fetched::Found(body)),
+                Ok(_) => Ok(Fetched::Found(self.scrubbed(body))),
                 Err(_) => Err(UpstreamError::NotJson),
             },
             StatusCode::NOT_FOUND => Ok(Fetched::NotFound),
@@ -245,6 +262,23 @@ impl Upstream {
             .body(Empty::new())
             // The URI is built from validated parts; an error here must not quote it.
             .map_err(|_| UpstreamError::Broken("could not build the upstream request".into()))
+    }
+
+    /// A 200 body without the token: scrubbed here, once per upstream answer, so the
+    /// entry stored (in this replica and in Redis) and every hit served from it are
+    /// clean, and no hit pays for it.
+    fn scrubbed(&self, body: Bytes) -> Bytes {
+        match self.token.scrub_bytes(&body) {
+            Some(clean) => {
+                self.metrics.security.token_scrubbed();
+                tracing::warn!(
+                    bytes = body.len(),
+                    "AppSignal's answer held the token: scrubbed before it was stored"
+                );
+                Bytes::from(clean)
+            }
+            None => body,
+        }
     }
 
     /// An error and its sources as one line, scrubbed of the token.
