@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use entry::{Ask, CacheStatus, Entry};
-pub use envelope::Stored;
+pub use envelope::{Bounds, MacKey, Refused, Stored, OVERHEAD};
 pub use flight::{Flights, Landed, Role, Ticket, Via};
 
 use crate::config::CacheSettings;

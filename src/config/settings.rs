@@ -100,6 +100,12 @@ impl CacheSettings {
     pub fn retain_for(&self, ttl: Duration) -> Duration {
         ttl + self.stale_while_revalidate.max(self.stale_if_error)
     }
+
+    /// The longest TTL of any class: no entry this gateway stores is fresher for longer.
+    pub fn max_ttl(&self) -> Duration {
+        let t = &self.ttl;
+        [t.list, t.show, t.not_found, t.graphs, t.markers].into_iter().max().unwrap_or_default()
+    }
 }
 
 /// `cache.ttl.*`: how long each class of answer stays fresh.

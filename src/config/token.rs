@@ -9,6 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// What every printed form of the token shows instead of it.
 pub const REDACTED: &str = "[redacted]";
 
+/// What the entry MAC key is derived over; changing it makes every stored entry a miss.
+const ENTRY_MAC_LABEL: &[u8] = b"appsignal-gateway entry mac v1";
+
 /// The AppSignal personal API token.
 ///
 /// This type is the one place the token lives: clones share one allocation, and every
@@ -26,6 +29,18 @@ impl Token {
     /// The token itself, for the upstream request only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The key the shared tier's entries are sealed with: HMAC-SHA256 keyed by the token
+    /// over a fixed label. Every replica of a fleet derives the same key and no one
+    /// without the token can; the key tells nothing of the token, which never leaves
+    /// this type but through [`Token::expose`], for the upstream request.
+    pub fn entry_mac_key(&self) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(ENTRY_MAC_LABEL);
+        mac.finalize().into_bytes().into()
     }
 
     /// Whether the token is empty, which validation rejects.

@@ -22,7 +22,7 @@ use http::{Request, Response};
 pub use generation::{needs_restart, Generation};
 use phases::{Authorized, Routed};
 
-use crate::cache::{Ask, ResponseCache};
+use crate::cache::{Ask, MacKey, ResponseCache};
 use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -59,7 +59,11 @@ impl Gateway {
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(ResponseCache::new(settings.cache.max_size));
-        let shared = settings.shared.as_ref().map(|s| Shared::start(s, cache.clone(), metrics.clone()));
+        let mac = || MacKey::new(settings.upstream.token.entry_mac_key());
+        let shared = settings
+            .shared
+            .as_ref()
+            .map(|s| Shared::start(s, mac(), &settings.cache, cache.clone(), metrics.clone()));
         let generation = Generation::new(settings.clone(), &metrics, shared.as_ref())?;
         let generation = ArcSwap::from_pointee(generation);
         let certs = settings.tls.as_ref().map(|t| tls::Certs::new(t.certified.clone()));
@@ -95,6 +99,9 @@ impl Gateway {
         let current = self.generation.load();
         let restart = needs_restart(&self.started, &settings);
         self.metrics.restart_required(restart.len());
+        if let Some(shared) = &self.shared {
+            shared.set_bounds(&settings.cache);
+        }
         let next = current.next(Arc::new(settings), &self.metrics, self.shared.as_ref())?;
         // The pair was read and checked by validation: new connections get it now.
         if let (Some(certs), Some(tls)) = (&self.certs, &next.settings.tls) {

@@ -21,7 +21,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-pub use security::SecurityMetrics;
+pub use security::{SecurityMetrics, Untrusted};
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
 use crate::route::ROUTES;

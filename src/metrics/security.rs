@@ -10,7 +10,6 @@ use super::OutcomeLabel;
 
 /// Why an entry read from the shared tier was not trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Read by the shared tier's entry checks.
 pub enum Untrusted {
     /// Its MAC did not verify: written by someone without this fleet's token.
     Mac,
