@@ -44,16 +44,18 @@ impl HostRule {
     }
 
     /// Whether a request with these headers and this URI may be answered: its `Host`,
-    /// or (HTTP/2, which hyper exposes as the URI's authority) its `:authority`.
+    /// or (HTTP/2, which hyper exposes as the URI's authority) its `:authority`. A
+    /// request naming no host at all is answered: a browser always names one, so it is
+    /// no page's request (an HTTP/1.0 client, or a host service calling an embedded
+    /// gateway in process).
     pub fn allows(&self, headers: &HeaderMap, uri: &Uri) -> bool {
         if self.any {
             return true;
         }
-        let host = match headers.get(http::header::HOST) {
-            Some(value) => value.to_str().ok(),
-            None => uri.authority().map(|a| a.as_str()),
-        };
-        host.is_some_and(|host| self.allows_name(host))
+        match headers.get(http::header::HOST) {
+            Some(value) => value.to_str().is_ok_and(|host| self.allows_name(host)),
+            None => uri.authority().is_none_or(|a| self.allows_name(a.as_str())),
+        }
     }
 
     /// Whether `host` (a `Host` value: a name or address, with or without a port) is one
@@ -140,6 +142,9 @@ mod tests {
         assert!(rule.allows(&HeaderMap::new(), &uri));
         let uri: Uri = "https://attacker.example/healthz".parse().unwrap();
         assert!(!rule.allows(&HeaderMap::new(), &uri));
-        assert!(!rule.allows(&HeaderMap::new(), &"/healthz".parse().unwrap()), "no name at all");
+        assert!(rule.allows(&HeaderMap::new(), &"/healthz".parse().unwrap()), "no name at all: no page");
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, "attacker.example".parse().unwrap());
+        assert!(!rule.allows(&headers, &"/healthz".parse().unwrap()));
     }
 }

@@ -326,3 +326,21 @@ fn check_names_a_missing_file_a_mismatched_key_and_warns_of_expiry() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("warning") && stderr.contains("expires on"), "{stderr}");
 }
+
+/// Issue 26, finding 3 over HTTP/2: a stream is judged by its `:authority` when it sends
+/// no `Host`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_streams_are_judged_by_their_authority() {
+    let (ca, dir) = (TestCa::new(), tempfile::tempdir().unwrap());
+    let (gateway, addr) = https(&ca, dir.path(), |_| {}).await;
+    let client = tls::h2(addr, &ca).await;
+    let port = addr.port().to_string();
+    let refused = tls::h2_get_at(&client, "attacker.example", "/api/blog/samples.json", &[]).await;
+    assert_eq!(refused.status, 421);
+    let refused = tls::h2_get_at(&client, &format!("attacker.example:{port}"), "/openapi.json", &[]).await;
+    assert_eq!(refused.status, 421);
+    assert_eq!(gateway.fake.count(), 0);
+    let served = tls::h2_get_at(&client, &format!("localhost:{port}"), "/api/blog/samples.json", &[]).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.headers["x-content-type-options"], "nosniff");
+}
