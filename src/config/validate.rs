@@ -35,7 +35,8 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     if c.errors.is_empty() {
         Ok(settings)
     } else {
-        Err(ConfigError { errors: c.errors })
+        // A secret pasted into the wrong key must not be quoted back.
+        Err(super::error::Secrets::of_raw(raw).scrub(ConfigError { errors: c.errors }))
     }
 }
 
@@ -497,5 +498,17 @@ mod tests {
         let settings = validate(&raw).unwrap();
         assert_eq!(settings.cache.ttl.list, Duration::from_secs(30));
         assert_eq!(settings.apps.resolve("blog").map(|id| &**id), Some("a1"));
+    }
+
+    #[test]
+    fn a_token_pasted_into_the_wrong_key_is_not_quoted() {
+        let mut raw = RawConfig::default();
+        raw.upstream.token = Some(Token::new("tok-SECRET-0123456789"));
+        raw.upstream.timeout = "tok-SECRET-0123456789".into();
+        raw.apps = vec![super::super::RawApp { id: "a1".into(), name: None }];
+        let errors = validate(&raw).unwrap_err();
+        assert_eq!(errors.errors[0].key, "upstream.timeout");
+        assert!(!errors.to_string().contains("tok-SECRET"), "{errors}");
+        assert!(errors.to_string().contains("[redacted]"), "{errors}");
     }
 }
