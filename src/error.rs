@@ -25,6 +25,8 @@ pub const CODES: &[&str] = &[
     "method_not_allowed",
     "unauthorized",
     "forbidden_origin",
+    "forbidden_cross_site",
+    "misdirected_request",
     "uri_too_long",
     "headers_too_large",
     "internal_error",
@@ -87,6 +89,15 @@ pub enum GatewayError {
     /// a JSONP request with neither an allowed `Origin`/`Referer` nor a dashboard key.
     #[error("the requesting page's origin is not allowed")]
     ForbiddenOrigin,
+    /// An admin POST a web page could have sent cross-site without a preflight: it
+    /// carries an `Origin`, a `Sec-Fetch-Site` other than `none`/`same-origin`, or a
+    /// `Content-Type` other than none or `application/json`.
+    #[error("an admin action sent the way a web page could send it cross-site")]
+    CrossSite,
+    /// The request's `Host` (or `:authority`) is not a name this listener answers
+    /// (`allowed_hosts`): a DNS-rebinding page, or a misdirected client.
+    #[error("the request's Host is not one this gateway answers")]
+    MisdirectedHost,
     /// Not a route, or not an allowlisted app.
     #[error("no such route or app")]
     NotFound,
@@ -148,6 +159,18 @@ impl GatewayError {
                 "this page's origin may not read the gateway's answers (cors.allowed_origins); \
                  a JSONP page needs an allowed origin or a dashboard key"
                     .into(),
+            ),
+            GatewayError::CrossSite => (
+                S::FORBIDDEN,
+                "forbidden_cross_site",
+                "admin actions are refused when sent with an Origin, a cross-site Sec-Fetch-Site, \
+                 or a Content-Type other than application/json"
+                    .into(),
+            ),
+            GatewayError::MisdirectedHost => (
+                S::MISDIRECTED_REQUEST,
+                "misdirected_request",
+                "this gateway does not answer for the requested Host (allowed_hosts)".into(),
             ),
             GatewayError::NotFound => (S::NOT_FOUND, "not_found", "no such route or app".into()),
             GatewayError::UpstreamNotFound => {
@@ -314,6 +337,8 @@ mod tests {
         check(GatewayError::BadCallback, 400, "invalid_callback");
         check(GatewayError::NotFound, 404, "not_found");
         check(GatewayError::ForbiddenOrigin, 403, "forbidden_origin");
+        check(GatewayError::CrossSite, 403, "forbidden_cross_site");
+        check(GatewayError::MisdirectedHost, 421, "misdirected_request");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
         check(GatewayError::MethodNotAllowed(Allowed::Read), 405, "method_not_allowed");
         check(GatewayError::MethodNotAllowed(Allowed::AdminRead), 405, "method_not_allowed");

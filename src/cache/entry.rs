@@ -21,9 +21,6 @@ pub(super) enum FormKind {
 }
 
 impl FormKind {
-    /// Every kind, in the order entries and envelopes keep them.
-    pub(super) const ALL: [FormKind; 3] = [FormKind::Identity, FormKind::Gzip, FormKind::Brotli];
-
     fn etag_suffix(self) -> &'static str {
         match self {
             FormKind::Identity => "",

@@ -39,6 +39,7 @@ use crate::cache::{judge, CacheStatus, Entry, FlightLost, Flights, Landed, Looku
 use crate::config::CacheSettings;
 use crate::error::GatewayError;
 use crate::key::CacheKey;
+use crate::limit::ClientId;
 use crate::metrics::LockWait;
 use crate::route::Target;
 use crate::shared::{Lock, Shared};
@@ -68,12 +69,13 @@ impl From<FlightLost> for FillError {
 }
 
 /// What a fill is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    /// Requests wait for it: any entry that can answer them now will do.
-    Answer,
+#[derive(Debug, Clone, Copy)]
+enum Want<'a> {
+    /// Requests wait for it: any entry that can answer them now will do. The client
+    /// whose request started it pays for its upstream call (its `client_share`).
+    Answer(&'a ClientId),
     /// A background refresh of an entry being served stale: only a fresh one saves
-    /// the call.
+    /// the call, and no client's share pays for it (the answer was cached).
     Refresh,
 }
 
@@ -85,17 +87,17 @@ impl Gateway {
         target: &Target,
         now: Instant,
         request_id: &HeaderValue,
+        client: &ClientId,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
         let settings = &generation.settings.cache;
+        let answer = Want::Answer(client);
         let (entry, status) = match self.cache.lookup(&target.key, now, settings) {
             Lookup::Fresh(entry) => return Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => (entry, CacheStatus::StaleRevalidating),
             Lookup::Fallback(stale) => {
-                settle(self.fill(generation, target, request_id, Want::Answer).outcome().await, Some(stale))?
+                settle(self.fill(generation, target, request_id, answer).outcome().await, Some(stale))?
             }
-            Lookup::Miss => {
-                settle(self.fill(generation, target, request_id, Want::Answer).outcome().await, None)?
-            }
+            Lookup::Miss => settle(self.fill(generation, target, request_id, answer).outcome().await, None)?,
         };
         if status == CacheStatus::StaleRevalidating {
             // Joining a refresh already under way starts nothing: one per key.
@@ -115,10 +117,15 @@ impl Gateway {
         self.flights.join(target.key.text(), || {
             let settings = &generation.settings;
             let ttl = generation.ttl(target.route.ttl);
+            let (answer, client) = match want {
+                Want::Answer(client) => (true, Some(client.clone())),
+                Want::Refresh => (false, None),
+            };
             let fill = Fill {
                 key: target.key.clone(),
                 target: target.upstream.clone(),
-                want,
+                answer,
+                client,
                 route: target.route.name,
                 request_id: request_id.clone(),
                 upstream: generation.upstream.clone(),
@@ -167,7 +174,10 @@ struct Fill {
     key: CacheKey,
     /// What is asked of AppSignal.
     target: Arc<str>,
-    want: Want,
+    /// Whether requests wait for it (else it is a background refresh).
+    answer: bool,
+    /// Whose share of the upstream budget the call spends; `None` for a refresh.
+    client: Option<ClientId>,
     /// For the failure's log line, with the id of the request that started the flight.
     route: &'static str,
     request_id: HeaderValue,
@@ -248,7 +258,7 @@ impl Fill {
         let Some(entry) = read.entry else { return Step::Next(State::Lock(epoch)) };
         match judge(Arc::new(entry), now, &self.settings) {
             Lookup::Fresh(entry) => return Step::Land(entry, CacheStatus::SharedHit),
-            Lookup::Revalidate(entry) if self.want == Want::Answer => {
+            Lookup::Revalidate(entry) if self.answer => {
                 return Step::Land(entry, CacheStatus::StaleRevalidating)
             }
             // Good only if AppSignal fails; a refresh already has this replica's own.
@@ -344,7 +354,7 @@ impl Fill {
 
     /// AppSignal's answer as an entry: its 200, or its 404 as the gateway's own error.
     async fn fetch(&self) -> Result<Arc<Entry>, UpstreamError> {
-        let (recipe, body) = match self.upstream.fetch(&self.target).await? {
+        let (recipe, body) = match self.upstream.fetch(&self.target, self.client.as_ref()).await? {
             Fetched::Found(body) => (self.recipe, body),
             Fetched::NotFound => {
                 let ttl = self.settings.ttl.not_found;

@@ -26,7 +26,7 @@ pub use generation::{needs_restart, Generation};
 use phases::{Authorized, Routed};
 use render::{render, Ask};
 
-use crate::cache::ResponseCache;
+use crate::cache::{MacKey, ResponseCache};
 use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::{CacheOutcome, Metrics};
@@ -65,7 +65,11 @@ impl Gateway {
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(ResponseCache::new(settings.cache.max_size));
-        let shared = settings.shared.as_ref().map(|s| Shared::start(s, cache.clone(), metrics.clone()));
+        let mac = || MacKey::new(settings.upstream.token.entry_mac_key());
+        let shared = settings
+            .shared
+            .as_ref()
+            .map(|s| Shared::start(s, mac(), &settings.cache, cache.clone(), metrics.clone()));
         let generation = Generation::new(settings.clone(), &metrics, shared.as_ref())?;
         let generation = ArcSwap::from_pointee(generation);
         let certs = settings.tls.as_ref().map(|t| tls::Certs::new(t.certified.clone()));
@@ -102,6 +106,9 @@ impl Gateway {
         let current = self.generation.load();
         let restart = needs_restart(&self.started, &settings);
         self.metrics.restart_required(restart.len());
+        if let Some(shared) = &self.shared {
+            shared.set_bounds(&settings.cache);
+        }
         let next = current.next(Arc::new(settings), &self.metrics, self.shared.as_ref())?;
         // The pair was read and checked by validation: new connections get it now.
         if let (Some(certs), Some(tls)) = (&self.certs, &next.settings.tls) {
@@ -134,9 +141,17 @@ impl Gateway {
         }
     }
 
-    /// Periodic upkeep: forgets idle clients' rate-limit state.
+    /// Whether `admin_listen` answers a request with these headers and URI
+    /// (`allowed_hosts`; see [`crate::hosts`]).
+    pub fn admin_host_allowed(&self, headers: &http::HeaderMap, uri: &http::Uri) -> bool {
+        self.generation.load().admin_hosts.allows(headers, uri)
+    }
+
+    /// Periodic upkeep: forgets idle clients' rate-limit state and budget shares.
     pub fn housekeeping(&self) {
-        self.generation.load().limiter.housekeeping();
+        let generation = self.generation.load();
+        generation.limiter.housekeeping();
+        generation.upstream.housekeeping();
     }
 
     /// Answers one request from `peer`, phase by phase (see [`phases`]). The request
@@ -155,6 +170,7 @@ impl Gateway {
 
     /// Phases 1 to 6: the answer, or the error that ends the request.
     async fn respond(&self, request: &mut phases::Request<'_>) -> Result<Response<Body>, GatewayError> {
+        request.check_host()?;
         request.check_size()?;
         let matched = match request.route() {
             Routed::Health => return request.health(),
@@ -167,9 +183,9 @@ impl Gateway {
         };
         let target = request.resolve_target(matched)?;
         request.allow_script(&target, key)?;
-        request.admit(key)?;
+        let client = request.admit(key)?;
         let now = Instant::now();
-        let lookup = self.entry(request.generation, &target, now, &request.id).await;
+        let lookup = self.entry(request.generation, &target, now, &request.id, &client).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
             // The cache had nothing to serve and the upstream call failed: still a miss,

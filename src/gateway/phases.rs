@@ -1,5 +1,6 @@
 //! The request path as named phases over one per-request context, run in this order:
 //!
+//! 0. [`Request::check_host`] — the `Host` names this listener answers (421).
 //! 1. [`Request::check_size`] — URI and header limits (414, 431).
 //! 2. [`Request::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
 //! 3. [`Request::authorize`] — preflight, page origin, dashboard key, key scope, method
@@ -24,7 +25,6 @@ use super::generation::Generation;
 use super::render::{render, Ask};
 use crate::cache::CacheStatus;
 use crate::config::DashboardKey;
-use crate::cors::Cors;
 use crate::error::{Allowed, GatewayError};
 use crate::jsonp;
 use crate::limit::{self, ClientId};
@@ -137,6 +137,18 @@ impl<'a> Request<'a> {
         Request { generation, parts, peer, id, log, started, origin, metrics }
     }
 
+    /// Phase 0: a `Host` this listener answers (`allowed_hosts`), before any work, so a
+    /// page that rebound its DNS name to the gateway reads nothing. `/healthz` is
+    /// exempt: probes name the address they dial, and it tells nothing.
+    #[inline]
+    pub fn check_host(&self) -> Result<(), GatewayError> {
+        let parts = self.parts;
+        match self.generation.hosts.allows(&parts.headers, &parts.uri) || parts.uri.path() == "/healthz" {
+            true => Ok(()),
+            false => Err(GatewayError::MisdirectedHost),
+        }
+    }
+
     /// Phase 1: the request target and headers within `limits`.
     #[inline]
     pub fn check_size(&self) -> Result<(), GatewayError> {
@@ -202,12 +214,11 @@ impl<'a> Request<'a> {
         if *method == Method::OPTIONS {
             // An allowed page's preflight is granted on any path under /api/, so a
             // mistyped path shows in its console as the JSON 404 it is, not a CORS error.
-            let api_preflight = self.parts.uri.path().starts_with("/api/")
-                && Cors::is_preflight(headers)
-                && generation.cors.allowed(headers).is_some();
+            // Matched or not, with or without an `Origin`, the answer is the same, so a
+            // preflight never tells which apps exist (it asks for no key).
             match &matched {
                 Some(m) => self.log.route = m.route().name,
-                None if api_preflight => {}
+                None if self.parts.uri.path().starts_with("/api/") => {}
                 None => return Err(GatewayError::NotFound),
             }
             return Ok(Authorized::Preflight(generation.cors.options(headers)));
@@ -271,9 +282,9 @@ impl<'a> Request<'a> {
     }
 
     /// Phase 5b: the client's rate limit, per key name when keys are configured, else per
-    /// client address.
+    /// client address; the client, whose misses spend its share of the upstream budget.
     #[inline]
-    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
+    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<ClientId, GatewayError> {
         let settings = &self.generation.settings;
         let client = match key {
             Some(key) => ClientId::Key(key.name.clone()),
@@ -283,7 +294,8 @@ impl<'a> Request<'a> {
                 &settings.clients.trusted_proxies,
             )),
         };
-        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)
+        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)?;
+        Ok(client)
     }
 
     /// The response to an error that ended the request: wrapped for a JSONP caller, even

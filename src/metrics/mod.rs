@@ -10,6 +10,7 @@
 //! ([`exposition`]).
 
 mod exposition;
+mod security;
 mod shared;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 pub use exposition::Format;
+pub use security::{SecurityMetrics, Untrusted};
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
 use crate::route::ROUTES;
@@ -144,6 +146,8 @@ pub struct Metrics {
     cached_entries: Gauge,
     /// The shared tier's metrics.
     pub shared: SharedMetrics,
+    /// Scrubs, untrusted shared entries, client-share refusals.
+    pub security: SecurityMetrics,
     /// Client connections by protocol; index 0 HTTP/1.1, 1 HTTP/2.
     connections: [Counter; 2],
     /// TLS handshakes that failed or did not finish in time.
@@ -235,6 +239,7 @@ impl Metrics {
             Info::new(VersionLabel { version: env!("CARGO_PKG_VERSION") }),
         );
         let shared = SharedMetrics::register(&mut registry);
+        let security = SecurityMetrics::register(&mut registry);
         let by_protocol = Family::<ProtocolLabel, Counter>::default();
         registry.register("connections", "Client connections accepted, by protocol", by_protocol.clone());
         let connections =
@@ -247,6 +252,7 @@ impl Metrics {
         );
         Metrics {
             shared,
+            security,
             connections,
             tls_failures,
             registry,

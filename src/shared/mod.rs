@@ -15,8 +15,9 @@ mod keys;
 mod link;
 mod scripts;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,13 +26,17 @@ pub use keys::Keys;
 use link::Link;
 pub use link::SharedError;
 
-use crate::cache::{Entry, ResponseCache, Stored};
-use crate::config::{Rate, SharedSettings};
-use crate::metrics::{BudgetDecision, Metrics, SharedRead};
+use crate::cache::{Bounds, Entry, MacKey, Refused, ResponseCache, Stored, OVERHEAD};
+use crate::config::{CacheSettings, Rate, SharedSettings};
+use crate::metrics::{BudgetDecision, Metrics, SharedRead, Untrusted};
 use crate::upstream::{Answer, Budget, FleetBudget};
 
 /// How long a lock outlives the upstream timeout, so a slow holder keeps it to the end.
 const LOCK_MARGIN: Duration = Duration::from_secs(1);
+
+/// How many keys an untrusted entry is logged for (once each); past that, only counted,
+/// so a neighbour writing junk under many keys cannot grow the set or flood the log.
+const LOGGED_KEYS: usize = 1024;
 
 /// What a read found: an entry (if any usable one) and the app's purge generation, which
 /// a store after an upstream call must carry.
@@ -42,6 +47,9 @@ pub struct Read {
     /// The app's current purge generation.
     pub generation: u64,
 }
+
+/// What the read script answers: the app's generation, the entry if it was fetched, its length.
+type ReadReply = (Option<u64>, Option<Vec<u8>>, u64);
 
 /// A held per-key lock: its key and the random token only its owner knows.
 #[derive(Debug, Clone)]
@@ -73,15 +81,35 @@ pub struct Shared {
     members: AtomicU32,
     /// Whether a corrupt or foreign value was already logged.
     warned_foreign: AtomicBool,
+    /// What entries are sealed with: derived from the upstream token at start (a change
+    /// of token takes effect on restart, like every `shared` key).
+    mac: MacKey,
+    /// The longest TTL and retain time an entry may claim, in milliseconds: this
+    /// replica's configuration, kept current by reloads ([`Shared::set_bounds`]).
+    max_ttl_ms: AtomicU64,
+    max_retain_ms: AtomicU64,
+    /// The keys an untrusted entry was logged for, at most [`LOGGED_KEYS`].
+    logged_untrusted: Mutex<HashSet<String>>,
     metrics: Arc<Metrics>,
 }
 
 impl Shared {
-    /// Joins the shared tier in `settings`, spawning the tasks that keep the connection,
-    /// the heartbeat and the purge subscription (within a tokio runtime). Never fails:
-    /// an unreachable Redis is joined when it answers.
-    pub fn start(settings: &SharedSettings, cache: Arc<ResponseCache>, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// Joins the shared tier in `settings`, sealing entries with `mac` and bounding what
+    /// it reads by `bounds`, spawning the tasks that keep the connection, the heartbeat
+    /// and the purge subscription (within a tokio runtime). Never fails: an unreachable
+    /// Redis is joined when it answers.
+    pub fn start(
+        settings: &SharedSettings,
+        mac: MacKey,
+        bounds: &CacheSettings,
+        cache: Arc<ResponseCache>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let shared = Arc::new(Shared {
+            mac,
+            max_ttl_ms: AtomicU64::new(0),
+            max_retain_ms: AtomicU64::new(0),
+            logged_untrusted: Mutex::new(HashSet::new()),
             link: Link::new(settings, metrics.clone()),
             keys: Keys::new(&settings.key_prefix),
             max_entry_size: settings.max_entry_size,
@@ -90,17 +118,40 @@ impl Shared {
             warned_foreign: AtomicBool::new(false),
             metrics,
         });
+        shared.set_bounds(bounds);
         fleet::spawn(&shared, cache);
         shared
+    }
+
+    /// The longest TTL and retain time a read entry may claim: what `cache` would ever
+    /// store. Called at start and by every reload.
+    pub fn set_bounds(&self, cache: &CacheSettings) {
+        let max_ttl = cache.max_ttl();
+        self.max_ttl_ms.store(max_ttl.as_millis() as u64, Ordering::Relaxed);
+        self.max_retain_ms.store(cache.retain_for(max_ttl).as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_len: self.max_value_len(),
+            max_ttl: Duration::from_millis(self.max_ttl_ms.load(Ordering::Relaxed)),
+            max_retain: Duration::from_millis(self.max_retain_ms.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The longest value read whole: an entry of `max_entry_size` bodies and its envelope.
+    fn max_value_len(&self) -> usize {
+        usize::try_from(self.max_entry_size).unwrap_or(usize::MAX).saturating_add(OVERHEAD)
     }
 
     /// The entry stored for `key` and the app's generation; `Ok(None)`-like misses are
     /// `Read { entry: None, .. }`. Errors mean: act alone.
     pub async fn read(&self, key: &str, now: Instant) -> Result<Read, SharedError> {
         let Some(names) = self.keys.entry(key) else { return Err(SharedError::Down) };
-        let result: Result<(Option<u64>, Option<Vec<u8>>), _> =
-            self.link.query(redis::cmd("MGET").arg(&names.generation).arg(&names.entry)).await;
-        let (generation, value) = match result {
+        let mut invocation = scripts::READ.key(&names.generation);
+        invocation.key(&names.entry).arg(self.max_value_len());
+        let result: Result<ReadReply, _> = self.link.script(&invocation).await;
+        let (generation, value, length) = match result {
             Ok(found) => found,
             Err(e) => {
                 self.metrics.shared.read(match e {
@@ -111,21 +162,51 @@ impl Shared {
             }
         };
         let generation = generation.unwrap_or(0);
-        let entry = value.and_then(|value| match Entry::decode(&value, now) {
-            Some(Stored { entry, generation: stored }) if stored == generation => Some(entry),
-            Some(_) => None,
-            None => {
+        let judged = match value {
+            Some(value) => Entry::decode(&value, now, key, &self.mac, &self.bounds()),
+            None if length > 0 => Err(Refused::Size),
+            None => Ok(None),
+        };
+        let entry = match judged {
+            Ok(Some(Stored { entry, generation: stored })) if stored == generation => Some(entry),
+            Ok(_) => None,
+            Err(refused) => {
+                self.refused(&names.entry, refused);
+                None
+            }
+        };
+        self.metrics.shared.read(if entry.is_some() { SharedRead::Hit } else { SharedRead::Miss });
+        Ok(Read { entry, generation })
+    }
+
+    /// Counts a value not trusted, and logs it once per key (a bounded number of keys).
+    fn refused(&self, name: &str, refused: Refused) {
+        let (why, reason) = match refused {
+            Refused::Foreign => {
                 if !self.warned_foreign.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        key = %names.entry,
+                        key = %name,
                         "a value in the shared tier is not an entry this gateway can read (another version?): treated as a miss"
                     );
                 }
-                None
+                return;
             }
-        });
-        self.metrics.shared.read(if entry.is_some() { SharedRead::Hit } else { SharedRead::Miss });
-        Ok(Read { entry, generation })
+            Refused::Mac => (
+                Untrusted::Mac,
+                "its MAC does not verify: not written by a replica holding this fleet's token",
+            ),
+            Refused::Size => (Untrusted::Size, "it is larger than shared.max_entry_size allows"),
+            Refused::Bounds => {
+                (Untrusted::Bounds, "it holds a status, TTL, retain time or body the gateway never stores")
+            }
+            Refused::Form => (Untrusted::Form, "a compressed form does not decode to its body"),
+        };
+        self.metrics.security.untrusted(why);
+        let mut logged = self.logged_untrusted.lock().expect("untrusted-key set lock");
+        if logged.len() < LOGGED_KEYS && logged.insert(name.to_owned()) {
+            drop(logged);
+            tracing::warn!(key = %name, reason, "an entry in the shared tier is not trusted: treated as a miss");
+        }
     }
 
     /// Takes `key`'s lock for `hold` plus a margin; `Ok(None)` when another replica holds it.
@@ -155,7 +236,7 @@ impl Shared {
         let Some(names) = self.keys.entry(key).filter(|_| fits && !life.is_zero()) else {
             return self.unlock(lock).await;
         };
-        let value: Bytes = entry.encode(generation, now);
+        let value: Bytes = entry.encode(generation, now, key, &self.mac);
         let mut invocation = scripts::STORE.key(&names.entry);
         invocation.key(&names.lock).arg(value.as_ref()).arg(life.as_millis().max(1) as u64).arg(lock.token);
         let _: Result<i64, _> = self.link.script(&invocation).await;
