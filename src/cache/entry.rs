@@ -147,7 +147,7 @@ impl CacheStatus {
             CacheStatus::MissStored | CacheStatus::MissNotStored | CacheStatus::StaleStored => {
                 CacheOutcome::Miss
             }
-            CacheStatus::MissCollapsed => CacheOutcome::Coalesced,
+            CacheStatus::MissCollapsed => CacheOutcome::Collapsed,
             CacheStatus::StaleRevalidating => CacheOutcome::StaleRevalidating,
             CacheStatus::StaleUpstreamError => CacheOutcome::StaleUpstreamError,
         }

@@ -3,7 +3,7 @@
 //! that nothing written by anyone else is served.
 //!
 //! Layout (integers big-endian): the magic `AGW`, a version byte, the status (u16), the
-//! body hash the ETags are made from (u64), the purge generation it was stored under
+//! body hash the ETags are made from (u64), the purge epoch it was stored under
 //! (u64), TTL and retain time in milliseconds (u64 each), the wall-clock store time in
 //! milliseconds since the Unix epoch (u64), a flags byte (bit 0: answers vary by
 //! `Accept-Encoding`), then the identity, gzip and brotli bodies, each as a u32 length
@@ -93,19 +93,19 @@ pub enum Refused {
     Form,
 }
 
-/// An entry as read from the shared tier, with the purge generation it was stored under.
+/// An entry as read from the shared tier, with the purge epoch it was stored under.
 #[derive(Debug)]
 pub struct Stored {
     /// The entry, its age counted from the original store time.
     pub entry: Entry,
-    /// The generation of its app when it was stored; a purge bumps it.
-    pub generation: u64,
+    /// The epoch of its app when it was stored; a purge bumps it.
+    pub epoch: u64,
 }
 
 impl Entry {
     /// This entry as an envelope for the cache key `key`, stored under purge
-    /// `generation`, sealed with `mac`.
-    pub fn encode(&self, generation: u64, now: Instant, key: &str, mac: &MacKey) -> Bytes {
+    /// `epoch`, sealed with `mac`.
+    pub fn encode(&self, epoch: u64, now: Instant, key: &str, mac: &MacKey) -> Bytes {
         let stored_at = SystemTime::now() - self.age(now);
         let stored_ms = stored_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
         let mut out = BytesMut::with_capacity(OVERHEAD + self.body_bytes());
@@ -113,7 +113,7 @@ impl Entry {
         out.put_u8(VERSION);
         out.put_u16(self.status.as_u16());
         out.put_u64(self.hash);
-        out.put_u64(generation);
+        out.put_u64(epoch);
         out.put_u64(self.ttl.as_millis() as u64);
         out.put_u64(self.retain.as_millis() as u64);
         out.put_u64(stored_ms);
@@ -164,7 +164,7 @@ impl Entry {
 struct Parsed {
     status: StatusCode,
     hash: u64,
-    generation: u64,
+    epoch: u64,
     ttl: Duration,
     retain: Duration,
     stored: SystemTime,
@@ -179,7 +179,7 @@ fn parse(sealed: &[u8]) -> Option<Parsed> {
     let mut buf = &sealed[4..];
     let status = StatusCode::from_u16(buf.get_u16()).ok()?;
     let hash = buf.get_u64();
-    let generation = buf.get_u64();
+    let epoch = buf.get_u64();
     let ttl = Duration::from_millis(buf.get_u64());
     let retain = Duration::from_millis(buf.get_u64());
     let stored = UNIX_EPOCH.checked_add(Duration::from_millis(buf.get_u64()))?;
@@ -204,7 +204,7 @@ fn parse(sealed: &[u8]) -> Option<Parsed> {
         return None;
     }
     let [identity, gzip, brotli] = forms;
-    Some(Parsed { status, hash, generation, ttl, retain, stored, vary, identity: identity?, gzip, brotli })
+    Some(Parsed { status, hash, epoch, ttl, retain, stored, vary, identity: identity?, gzip, brotli })
 }
 
 impl Parsed {
@@ -244,7 +244,7 @@ impl Parsed {
             self.brotli.map(|b| form(b, FormKind::Brotli)),
         );
         let entry = Entry::assemble(self.status, forms, hash, self.vary, stored_at, self.ttl, retain_left);
-        Some(Stored { entry, generation: self.generation })
+        Some(Stored { entry, epoch: self.epoch })
     }
 }
 
@@ -302,7 +302,7 @@ mod tests {
         let later = entry.stored_at + Duration::from_secs(5);
         let value = entry.encode(7, later, KEY, &mac());
         let stored = decode(&value, later).expect("trusted").expect("alive");
-        assert_eq!(stored.generation, 7);
+        assert_eq!(stored.epoch, 7);
         let copy = stored.entry;
         assert_eq!(copy.status, StatusCode::OK);
         assert_eq!(copy.hash, entry.hash);

@@ -254,7 +254,7 @@ impl Fill {
         let Ok(read) = shared.read(self.key.as_str(), now).await else {
             return Step::Next(State::Call(None));
         };
-        let epoch = read.generation;
+        let epoch = read.epoch;
         let Some(entry) = read.entry else { return Step::Next(State::Lock(epoch)) };
         match judge(Arc::new(entry), now, &self.settings) {
             Lookup::Fresh(entry) => return Step::Land(entry, CacheStatus::SharedHit),
@@ -382,7 +382,7 @@ async fn reread(shared: &Shared, key: &str) -> Reread {
         Err(_) => Reread::Failed,
         Ok(read) => match read.entry.filter(|e| !e.ttl_left(now).is_zero()) {
             Some(entry) => Reread::Fresh(Arc::new(entry)),
-            None => Reread::Empty(read.generation),
+            None => Reread::Empty(read.epoch),
         },
     }
 }

@@ -159,7 +159,7 @@ impl Gateway {
     pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
         let generation = self.generation.load_full();
         let (parts, _body) = request.into_parts();
-        let mut request = phases::Request::new(&generation, &parts, peer, &self.metrics);
+        let mut request = phases::Exchange::new(&generation, &parts, peer, &self.metrics);
         let mut response = match self.respond(&mut request).await {
             Ok(response) => response,
             Err(error) => request.error_response(error),
@@ -169,7 +169,7 @@ impl Gateway {
     }
 
     /// Phases 1 to 6: the answer, or the error that ends the request.
-    async fn respond(&self, request: &mut phases::Request<'_>) -> Result<Response<Body>, GatewayError> {
+    async fn respond(&self, request: &mut phases::Exchange<'_>) -> Result<Response<Body>, GatewayError> {
         request.check_host()?;
         request.check_size()?;
         let matched = match request.route() {
@@ -183,7 +183,7 @@ impl Gateway {
         };
         let target = request.resolve_target(matched)?;
         request.allow_script(&target, key)?;
-        let client = request.admit(key)?;
+        let client = request.limit_client(key)?;
         let now = Instant::now();
         let lookup = self.entry(request.generation, &target, now, &request.id, &client).await;
         let log = &mut request.log;

@@ -1,16 +1,16 @@
 //! The request path as named phases over one per-request context, run in this order:
 //!
-//! 0. [`Request::check_host`] — the `Host` names this listener answers (421).
-//! 1. [`Request::check_size`] — URI and header limits (414, 431).
-//! 2. [`Request::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
-//! 3. [`Request::authorize`] — preflight, page origin, dashboard key, key scope, method
+//! 0. [`Exchange::check_host`] — the `Host` names this listener answers (421).
+//! 1. [`Exchange::check_size`] — URI and header limits (414, 431).
+//! 2. [`Exchange::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
+//! 3. [`Exchange::authorize`] — preflight, page origin, dashboard key, key scope, method
 //!    (204, 403, 401, 404, 405).
-//! 4. [`Request::resolve_target`] — the query normalised into the upstream target (400).
-//! 5. [`Request::allow_script`], [`Request::admit`] — JSONP only for allowed pages or keys
+//! 4. [`Exchange::resolve_target`] — the query normalised into the upstream target (400).
+//! 5. [`Exchange::allow_script`], [`Exchange::limit_client`] — JSONP only for allowed pages or keys
 //!    (403), then the client's rate limit (429).
 //! 6. the cache step, `Gateway::entry` (`fill.rs`): the entry from this replica's cache or
 //!    one fill per key — the only phase that may await, and only on a miss.
-//! 7. [`Request::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
+//! 7. [`Exchange::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
 //!
 //! Every phase before the cache step is synchronous, so a hit awaits nothing.
 
@@ -34,7 +34,7 @@ use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
 
 /// One request as it moves through the phases: what it asked, the configuration
 /// generation it was loaded with, and what the access line will say.
-pub(super) struct Request<'a> {
+pub(super) struct Exchange<'a> {
     /// The generation this request loaded at its start; it keeps it to the end.
     pub generation: &'a Generation,
     /// Method, target and headers; the body is never read.
@@ -73,7 +73,7 @@ pub(super) struct AccessLog {
     pub code: Option<&'static str>,
 }
 
-/// Where [`Request::route`] sends a request.
+/// Where [`Exchange::route`] sends a request.
 pub(super) enum Routed {
     /// `/healthz`: answered at once.
     Health,
@@ -84,7 +84,7 @@ pub(super) enum Routed {
     Api(Option<Matched>),
 }
 
-/// What [`Request::authorize`] decided.
+/// What [`Exchange::authorize`] decided.
 pub(super) enum Authorized<'g> {
     /// A CORS preflight, answered without a key.
     Preflight(Response<Body>),
@@ -116,7 +116,7 @@ impl Matched {
     }
 }
 
-impl<'a> Request<'a> {
+impl<'a> Exchange<'a> {
     /// Starts a request under `generation`.
     #[inline]
     pub fn new(generation: &'a Generation, parts: &'a Parts, peer: IpAddr, metrics: &'a Metrics) -> Self {
@@ -134,7 +134,7 @@ impl<'a> Request<'a> {
             code: None,
         };
         let origin = parts.headers.get(http::header::ORIGIN);
-        Request { generation, parts, peer, id, log, started, origin, metrics }
+        Exchange { generation, parts, peer, id, log, started, origin, metrics }
     }
 
     /// Phase 0: a `Host` this listener answers (`allowed_hosts`), before any work, so a
@@ -284,7 +284,7 @@ impl<'a> Request<'a> {
     /// Phase 5b: the client's rate limit, per key name when keys are configured, else per
     /// client address; the client, whose misses spend its share of the upstream budget.
     #[inline]
-    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<ClientId, GatewayError> {
+    pub fn limit_client(&self, key: Option<&DashboardKey>) -> Result<ClientId, GatewayError> {
         let settings = &self.generation.settings;
         let client = match key {
             Some(key) => ClientId::Key(key.name.clone()),
@@ -321,7 +321,7 @@ impl<'a> Request<'a> {
     /// Phase 7: the answer as sent: CORS, HEAD, metrics, the access line and
     /// `X-Request-Id`. Works on the response in place: nothing large is moved.
     pub fn finish(&self, response: &mut Response<Body>) {
-        let Request { generation, parts, id, log, started, origin, metrics, .. } = self;
+        let Exchange { generation, parts, id, log, started, origin, metrics, .. } = self;
         if parts.method != Method::OPTIONS {
             generation.cors.decorate(*origin, response);
         }

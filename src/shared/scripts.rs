@@ -57,17 +57,17 @@ return redis.call('ZCARD', KEYS[1])
     )
 });
 
-/// Reads an entry and its app's purge generation in one round trip, the entry only when
+/// Reads an entry and its app's purge epoch in one round trip, the entry only when
 /// it is no longer than allowed: a neighbour that wrote a huge value costs a `STRLEN`,
-/// not its size in memory. KEYS: the generation, the entry. ARGV: the longest value
-/// fetched. Returns `{generation or false, entry or false, the entry's length}`.
+/// not its size in memory. KEYS: the epoch, the entry. ARGV: the longest value
+/// fetched. Returns `{epoch or false, entry or false, the entry's length}`.
 pub static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local generation = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[1])
 local length = redis.call('STRLEN', KEYS[2])
-if length == 0 or length > tonumber(ARGV[1]) then return {generation, false, length} end
-return {generation, redis.call('GET', KEYS[2]), length}
+if length == 0 or length > tonumber(ARGV[1]) then return {epoch, false, length} end
+return {epoch, redis.call('GET', KEYS[2]), length}
 ",
     )
 });

@@ -55,7 +55,7 @@ impl Guard {
     /// Refuses a call for `client` when it has spent its share of the budget. Checked
     /// before the whole budget, on top of it: with a fleet, the share is of the fleet's
     /// configured budget, kept by this replica.
-    pub fn admit_client(&self, client: &ClientId) -> Result<(), UpstreamError> {
+    pub fn spend_client_share(&self, client: &ClientId) -> Result<(), UpstreamError> {
         match &self.clients {
             Some(clients) => {
                 clients.check(client).map_err(|refusal| UpstreamError::BudgetSpent(refusal.retry_after))
@@ -72,7 +72,7 @@ impl Guard {
     }
 
     /// Refuses a call during a back-off or when the budget is spent.
-    pub fn admit(&self) -> Result<(), UpstreamError> {
+    pub fn spend_budget(&self) -> Result<(), UpstreamError> {
         if let Some(wait) = self.backing_off() {
             return Err(UpstreamError::Throttled(wait));
         }
@@ -83,7 +83,7 @@ impl Guard {
 
     /// Like [`Guard::admit`], with the budget divided among `members` replicas: what a
     /// replica of a fleet spends while it cannot reach the fleet's shared budget.
-    pub fn admit_share(&self, members: u32) -> Result<(), UpstreamError> {
+    pub fn spend_replica_share(&self, members: u32) -> Result<(), UpstreamError> {
         if let Some(wait) = self.backing_off() {
             return Err(UpstreamError::Throttled(wait));
         }

@@ -5,8 +5,8 @@
 //! whole exchange, body included, is bounded by `upstream.timeout`, and the body by
 //! `upstream.max_response_size`.
 
+mod budget;
 mod error;
-mod fleet;
 mod guard;
 mod retry_after;
 mod tls;
@@ -23,8 +23,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::utf8_percent_encode;
 
+pub use budget::{BoxFuture, Budget, FleetBudget};
 pub use error::UpstreamError;
-pub use fleet::{Answer, Budget, FleetBudget};
 use retry_after::parse_retry_after;
 
 use crate::config::{Rate, Token, UpstreamSettings};
@@ -129,12 +129,12 @@ impl Upstream {
         path_and_query: &str,
         client: Option<&ClientId>,
     ) -> Result<Fetched, UpstreamError> {
-        if let Err(refused) = client.map_or(Ok(()), |c| self.guard.admit_client(c)) {
+        if let Err(refused) = client.map_or(Ok(()), |c| self.guard.spend_client_share(c)) {
             self.metrics.security.share_refused();
             self.metrics.rate_limited(LimitScope::Upstream);
             return Err(refused);
         }
-        if let Err(refused) = self.admit().await {
+        if let Err(refused) = self.spend_budget().await {
             let scope = match refused {
                 UpstreamError::Throttled(_) => LimitScope::AppSignal,
                 _ => LimitScope::Upstream,
@@ -174,9 +174,9 @@ impl Upstream {
 
     /// Whether a call may be made now: the fleet's budget and back-off when the shared
     /// tier answers, else this replica's (or its share of the fleet's).
-    async fn admit(&self) -> Result<(), UpstreamError> {
-        let Some(fleet) = &self.fleet else { return self.guard.admit() };
-        match fleet.admit(self.rate).await {
+    async fn spend_budget(&self) -> Result<(), UpstreamError> {
+        let Some(fleet) = &self.fleet else { return self.guard.spend_budget() };
+        match fleet.spend(self.rate).await {
             Some(Budget::Allowed) => Ok(()),
             Some(Budget::Spent(wait)) => Err(UpstreamError::BudgetSpent(wait)),
             Some(Budget::BackingOff(wait)) => {
@@ -185,7 +185,7 @@ impl Upstream {
             }
             None => {
                 fleet.decided_alone();
-                self.guard.admit_share(fleet.members())
+                self.guard.spend_replica_share(fleet.members())
             }
         }
     }
