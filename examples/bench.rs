@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use appsignal_gateway::config::{RawApp, RawConfig, RawRate, Token};
+use appsignal_gateway::config::{RawApp, RawConfig, RawRate, RawUpstreamRate, Token};
 use appsignal_gateway::demo::SimulatedAppSignal;
 use bytes::Bytes;
 use clap::Parser;
@@ -106,7 +106,8 @@ fn gateway_config(upstream: &str, tweak: impl FnOnce(&mut RawConfig)) -> RawConf
         ..RawConfig::default()
     };
     raw.upstream.base_url = upstream.to_owned();
-    raw.upstream.rate_limit = RawRate { per_second: 10_000_000, burst: 10_000_000 };
+    raw.upstream.rate_limit =
+        RawUpstreamRate { per_second: 10_000_000, burst: 10_000_000, client_share: 1.0 };
     raw.apps = vec![RawApp { id: APP.into(), name: Some("blog".into()) }];
     raw.clients.rate_limit = RawRate { per_second: 100_000_000, burst: 100_000_000 };
     raw.limits.max_upstream_concurrency = 256;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use appsignal_gateway::config::{RawApp, RawConfig, RawRate, RedisUrl};
+use appsignal_gateway::config::{RawApp, RawConfig, RawRate, RawUpstreamRate, RedisUrl};
 use bytes::Bytes;
 use clap::Parser;
 use fake_appsignal::{FakeAppSignal, Reply};
@@ -249,7 +249,9 @@ fn soak_config(upstream: &str, redis_port: Option<u16>) -> RawConfig {
     };
     raw.upstream.base_url = upstream.to_owned();
     raw.upstream.timeout = format!("{}ms", UPSTREAM_TIMEOUT.as_millis());
-    raw.upstream.rate_limit = RawRate { per_second: BUDGET_PER_SECOND, burst: BUDGET_BURST };
+    // Every soak client is 127.0.0.1: one client, so no share of the budget is kept back.
+    raw.upstream.rate_limit =
+        RawUpstreamRate { per_second: BUDGET_PER_SECOND, burst: BUDGET_BURST, client_share: 1.0 };
     raw.apps = vec![RawApp { id: "5114f7e38c5ce90000000011".into(), name: Some("blog".into()) }];
     raw.cache.max_size = "4MiB".into();
     raw.cache.ttl.list = "5s".into();
@@ -384,7 +386,8 @@ async fn main() -> ExitCode {
             tokio::spawn(async move {
                 while !done.load(Ordering::Relaxed) {
                     let Ok(mut stream) = tokio::net::TcpStream::connect(&listen).await else { break };
-                    let _ = stream.write_all(b"GET /api/blog/samples.json HTTP/1.1\r\nHost: slow\r\n").await;
+                    let _ =
+                        stream.write_all(b"GET /api/blog/samples.json HTTP/1.1\r\nHost: localhost\r\n").await;
                     loop {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         if done.load(Ordering::Relaxed) || stream.write_all(b"X").await.is_err() {

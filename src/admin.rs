@@ -57,7 +57,16 @@ impl Admin {
         let method = request.method();
         let get = matches!(*method, Method::GET | Method::HEAD);
         let post = method == Method::POST;
-        let mut response = match request.uri().path() {
+        let path = request.uri().path();
+        let probe = matches!(path, "/healthz" | "/readyz");
+        // Before any work: a page that rebound its DNS name to this port reads nothing.
+        if !probe && !self.gateway.admin_host_allowed(request.headers(), request.uri()) {
+            return GatewayError::MisdirectedHost.into_response();
+        }
+        if post && cross_site(request.headers()) {
+            return GatewayError::CrossSite.into_response();
+        }
+        let mut response = match path {
             "/healthz" if get => response::text(StatusCode::OK, "ok"),
             "/readyz" if get && self.readiness.get() => response::text(StatusCode::OK, "ready"),
             "/readyz" if get => response::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
@@ -142,6 +151,21 @@ impl Admin {
             }
         }
     }
+}
+
+/// Whether a POST could have been sent by a web page on another site without a
+/// preflight (a form, `fetch` in `no-cors` mode, `sendBeacon`): such a request carries an
+/// `Origin`, or a `Sec-Fetch-Site` saying it is cross-site, or a "simple" content type.
+/// `curl` and scripts send none of these; a browser never omits `Origin` on a POST.
+fn cross_site(headers: &http::HeaderMap) -> bool {
+    let fetch_site_ok = headers.get("sec-fetch-site").is_none_or(|v| {
+        v.as_bytes().eq_ignore_ascii_case(b"none") || v.as_bytes().eq_ignore_ascii_case(b"same-origin")
+    });
+    let content_type_ok = headers.get(http::header::CONTENT_TYPE).is_none_or(|v| {
+        let media = v.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        media.eq_ignore_ascii_case("application/json")
+    });
+    headers.contains_key(http::header::ORIGIN) || !fetch_site_ok || !content_type_ok
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Body> {

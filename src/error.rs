@@ -30,6 +30,8 @@ pub const CODES: &[&str] = &[
     "method_not_allowed",
     "unauthorized",
     "forbidden_origin",
+    "forbidden_cross_site",
+    "misdirected_request",
     "uri_too_long",
     "headers_too_large",
     "internal_error",
@@ -116,6 +118,15 @@ pub enum GatewayError {
         /// AppSignal's `message`, token scrubbed, shortened.
         message: String,
     },
+    /// An admin POST a web page could have sent cross-site without a preflight: it
+    /// carries an `Origin`, a `Sec-Fetch-Site` other than `none`/`same-origin`, or a
+    /// `Content-Type` other than none or `application/json`.
+    #[error("an admin action sent the way a web page could send it cross-site")]
+    CrossSite,
+    /// The request's `Host` (or `:authority`) is not a name this listener answers
+    /// (`allowed_hosts`): a DNS-rebinding page, or a misdirected client.
+    #[error("the request's Host is not one this gateway answers")]
+    MisdirectedHost,
     /// Not a route, or not an allowlisted app.
     #[error("no such route or app")]
     NotFound,
@@ -197,6 +208,18 @@ impl GatewayError {
             GatewayError::AppSignalRejected { message, .. } => {
                 (S::UNPROCESSABLE_ENTITY, "appsignal_rejected", message.clone().into())
             }
+            GatewayError::CrossSite => (
+                S::FORBIDDEN,
+                "forbidden_cross_site",
+                "admin actions are refused when sent with an Origin, a cross-site Sec-Fetch-Site, \
+                 or a Content-Type other than application/json"
+                    .into(),
+            ),
+            GatewayError::MisdirectedHost => (
+                S::MISDIRECTED_REQUEST,
+                "misdirected_request",
+                "this gateway does not answer for the requested Host (allowed_hosts)".into(),
+            ),
             GatewayError::NotFound => (S::NOT_FOUND, "not_found", "no such route or app".into()),
             GatewayError::UpstreamNotFound => {
                 (S::NOT_FOUND, "not_found", "AppSignal has no such resource".into())
@@ -377,6 +400,8 @@ mod tests {
         check(GatewayError::BadCallback, 400, "invalid_callback");
         check(GatewayError::NotFound, 404, "not_found");
         check(GatewayError::ForbiddenOrigin, 403, "forbidden_origin");
+        check(GatewayError::CrossSite, 403, "forbidden_cross_site");
+        check(GatewayError::MisdirectedHost, 421, "misdirected_request");
         check(GatewayError::UpstreamNotFound, 404, "not_found");
         check(GatewayError::MethodNotAllowed(Allowed::Read), 405, "method_not_allowed");
         check(GatewayError::MethodNotAllowed(Allowed::AdminRead), 405, "method_not_allowed");

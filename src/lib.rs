@@ -15,6 +15,7 @@
 //! - `urlencoded` — query-string decoding and the forwarded percent-encode set (a leaf).
 //! - [`jsonp`] — the JSONP callback validator and wrapper.
 //! - `cors` — cross-origin grants and preflights.
+//! - `hosts` — the `Host` rule both listeners apply first (DNS-rebinding defence; a leaf).
 //! - `limit` — per-client rate limits and who the client is.
 //! - [`auth`] — dashboard keys: digests, constant-time checks, app scopes.
 //! - [`compress`] — gzip / brotli forms made at store time, `Accept-Encoding` negotiation.
@@ -54,6 +55,7 @@ mod cors;
 pub mod demo;
 mod error;
 pub mod gateway;
+mod hosts;
 pub mod jsonp;
 mod key;
 pub mod lifecycle;

@@ -5,6 +5,7 @@
 //! so the state cannot grow without bound.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +72,19 @@ impl ClientLimiter {
     /// A limiter on the real clock.
     pub fn new(rate: Rate) -> Self {
         Self::with_clock(rate, DefaultClock::default())
+    }
+
+    /// A limiter allowing each client `share` of `rate`: that share of its refill and of
+    /// its burst (at least one), on the real clock. What keeps one client from spending
+    /// the whole upstream budget (`upstream.rate_limit.client_share`).
+    pub fn share_of(rate: Rate, share: f64) -> Self {
+        let clock = DefaultClock::default();
+        let per_second = f64::from(rate.per_second.get()) * share;
+        let burst = NonZeroU32::new((f64::from(rate.burst.get()) * share) as u32).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(Duration::from_secs_f64(1.0 / per_second))
+            .map_or_else(|| quota(rate), |q| q.allow_burst(burst));
+        let limiter = RateLimiter::dashmap_with_clock_and_hasher(quota, clock.clone(), Hasher::default());
+        ClientLimiter { limiter, clock, rate: Rate { per_second: rate.per_second, burst } }
     }
 }
 

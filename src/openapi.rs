@@ -23,6 +23,7 @@ const ERRORS: &[(u16, &str)] = &[
     (404, "An unknown app or path, an app outside the key's scope, or AppSignal's own 404."),
     (405, "A method other than GET, HEAD or OPTIONS."),
     (414, "The request target is longer than `limits.max_uri_length`."),
+    (421, "The request's `Host` is not a name the gateway answers (`allowed_hosts`; loopback names on a loopback listener)."),
     (429, "The client is over its rate limit."),
     (431, "The request headers are larger than `limits.max_header_size`."),
     (502, "AppSignal unreachable, failing, refusing the gateway's token, or answering with no JSON."),

@@ -3,7 +3,9 @@
 //! A valid configuration replaces apps, TTLs, CORS, JSONP, limits, keys, the log level
 //! and the token for new requests, atomically, keeping the cache. An invalid one is
 //! rejected whole: the old one stays and every error is logged. Changes that need a
-//! restart (listen addresses, cache size, log format) are reported and not applied.
+//! restart (the keys `gateway::needs_restart` lists: the listen addresses, the cache
+//! size, the log format, the connection limits and timeouts, turning `tls` on or off,
+//! `shared`) are reported and not applied.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Response building blocks shared by the gateway and admin surfaces.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
@@ -18,12 +18,18 @@ pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// `text/plain; charset=utf-8`, for health checks.
 pub const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// A response with `status`, `content_type` and `body`, its length set.
+/// `nosniff`, on every answer: a browser must never read a JSON or text answer as
+/// script or HTML, whatever its bytes look like.
+pub const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+
+/// A response with `status`, `content_type` and `body`, its length set, and
+/// `X-Content-Type-Options: nosniff`.
 pub fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     *response.body_mut() = Full::new(body);
     response

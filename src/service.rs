@@ -30,7 +30,7 @@ use crate::server::Handler;
 pub struct PeerAddr(pub SocketAddr);
 
 /// A future answering one request.
-pub type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
 /// The gateway's public surface (`/api/...`, `/healthz`, `/openapi.json`) as a service.
 /// Cloning is cheap: clones share the gateway, its cache and its configuration.
@@ -44,13 +44,13 @@ where
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Answer {
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let gateway = self.0.clone();
         let peer = request.extensions().get::<PeerAddr>().map_or(NO_PEER, |p| p.0.ip());
         Box::pin(async move { Ok(gateway.handle(request, peer).await) })
@@ -65,13 +65,13 @@ pub struct AdminService(pub Arc<Admin>);
 impl<B: Send + 'static> tower::Service<Request<B>> for AdminService {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Answer {
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let admin = self.0.clone();
         // The admin reads only the head; the body (never read) stays here.
         let (parts, _) = request.into_parts();

@@ -21,9 +21,6 @@ pub(super) enum FormKind {
 }
 
 impl FormKind {
-    /// Every kind, in the order entries and envelopes keep them.
-    pub(super) const ALL: [FormKind; 3] = [FormKind::Identity, FormKind::Gzip, FormKind::Brotli];
-
     fn etag_suffix(self) -> &'static str {
         match self {
             FormKind::Identity => "",
@@ -150,7 +147,7 @@ impl CacheStatus {
             CacheStatus::MissStored | CacheStatus::MissNotStored | CacheStatus::StaleStored => {
                 CacheOutcome::Miss
             }
-            CacheStatus::MissCollapsed => CacheOutcome::Coalesced,
+            CacheStatus::MissCollapsed => CacheOutcome::Collapsed,
             CacheStatus::StaleRevalidating => CacheOutcome::StaleRevalidating,
             CacheStatus::StaleUpstreamError => CacheOutcome::StaleUpstreamError,
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use entry::{CacheStatus, Compressed, Entry, Form};
-pub use envelope::Stored;
+pub use envelope::{Bounds, MacKey, Refused, Stored, OVERHEAD};
 pub use flight::{FlightLost, Flights, Landed, Ticket};
 
 use crate::config::CacheSettings;

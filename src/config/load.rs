@@ -13,6 +13,7 @@ use figment::value::Value;
 use figment::Figment;
 
 use super::durations;
+use super::error::Secrets;
 use super::raw::RawConfig;
 use super::{validate, ConfigError, KeyError, Settings};
 
@@ -52,15 +53,17 @@ fn load_layers(path: Option<&Path>) -> Result<RawConfig, ConfigError> {
         figment = figment.merge(Yaml::file_exact(path));
     }
     let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+    let secrets = Secrets::of(&figment);
     let tree: Value = figment.extract().map_err(|e| {
         let errors = e.into_iter().map(|e| key_error(&e)).collect();
-        from_environment(ConfigError { errors })
+        secrets.scrub(from_environment(ConfigError { errors }))
     })?;
-    extract_all(tree).map_err(from_environment)
+    extract_all(tree).map_err(|e| secrets.scrub(from_environment(e)))
 }
 
 /// Loads and validates, naming the environment variable behind each bad key that one set.
 fn validated(raw: &RawConfig) -> Result<Settings, ConfigError> {
+    // `validate` scrubs its own messages of the secrets `raw` holds.
     validate(raw).map_err(from_environment)
 }
 

@@ -17,6 +17,7 @@ use super::{RedisUrl, Token};
 pub struct RawConfig {
     pub listen: String,
     pub admin_listen: String,
+    pub allowed_hosts: Vec<String>,
     pub tls: RawTls,
     pub upstream: RawUpstream,
     pub apps: Vec<RawApp>,
@@ -44,6 +45,8 @@ pub struct RawTls {
 #[serde(default, deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct RawUpstream {
+    /// Printed (by `check`) with any userinfo redacted.
+    #[serde(serialize_with = "redacted_base_url")]
     pub base_url: String,
     pub token: Option<Token>,
     pub token_file: Option<String>,
@@ -52,7 +55,27 @@ pub struct RawUpstream {
     pub timeout: String,
     pub max_response_size: String,
     pub max_query_range: String,
-    pub rate_limit: RawRate,
+    pub rate_limit: RawUpstreamRate,
+}
+
+/// `upstream.rate_limit`: a token-bucket rate and the share of it one client may spend.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawUpstreamRate {
+    pub per_second: u64,
+    pub burst: u64,
+    pub client_share: f64,
+}
+
+impl Default for RawUpstreamRate {
+    fn default() -> Self {
+        RawUpstreamRate { per_second: 10, burst: 20, client_share: 0.5 }
+    }
+}
+
+fn redacted_base_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&super::redis_url::redact_userinfo(url))
 }
 
 /// A token-bucket rate: `per_second` refill, `burst` capacity.
@@ -192,6 +215,7 @@ impl Default for RawConfig {
         RawConfig {
             listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:9090".into(),
+            allowed_hosts: Vec::new(),
             tls: RawTls::default(),
             upstream: RawUpstream::default(),
             apps: Vec::new(),
@@ -218,7 +242,7 @@ impl Default for RawUpstream {
             timeout: "20s".into(),
             max_response_size: "32MiB".into(),
             max_query_range: "31d".into(),
-            rate_limit: RawRate { per_second: 10, burst: 20 },
+            rate_limit: RawUpstreamRate::default(),
         }
     }
 }

@@ -68,6 +68,39 @@ impl RedisUrl {
     }
 }
 
+/// The secrets in a URL's userinfo (`user:password@`): the password, as written and
+/// decoded, and for a URL that is not a Redis URL the user name too (a token pasted as
+/// `https://TOKEN@host` is one). Short values are skipped: replacing them everywhere
+/// would mangle a message without hiding anything worth hiding.
+pub fn userinfo_secrets(url: &str) -> Vec<String> {
+    let Ok(parsed) = url::Url::parse(url.trim()) else { return Vec::new() };
+    let redis = matches!(parsed.scheme(), "redis" | "rediss");
+    let user = (!redis).then(|| parsed.username().to_owned());
+    let mut secrets = Vec::new();
+    for raw in parsed.password().map(str::to_owned).into_iter().chain(user) {
+        let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned();
+        secrets.extend([raw, decoded].into_iter().filter(|s| s.len() >= 4));
+    }
+    secrets.dedup();
+    secrets
+}
+
+/// `url` with its userinfo (user and password) replaced by `[redacted]`: what is printed
+/// of `upstream.base_url`. A URL that does not parse is shown as it is only when it has
+/// no `@` at all, which userinfo needs.
+pub fn redact_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let host_and_more = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+            format!("{scheme}://{REDACTED}@{host_and_more}")
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) if !url.contains('@') => url.to_owned(),
+        Err(_) => REDACTED.to_owned(),
+    }
+}
+
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RedisUrl({})", self.redacted())
@@ -109,6 +142,24 @@ mod tests {
         assert!(!url.scrub(error).contains("s3cret-pw"));
         assert_eq!(RedisUrl::new("redis://localhost:6379").redacted(), "redis://localhost:6379");
         assert_eq!(RedisUrl::new("::not a url s3cret").redacted(), REDACTED);
+    }
+
+    #[test]
+    fn base_url_userinfo_is_redacted_whole() {
+        assert_eq!(redact_userinfo("https://appsignal.com"), "https://appsignal.com");
+        assert_eq!(
+            redact_userinfo("https://gw:s3cret-pw@proxy.internal:8443/appsignal"),
+            "https://[redacted]@proxy.internal:8443/appsignal"
+        );
+        assert_eq!(
+            redact_userinfo("https://TOKEN-as-user@appsignal.com"),
+            "https://[redacted]@appsignal.com"
+        );
+        assert_eq!(
+            userinfo_secrets("https://TOKEN-as-user:p%40ss-word@h"),
+            ["p%40ss-word", "p@ss-word", "TOKEN-as-user"]
+        );
+        assert_eq!(userinfo_secrets("redis://user:pa55-word@h"), ["pa55-word"]);
     }
 
     #[test]

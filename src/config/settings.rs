@@ -22,6 +22,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Where `/metrics`, `/healthz`, `/readyz` and the cache purge are served; never public.
     pub admin_listen: SocketAddr,
+    /// The `Host` names both listeners answer besides the loopback names (lower-case,
+    /// without port); empty: loopback names only on a loopback listener, any otherwise.
+    pub allowed_hosts: Vec<String>,
     /// HTTPS on `listen` (HTTP/2 and HTTP/1.1 by ALPN); `None` serves plain HTTP/1.1.
     pub tls: Option<TlsSettings>,
     /// How the gateway reaches AppSignal.
@@ -66,6 +69,9 @@ pub struct UpstreamSettings {
     pub max_query_range: Duration,
     /// The gateway's own budget for calls to AppSignal.
     pub rate_limit: Rate,
+    /// The most of `rate_limit` (of its rate and of its burst) one client may spend, in
+    /// (0, 1]; 1 turns the per-client share off.
+    pub client_share: f64,
 }
 
 /// A token bucket: refilled at `per_second`, holding at most `burst`.
@@ -98,6 +104,12 @@ impl CacheSettings {
     /// so it can still be served stale afterwards.
     pub fn retain_for(&self, ttl: Duration) -> Duration {
         ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    }
+
+    /// The longest TTL of any class: no entry this gateway stores is fresher for longer.
+    pub fn max_ttl(&self) -> Duration {
+        let t = &self.ttl;
+        [t.list, t.show, t.not_found, t.graphs, t.markers].into_iter().max().unwrap_or_default()
     }
 }
 

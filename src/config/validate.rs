@@ -11,7 +11,7 @@ use http::Uri;
 use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
-use super::raw::{RawConfig, RawRate, RawShared, RawTls, RawUpstream};
+use super::raw::{RawConfig, RawRate, RawShared, RawTls, RawUpstream, RawUpstreamRate};
 use super::settings::*;
 use super::{ConfigError, KeyError, Token};
 use crate::route::{self, App, Apps};
@@ -35,7 +35,8 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     if c.errors.is_empty() {
         Ok(settings)
     } else {
-        Err(ConfigError { errors: c.errors })
+        // A secret pasted into the wrong key must not be quoted back.
+        Err(super::error::Secrets::of_raw(raw).scrub(ConfigError { errors: c.errors }))
     }
 }
 
@@ -44,6 +45,7 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
     Settings {
         listen: c.socket_addr("listen", &raw.listen),
         admin_listen: c.socket_addr("admin_listen", &raw.admin_listen),
+        allowed_hosts: allowed_hosts(c, &raw.allowed_hosts),
         tls: tls(c, &raw.tls),
         upstream: upstream(c, &raw.upstream),
         cache: CacheSettings {
@@ -184,8 +186,52 @@ fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
         timeout: c.duration("upstream.timeout", &raw.timeout, true),
         max_response_size: c.size("upstream.max_response_size", &raw.max_response_size),
         max_query_range: c.duration("upstream.max_query_range", &raw.max_query_range, true),
-        rate_limit: c.rate("upstream.rate_limit", &raw.rate_limit),
+        rate_limit: c.rate("upstream.rate_limit", &upstream_rate(&raw.rate_limit)),
+        client_share: client_share(c, raw.rate_limit.client_share),
     }
+}
+
+fn upstream_rate(raw: &RawUpstreamRate) -> RawRate {
+    RawRate { per_second: raw.per_second, burst: raw.burst }
+}
+
+fn client_share(c: &mut Collector, share: f64) -> f64 {
+    if !(share > 0.0 && share <= 1.0) {
+        c.fail(
+            "upstream.rate_limit.client_share",
+            "must be a fraction above 0 and at most 1 (1 turns the per-client share off)",
+        );
+        return 1.0;
+    }
+    share
+}
+
+/// Host names as `Host` carries them, without a port: letters, digits, `-` and `.`, or
+/// an IPv6 literal in brackets.
+fn allowed_hosts(c: &mut Collector, raw: &[String]) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for (i, host) in raw.iter().enumerate() {
+        let name = host.trim();
+        let ipv6 = name.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        let ok = match ipv6 {
+            Some(literal) => literal.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => {
+                !name.is_empty()
+                    && name.len() <= 253
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            }
+        };
+        if ok {
+            hosts.push(name.to_ascii_lowercase());
+        } else {
+            c.fail(
+                format!("allowed_hosts[{i}]"),
+                "must be a host name or address as `Host` carries it, without scheme, port or path \
+                 (\"gateway.example.com\", \"10.0.0.5\", \"[fd00::5]\")",
+            );
+        }
+    }
+    hosts
 }
 
 /// The token comes from exactly one of `upstream.token` (the file or the environment
@@ -406,7 +452,8 @@ impl Collector {
         let uri = match Uri::from_str(value) {
             Ok(uri) => uri,
             Err(e) => {
-                self.fail(key, format!("\"{value}\" is not a URL ({e})"));
+                let shown = super::redis_url::redact_userinfo(value);
+                self.fail(key, format!("\"{shown}\" is not a URL ({e})"));
                 return String::new();
             }
         };
@@ -466,5 +513,17 @@ mod tests {
         let settings = validate(&raw).unwrap();
         assert_eq!(settings.cache.ttl.list, Duration::from_secs(30));
         assert_eq!(settings.apps.resolve("blog").map(|id| &**id), Some("a1"));
+    }
+
+    #[test]
+    fn a_token_pasted_into_the_wrong_key_is_not_quoted() {
+        let mut raw = RawConfig::default();
+        raw.upstream.token = Some(Token::new("tok-SECRET-0123456789"));
+        raw.upstream.timeout = "tok-SECRET-0123456789".into();
+        raw.apps = vec![super::super::RawApp { id: "a1".into(), name: None }];
+        let errors = validate(&raw).unwrap_err();
+        assert_eq!(errors.errors[0].key, "upstream.timeout");
+        assert!(!errors.to_string().contains("tok-SECRET"), "{errors}");
+        assert!(errors.to_string().contains("[redacted]"), "{errors}");
     }
 }

@@ -39,6 +39,7 @@ use crate::cache::{judge, CacheStatus, Entry, FlightLost, Flights, Landed, Looku
 use crate::config::CacheSettings;
 use crate::error::GatewayError;
 use crate::key::CacheKey;
+use crate::limit::ClientId;
 use crate::metrics::LockWait;
 use crate::route::Shape;
 use crate::route::Target;
@@ -69,12 +70,13 @@ impl From<FlightLost> for FillError {
 }
 
 /// What a fill is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    /// Requests wait for it: any entry that can answer them now will do.
-    Answer,
+#[derive(Debug, Clone, Copy)]
+enum Want<'a> {
+    /// Requests wait for it: any entry that can answer them now will do. The client
+    /// whose request started it pays for its upstream call (its `client_share`).
+    Answer(&'a ClientId),
     /// A background refresh of an entry being served stale: only a fresh one saves
-    /// the call.
+    /// the call, and no client's share pays for it (the answer was cached).
     Refresh,
 }
 
@@ -86,17 +88,17 @@ impl Gateway {
         target: &Target,
         now: Instant,
         request_id: &HeaderValue,
+        client: &ClientId,
     ) -> Result<(Arc<Entry>, CacheStatus), GatewayError> {
         let settings = &generation.settings.cache;
+        let answer = Want::Answer(client);
         let (entry, status) = match self.cache.lookup(&target.key, now, settings) {
             Lookup::Fresh(entry) => return Ok((entry, CacheStatus::Hit)),
             Lookup::Revalidate(entry) => (entry, CacheStatus::StaleRevalidating),
             Lookup::Fallback(stale) => {
-                settle(self.fill(generation, target, request_id, Want::Answer).outcome().await, Some(stale))?
+                settle(self.fill(generation, target, request_id, answer).outcome().await, Some(stale))?
             }
-            Lookup::Miss => {
-                settle(self.fill(generation, target, request_id, Want::Answer).outcome().await, None)?
-            }
+            Lookup::Miss => settle(self.fill(generation, target, request_id, answer).outcome().await, None)?,
         };
         if status == CacheStatus::StaleRevalidating {
             // Joining a refresh already under way starts nothing: one per key.
@@ -116,6 +118,10 @@ impl Gateway {
         self.flights.join(target.key.text(), || {
             let settings = &generation.settings;
             let ttl = generation.ttl(target.route.ttl);
+            let (answer, client) = match want {
+                Want::Answer(client) => (true, Some(client.clone())),
+                Want::Refresh => (false, None),
+            };
             let fill = Fill {
                 key: target.key.clone(),
                 call: Call {
@@ -126,7 +132,8 @@ impl Gateway {
                     path: target.upstream.clone(),
                     body: target.body.clone(),
                 },
-                want,
+                answer,
+                client,
                 route: target.route.name,
                 request_id: request_id.clone(),
                 upstream: generation.upstream.clone(),
@@ -175,7 +182,10 @@ struct Fill {
     key: CacheKey,
     /// What is asked of AppSignal: a GET path, or a V2 path and canonical body.
     call: Call,
-    want: Want,
+    /// Whether requests wait for it (else it is a background refresh).
+    answer: bool,
+    /// Whose share of the upstream budget the call spends; `None` for a refresh.
+    client: Option<ClientId>,
     /// For the failure's log line, with the id of the request that started the flight.
     route: &'static str,
     request_id: HeaderValue,
@@ -252,11 +262,11 @@ impl Fill {
         let Ok(read) = shared.read(self.key.as_str(), now).await else {
             return Step::Next(State::Call(None));
         };
-        let epoch = read.generation;
+        let epoch = read.epoch;
         let Some(entry) = read.entry else { return Step::Next(State::Lock(epoch)) };
         match judge(Arc::new(entry), now, &self.settings) {
             Lookup::Fresh(entry) => return Step::Land(entry, CacheStatus::SharedHit),
-            Lookup::Revalidate(entry) if self.want == Want::Answer => {
+            Lookup::Revalidate(entry) if self.answer => {
                 return Step::Land(entry, CacheStatus::StaleRevalidating)
             }
             // Good only if AppSignal fails; a refresh already has this replica's own.
@@ -352,7 +362,7 @@ impl Fill {
 
     /// AppSignal's answer as an entry: its 200, or its 404 as the gateway's own error.
     async fn fetch(&self) -> Result<Arc<Entry>, UpstreamError> {
-        let (recipe, body) = match self.upstream.fetch(&self.call).await? {
+        let (recipe, body) = match self.upstream.fetch(&self.call, self.client.as_ref()).await? {
             Fetched::Found(body) => (self.recipe, body),
             // The same body gets the same verdict: kept as long as a 404.
             Fetched::Rejected(envelope) => {
@@ -391,7 +401,7 @@ async fn reread(shared: &Shared, key: &str) -> Reread {
         Err(_) => Reread::Failed,
         Ok(read) => match read.entry.filter(|e| !e.ttl_left(now).is_zero()) {
             Some(entry) => Reread::Fresh(Arc::new(entry)),
-            None => Reread::Empty(read.generation),
+            None => Reread::Empty(read.epoch),
         },
     }
 }

@@ -11,6 +11,7 @@ use crate::auth::Keys;
 use crate::cache::Entry;
 use crate::config::{Settings, UpstreamSettings};
 use crate::cors::Cors;
+use crate::hosts::HostRule;
 use crate::limit::ClientLimiter;
 use crate::metrics::Metrics;
 use crate::route::{Memo, TtlClass};
@@ -27,6 +28,10 @@ pub struct Generation {
     pub upstream: Upstream,
     /// The CORS policy.
     pub cors: Cors,
+    /// The `Host` names `listen` answers.
+    pub hosts: HostRule,
+    /// The `Host` names `admin_listen` answers.
+    pub admin_hosts: HostRule,
     /// Per-client buckets; kept across reloads that leave the rate unchanged.
     pub limiter: Arc<ClientLimiter>,
     /// Dashboard keys.
@@ -79,6 +84,8 @@ impl Generation {
         Generation {
             upstream,
             cors: Cors::new(&settings.cors),
+            hosts: HostRule::new(&settings.allowed_hosts, settings.listen),
+            admin_hosts: HostRule::new(&settings.allowed_hosts, settings.admin_listen),
             limiter,
             keys: Keys::new(&settings.clients.keys),
             targets: Memo::default(),
@@ -131,6 +138,7 @@ fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {
         && a.timeout == b.timeout
         && a.max_response_size == b.max_response_size
         && a.rate_limit == b.rate_limit
+        && a.client_share == b.client_share
 }
 
 /// The keys whose change a reload cannot apply, with the values that stay in force.

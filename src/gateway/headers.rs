@@ -9,7 +9,9 @@
 
 use std::sync::OnceLock;
 
-use http::header::{AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
+use http::header::{
+    AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::compress::Coding;
@@ -81,6 +83,7 @@ pub fn template(coding: Coding, vary: bool, validated: bool) -> &'static HeaderM
             headers.append(ETAG, HeaderValue::from_static("-"));
         }
         headers.append(CONTENT_TYPE, response::JSON);
+        headers.append(X_CONTENT_TYPE_OPTIONS, response::NOSNIFF);
         if vary {
             headers.append(VARY, HeaderValue::from_static("accept-encoding"));
         }
@@ -144,6 +147,7 @@ mod tests {
                     assert_eq!(headers.get(VARY).is_some(), vary);
                     assert_eq!(headers.get(CONTENT_ENCODING), coding.header().as_ref());
                     assert_eq!(headers[CONTENT_TYPE], "application/json");
+                    assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
                 }
             }
         }

@@ -27,9 +27,10 @@ pub use generation::{needs_restart, Generation};
 use phases::{Authorized, Routed};
 use render::{render, Ask};
 
-use crate::cache::ResponseCache;
+use crate::cache::{MacKey, ResponseCache};
 use crate::config::Settings;
 use crate::error::GatewayError;
+use crate::limit::ClientId;
 use crate::metrics::{CacheOutcome, Metrics};
 use crate::response::Body;
 use crate::route;
@@ -67,7 +68,11 @@ impl Gateway {
     pub fn new(settings: Arc<Settings>) -> std::io::Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(ResponseCache::new(settings.cache.max_size));
-        let shared = settings.shared.as_ref().map(|s| Shared::start(s, cache.clone(), metrics.clone()));
+        let mac = || MacKey::new(settings.upstream.token.entry_mac_key());
+        let shared = settings
+            .shared
+            .as_ref()
+            .map(|s| Shared::start(s, mac(), &settings.cache, cache.clone(), metrics.clone()));
         let generation = Generation::new(settings.clone(), &metrics, shared.as_ref())?;
         let generation = ArcSwap::from_pointee(generation);
         let certs = settings.tls.as_ref().map(|t| tls::Certs::new(t.certified.clone()));
@@ -104,6 +109,9 @@ impl Gateway {
         let current = self.generation.load();
         let restart = needs_restart(&self.started, &settings);
         self.metrics.restart_required(restart.len());
+        if let Some(shared) = &self.shared {
+            shared.set_bounds(&settings.cache);
+        }
         let next = current.next(Arc::new(settings), &self.metrics, self.shared.as_ref())?;
         // The pair was read and checked by validation: new connections get it now.
         if let (Some(certs), Some(tls)) = (&self.certs, &next.settings.tls) {
@@ -136,9 +144,17 @@ impl Gateway {
         }
     }
 
-    /// Periodic upkeep: forgets idle clients' rate-limit state.
+    /// Whether `admin_listen` answers a request with these headers and URI
+    /// (`allowed_hosts`; see [`crate::hosts`]).
+    pub fn admin_host_allowed(&self, headers: &http::HeaderMap, uri: &http::Uri) -> bool {
+        self.generation.load().admin_hosts.allows(headers, uri)
+    }
+
+    /// Periodic upkeep: forgets idle clients' rate-limit state and budget shares.
     pub fn housekeeping(&self) {
-        self.generation.load().limiter.housekeeping();
+        let generation = self.generation.load();
+        generation.limiter.housekeeping();
+        generation.upstream.housekeeping();
     }
 
     /// Answers one request from `peer`, phase by phase (see [`phases`]). The body is
@@ -151,7 +167,7 @@ impl Gateway {
     {
         let generation = self.generation.load_full();
         let (parts, body) = request.into_parts();
-        let mut request = phases::Request::new(&generation, &parts, peer, &self.metrics);
+        let mut request = phases::Exchange::new(&generation, &parts, peer, &self.metrics);
         let mut response = match self.respond(&mut request, body).await {
             Ok(response) => response,
             Err(error) => request.error_response(error),
@@ -163,13 +179,14 @@ impl Gateway {
     /// Phases 1 to 6: the answer, or the error that ends the request.
     async fn respond<B>(
         &self,
-        request: &mut phases::Request<'_>,
+        request: &mut phases::Exchange<'_>,
         body: B,
     ) -> Result<Response<Body>, GatewayError>
     where
         B: http_body::Body + Send,
         B::Data: Send,
     {
+        request.check_host()?;
         request.check_size()?;
         let matched = match request.route() {
             Routed::Health => return request.health(),
@@ -184,18 +201,19 @@ impl Gateway {
         };
         let target = request.resolve_target(matched)?;
         request.allow_script(&target, key)?;
-        request.admit(key)?;
-        self.answer(request, &target).await
+        let client = request.limit_client(key)?;
+        self.answer(request, &target, &client).await
     }
 
     /// Phase 6 and the render: the target's entry, from the cache or one fill.
     async fn answer(
         &self,
-        request: &mut phases::Request<'_>,
+        request: &mut phases::Exchange<'_>,
         target: &route::Target,
+        client: &ClientId,
     ) -> Result<Response<Body>, GatewayError> {
         let now = Instant::now();
-        let lookup = self.entry(request.generation, target, now, &request.id).await;
+        let lookup = self.entry(request.generation, target, now, &request.id, client).await;
         let log = &mut request.log;
         let (entry, status) = lookup.inspect_err(|e| {
             // The cache had nothing to serve and the upstream call failed: still a miss,

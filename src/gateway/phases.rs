@@ -1,15 +1,16 @@
 //! The request path as named phases over one per-request context, run in this order:
 //!
-//! 1. [`Request::check_size`] — URI and header limits (414, 431).
-//! 2. [`Request::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
-//! 3. [`Request::authorize`] — preflight, page origin, dashboard key, key scope, method
+//! 0. [`Exchange::check_host`] — the `Host` names this listener answers (421).
+//! 1. [`Exchange::check_size`] — URI and header limits (414, 431).
+//! 2. [`Exchange::route`] — `/healthz`, or the route and app, remembered or matched (404 later).
+//! 3. [`Exchange::authorize`] — preflight, page origin, dashboard key, key scope, method
 //!    (204, 403, 401, 404, 405).
-//! 4. [`Request::resolve_target`] — the query normalised into the upstream target (400).
-//! 5. [`Request::allow_script`], [`Request::admit`] — JSONP only for allowed pages or keys
+//! 4. [`Exchange::resolve_target`] — the query normalised into the upstream target (400).
+//! 5. [`Exchange::allow_script`], [`Exchange::limit_client`] — JSONP only for allowed pages or keys
 //!    (403), then the client's rate limit (429).
 //! 6. the cache step, `Gateway::entry` (`fill.rs`): the entry from this replica's cache or
 //!    one fill per key — the only phase that may await, and only on a miss.
-//! 7. [`Request::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
+//! 7. [`Exchange::finish`] — errors to responses, CORS, HEAD, metrics, the access line.
 //!
 //! Every phase before the cache step is synchronous, so a hit awaits nothing.
 
@@ -24,7 +25,6 @@ use super::generation::Generation;
 use super::render::{render, Ask};
 use crate::cache::CacheStatus;
 use crate::config::DashboardKey;
-use crate::cors::Cors;
 use crate::error::{Allowed, GatewayError};
 use crate::jsonp;
 use crate::limit::{self, ClientId};
@@ -34,7 +34,7 @@ use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
 
 /// One request as it moves through the phases: what it asked, the configuration
 /// generation it was loaded with, and what the access line will say.
-pub(super) struct Request<'a> {
+pub(super) struct Exchange<'a> {
     /// The generation this request loaded at its start; it keeps it to the end.
     pub generation: &'a Generation,
     /// Method, target and headers; the body is never read.
@@ -73,7 +73,7 @@ pub(super) struct AccessLog {
     pub code: Option<&'static str>,
 }
 
-/// Where [`Request::route`] sends a request.
+/// Where [`Exchange::route`] sends a request.
 pub(super) enum Routed {
     /// `/healthz`: answered at once.
     Health,
@@ -86,7 +86,7 @@ pub(super) enum Routed {
     Query(&'static Route),
 }
 
-/// What [`Request::authorize`] decided.
+/// What [`Exchange::authorize`] decided.
 pub(super) enum Authorized<'g> {
     /// A CORS preflight, answered without a key.
     Preflight(Response<Body>),
@@ -118,7 +118,7 @@ impl Matched {
     }
 }
 
-impl<'a> Request<'a> {
+impl<'a> Exchange<'a> {
     /// Starts a request under `generation`.
     #[inline]
     pub fn new(generation: &'a Generation, parts: &'a Parts, peer: IpAddr, metrics: &'a Metrics) -> Self {
@@ -136,7 +136,19 @@ impl<'a> Request<'a> {
             code: None,
         };
         let origin = parts.headers.get(http::header::ORIGIN);
-        Request { generation, parts, peer, id, log, started, origin, metrics }
+        Exchange { generation, parts, peer, id, log, started, origin, metrics }
+    }
+
+    /// Phase 0: a `Host` this listener answers (`allowed_hosts`), before any work, so a
+    /// page that rebound its DNS name to the gateway reads nothing. `/healthz` is
+    /// exempt: probes name the address they dial, and it tells nothing.
+    #[inline]
+    pub fn check_host(&self) -> Result<(), GatewayError> {
+        let parts = self.parts;
+        match self.generation.hosts.allows(&parts.headers, &parts.uri) || parts.uri.path() == "/healthz" {
+            true => Ok(()),
+            false => Err(GatewayError::MisdirectedHost),
+        }
     }
 
     /// Phase 1: the request target and headers within `limits`.
@@ -212,12 +224,11 @@ impl<'a> Request<'a> {
         if *method == Method::OPTIONS {
             // An allowed page's preflight is granted on any path under /api/, so a
             // mistyped path shows in its console as the JSON 404 it is, not a CORS error.
-            let api_preflight = self.parts.uri.path().starts_with("/api/")
-                && Cors::is_preflight(headers)
-                && generation.cors.allowed(headers).is_some();
+            // Matched or not, with or without an `Origin`, the answer is the same, so a
+            // preflight never tells which apps exist (it asks for no key).
             match &matched {
                 Some(m) => self.log.route = m.route().name,
-                None if api_preflight => {}
+                None if self.parts.uri.path().starts_with("/api/") => {}
                 None => return Err(GatewayError::NotFound),
             }
             return Ok(Authorized::Preflight(generation.cors.options(headers)));
@@ -281,9 +292,9 @@ impl<'a> Request<'a> {
     }
 
     /// Phase 5b: the client's rate limit, per key name when keys are configured, else per
-    /// client address.
+    /// client address; the client, whose misses spend its share of the upstream budget.
     #[inline]
-    pub fn admit(&self, key: Option<&DashboardKey>) -> Result<(), GatewayError> {
+    pub fn limit_client(&self, key: Option<&DashboardKey>) -> Result<ClientId, GatewayError> {
         let settings = &self.generation.settings;
         let client = match key {
             Some(key) => ClientId::Key(key.name.clone()),
@@ -293,7 +304,8 @@ impl<'a> Request<'a> {
                 &settings.clients.trusted_proxies,
             )),
         };
-        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)
+        self.generation.limiter.check(&client).map_err(GatewayError::RateLimited)?;
+        Ok(client)
     }
 
     /// The response to an error that ended the request: wrapped for a JSONP caller, even
@@ -321,7 +333,7 @@ impl<'a> Request<'a> {
     /// Phase 7: the answer as sent: CORS, HEAD, metrics, the access line and
     /// `X-Request-Id`. Works on the response in place: nothing large is moved.
     pub fn finish(&self, response: &mut Response<Body>) {
-        let Request { generation, parts, id, log, started, origin, metrics, .. } = self;
+        let Exchange { generation, parts, id, log, started, origin, metrics, .. } = self;
         if parts.method != Method::OPTIONS {
             generation.cors.decorate(*origin, response);
         }

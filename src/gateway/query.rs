@@ -9,7 +9,7 @@
 
 use http::{Method, Response};
 
-use super::phases::Request;
+use super::phases::Exchange;
 use super::Gateway;
 use crate::config::DashboardKey;
 use crate::error::{Allowed, GatewayError};
@@ -23,7 +23,7 @@ impl Gateway {
     /// Answers a V2 query on `route` whose body is `body`.
     pub(super) async fn query<B>(
         &self,
-        request: &mut Request<'_>,
+        request: &mut Exchange<'_>,
         route: &'static Route,
         body: B,
     ) -> Result<Response<Body>, GatewayError>
@@ -37,7 +37,7 @@ impl Gateway {
         };
         request.check_json()?;
         request.refuse_callback()?;
-        request.admit(key)?;
+        let client = request.limit_client(key)?;
         let limits = &request.generation.settings.limits;
         let bytes =
             v2::read_body(&request.parts.headers, body, limits.max_body_size, limits.body_read_timeout)
@@ -48,11 +48,11 @@ impl Gateway {
                     BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
                 })?;
         let target = request.query_target(route, &bytes, key)?;
-        self.answer(request, &target).await
+        self.answer(request, &target, &client).await
     }
 }
 
-impl<'a> Request<'a> {
+impl<'a> Exchange<'a> {
     /// The key-and-method phase of a query: `None` for a preflight (answered at once),
     /// else the dashboard key when keys are configured.
     fn authorize_query(&mut self) -> Result<Option<Option<&'a DashboardKey>>, GatewayError> {

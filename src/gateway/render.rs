@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH, VARY};
+use http::header::{
+    HeaderValue, ACCEPT_ENCODING, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH, VARY, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
@@ -13,7 +15,7 @@ use super::headers;
 use crate::cache::{CacheStatus, Entry, Form};
 use crate::compress::{self, Coding};
 use crate::jsonp;
-use crate::response::{Body, CACHE_STATUS, X_REQUEST_ID};
+use crate::response::{Body, CACHE_STATUS, NOSNIFF, X_REQUEST_ID};
 
 /// What a request asks of an entry besides its body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,6 +68,7 @@ pub fn render(
         headers.insert(CACHE_CONTROL, cache_control);
         headers.insert(X_REQUEST_ID, request_id.clone());
         headers.insert(ETAG, form.etag().clone());
+        headers.insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
         if entry.vary_encoding() {
             headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
         }

@@ -10,6 +10,7 @@
 //! ([`exposition`]).
 
 mod exposition;
+mod security;
 mod shared;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 pub use exposition::Format;
+pub use security::{SecurityMetrics, Untrusted};
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
 use crate::route::ROUTES;
@@ -96,7 +98,7 @@ pub enum CacheOutcome {
     /// An upstream call this request made (an expired entry refetched included).
     Miss,
     /// The request waited for another request's upstream call.
-    Coalesced,
+    Collapsed,
     /// An expired entry served at once while one refresh runs.
     StaleRevalidating,
     /// An expired entry served because AppSignal failed.
@@ -123,7 +125,7 @@ pub struct Metrics {
     /// Stale answers, by reason; index 0 revalidating, 1 upstream error.
     cache_stale: [Counter; 2],
     /// Requests that waited for another request's upstream call.
-    cache_coalesced: Counter,
+    cache_collapsed: Counter,
     /// Upstream calls by status class.
     upstream_calls: Family<StatusClass, Counter>,
     /// Upstream call latency.
@@ -144,6 +146,8 @@ pub struct Metrics {
     cached_entries: Gauge,
     /// The shared tier's metrics.
     pub shared: SharedMetrics,
+    /// Scrubs, untrusted shared entries, client-share refusals.
+    pub security: SecurityMetrics,
     /// Client connections by protocol; index 0 HTTP/1.1, 1 HTTP/2.
     connections: [Counter; 2],
     /// TLS handshakes that failed or did not finish in time.
@@ -185,11 +189,13 @@ impl Metrics {
         registry.register("cache_stale", "Requests answered from an expired entry, by reason", stale.clone());
         let cache_stale = ["revalidating", "upstream-error"]
             .map(|reason| stale.get_or_create_owned(&ReasonLabel { reason }));
-        let cache_coalesced = Counter::default();
+        let cache_collapsed = Counter::default();
+        // The series keeps its first name (dashboards and alerts use it); what it counts
+        // is called `collapsed` everywhere else, as RFC 9211's `Cache-Status` does.
         registry.register(
             "cache_coalesced",
-            "Requests that waited for another request's upstream call",
-            cache_coalesced.clone(),
+            "Requests that waited for another request's upstream call (collapsed)",
+            cache_collapsed.clone(),
         );
 
         let upstream_calls = Family::<StatusClass, Counter>::default();
@@ -235,6 +241,7 @@ impl Metrics {
             Info::new(VersionLabel { version: env!("CARGO_PKG_VERSION") }),
         );
         let shared = SharedMetrics::register(&mut registry);
+        let security = SecurityMetrics::register(&mut registry);
         let by_protocol = Family::<ProtocolLabel, Counter>::default();
         registry.register("connections", "Client connections accepted, by protocol", by_protocol.clone());
         let connections =
@@ -247,6 +254,7 @@ impl Metrics {
         );
         Metrics {
             shared,
+            security,
             connections,
             tls_failures,
             registry,
@@ -256,7 +264,7 @@ impl Metrics {
             cache_shared_hits,
             cache_misses,
             cache_stale,
-            cache_coalesced,
+            cache_collapsed,
             upstream_calls,
             upstream_seconds,
             rate_limited,
@@ -284,7 +292,7 @@ impl Metrics {
             CacheOutcome::Hit => self.cache_hits.inc(),
             CacheOutcome::SharedHit => self.cache_shared_hits.inc(),
             CacheOutcome::Miss => self.cache_misses.inc(),
-            CacheOutcome::Coalesced => self.cache_coalesced.inc(),
+            CacheOutcome::Collapsed => self.cache_collapsed.inc(),
             CacheOutcome::StaleRevalidating => self.cache_stale[0].inc(),
             CacheOutcome::StaleUpstreamError => self.cache_stale[1].inc(),
         };

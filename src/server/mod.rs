@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use self::watchdog::{Conn, Deadlines, Watchdog, Watched};
+use self::watchdog::{ConnState, Deadlines, Watchdog, Watched};
 use crate::response::Body;
 
 /// Concurrent HTTP/2 streams one connection may have open; more wait at the client.
@@ -86,7 +86,7 @@ pub struct ConnLimits {
 }
 
 /// What every connection of one listener shares.
-struct Shared<H> {
+struct Serving<H> {
     handler: Arc<H>,
     limits: ConnLimits,
     http1: http1::Builder,
@@ -116,7 +116,7 @@ pub async fn serve<H: Handler>(
         .max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_local_error_reset_streams(MAX_ERROR_RESETS);
-    let shared = Arc::new(Shared { handler, limits, http1: h1, http2: h2, tls });
+    let shared = Arc::new(Serving { handler, limits, http1: h1, http2: h2, tls });
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -149,10 +149,10 @@ pub async fn serve<H: Handler>(
 
 /// One connection, from the TLS handshake (if any) to its end.
 async fn connection<H: Handler>(
-    shared: Arc<Shared<H>>,
+    shared: Arc<Serving<H>>,
     stream: TcpStream,
     peer: SocketAddr,
-    conn: Arc<Conn>,
+    conn: Arc<ConnState>,
     graceful: Watcher,
     permit: OwnedSemaphorePermit,
 ) {
@@ -189,10 +189,10 @@ async fn connection<H: Handler>(
 }
 
 async fn serve_http1<H: Handler, S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    shared: &Arc<Shared<H>>,
+    shared: &Arc<Serving<H>>,
     stream: S,
     peer: SocketAddr,
-    conn: Arc<Conn>,
+    conn: Arc<ConnState>,
     graceful: Watcher,
 ) {
     shared.handler.on_connection(Protocol::Http1);
@@ -207,9 +207,9 @@ async fn serve_http1<H: Handler, S: AsyncRead + AsyncWrite + Unpin + Send + 'sta
 /// `multiplexed` connection (HTTP/2) counts its requests in flight for the watchdog; an
 /// HTTP/1.1 one has one at a time, which its phase word tells.
 fn service<H: Handler>(
-    shared: &Arc<Shared<H>>,
+    shared: &Arc<Serving<H>>,
     peer: SocketAddr,
-    conn: Arc<Conn>,
+    conn: Arc<ConnState>,
     multiplexed: bool,
 ) -> impl hyper::service::Service<
     Request<Incoming>,

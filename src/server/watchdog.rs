@@ -12,7 +12,7 @@
 //! - idle, from the end of a response until the next byte: closed after `idle_timeout`;
 //! - busy while a request is answered: never closed here (upstream calls have their
 //!   own timeout). An HTTP/2 connection carries several requests at once: while any of
-//!   them is in flight ([`Conn::start_request`]) it is never closed here, whatever its
+//!   them is in flight ([`ConnState::start_request`]) it is never closed here, whatever its
 //!   phase word says.
 //!
 //! The sweeper's clock is coarse (it is read from an atomic the sweeper sets), so a
@@ -77,7 +77,7 @@ impl CoarseClock {
 pub struct Watchdog {
     deadlines: Deadlines,
     clock: Arc<CoarseClock>,
-    conns: Mutex<Vec<Weak<Conn>>>,
+    conns: Mutex<Vec<Weak<ConnState>>>,
 }
 
 impl Watchdog {
@@ -88,8 +88,8 @@ impl Watchdog {
     }
 
     /// Starts watching a new connection, in the head-reading phase from now.
-    pub fn watch(&self) -> Arc<Conn> {
-        let conn = Arc::new(Conn {
+    pub fn watch(&self) -> Arc<ConnState> {
+        let conn = Arc::new(ConnState {
             state: AtomicU64::new(HEAD | self.clock.now()),
             in_flight: AtomicU32::new(0),
             clock: self.clock.clone(),
@@ -138,7 +138,7 @@ impl Watchdog {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Conn>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<ConnState>>> {
         // The list is only pushed to and filtered: a panic elsewhere cannot leave it torn.
         self.conns.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -150,7 +150,7 @@ fn millis(d: Duration) -> u64 {
 
 /// One connection's phase, shared by its IO, its service and the sweeper.
 #[derive(Debug)]
-pub struct Conn {
+pub struct ConnState {
     state: AtomicU64,
     /// Requests (HTTP/2 streams) being answered.
     in_flight: AtomicU32,
@@ -159,7 +159,7 @@ pub struct Conn {
     task: OnceLock<AbortHandle>,
 }
 
-impl Conn {
+impl ConnState {
     /// Names the task serving this connection, so the sweeper can close it.
     pub fn serve_in(&self, task: AbortHandle) {
         let _ = self.task.set(task);
@@ -214,7 +214,7 @@ impl Conn {
 
 /// One request in flight on a connection; dropping it ends the request.
 #[derive(Debug)]
-pub struct InFlight(Arc<Conn>);
+pub struct InFlight(Arc<ConnState>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -222,16 +222,16 @@ impl Drop for InFlight {
     }
 }
 
-/// A connection's IO, reporting reads and writes to its [`Conn`].
+/// A connection's IO, reporting reads and writes to its [`ConnState`].
 #[derive(Debug)]
 pub struct Watched<T> {
     io: T,
-    conn: Arc<Conn>,
+    conn: Arc<ConnState>,
 }
 
 impl<T> Watched<T> {
     /// Wraps `io`, reporting to `conn`.
-    pub fn new(io: T, conn: Arc<Conn>) -> Self {
+    pub fn new(io: T, conn: Arc<ConnState>) -> Self {
         Watched { io, conn }
     }
 }
@@ -292,7 +292,7 @@ mod tests {
     const DEADLINES: Deadlines =
         Deadlines { header_read: Duration::from_millis(100), idle: Duration::from_millis(1000) };
 
-    fn overdue(conn: &Conn, now: u64) -> bool {
+    fn overdue(conn: &ConnState, now: u64) -> bool {
         conn.overdue(now, millis(DEADLINES.tick()), &DEADLINES)
     }
 

@@ -11,13 +11,13 @@ pub struct EntryKeys {
     pub entry: String,
     /// The single-flight lock.
     pub lock: String,
-    /// The app's purge generation.
-    pub generation: String,
+    /// The app's purge epoch.
+    pub epoch: String,
 }
 
 /// Key names under one prefix.
 #[derive(Debug)]
-pub struct Keys {
+pub struct KeyNames {
     prefix: String,
     budget: String,
     backoff: String,
@@ -25,10 +25,10 @@ pub struct Keys {
     channel: String,
 }
 
-impl Keys {
+impl KeyNames {
     /// Names under `prefix`.
     pub fn new(prefix: &str) -> Self {
-        Keys {
+        KeyNames {
             prefix: prefix.to_owned(),
             budget: format!("{prefix}{{fleet}}:budget"),
             backoff: format!("{prefix}{{fleet}}:backoff"),
@@ -45,12 +45,12 @@ impl Keys {
         Some(EntryKeys {
             entry: format!("{tag}:e:{key}"),
             lock: format!("{tag}:l:{key}"),
-            generation: self.generation(app),
+            epoch: self.epoch(app),
         })
     }
 
-    /// The purge generation of `app`.
-    pub fn generation(&self, app: &str) -> String {
+    /// The purge epoch of `app`.
+    pub fn epoch(&self, app: &str) -> String {
         format!("{}{{{app}}}:gen", self.prefix)
     }
 
@@ -82,12 +82,12 @@ mod tests {
 
     #[test]
     fn an_apps_keys_share_one_hash_tag() {
-        let keys = Keys::new("gw:");
+        let keys = KeyNames::new("gw:");
         let key = CacheKey::new("abc", KeyKind::Rest, "/api/abc/samples?limit=5");
         let names = keys.entry(key.as_str()).unwrap();
         assert_eq!(names.entry, "gw:{abc}:e:abc:rest:/api/abc/samples?limit=5");
         assert_eq!(names.lock, "gw:{abc}:l:abc:rest:/api/abc/samples?limit=5");
-        assert_eq!(names.generation, keys.generation("abc"));
+        assert_eq!(names.epoch, keys.epoch("abc"));
         assert!(keys.entry("/api/").is_none());
         assert!(keys.entry("/other").is_none());
         assert_eq!(keys.budget(), "gw:{fleet}:budget");

@@ -32,18 +32,18 @@ pub enum SharedError {
 
 /// A standalone connection (multiplexed, reconnecting on its own) or a cluster one.
 #[derive(Clone)]
-pub enum Conn {
+pub enum Connection {
     /// One Redis (or Valkey) server.
     Single(ConnectionManager),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
 }
 
-impl ConnectionLike for Conn {
+impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -54,15 +54,15 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -71,7 +71,7 @@ impl ConnectionLike for Conn {
 pub struct Link {
     /// Set once a connection exists (at once for a standalone server, whose manager
     /// connects lazily; once the cluster's topology has been read for a cluster).
-    conn: ArcSwapOption<Conn>,
+    conn: ArcSwapOption<Connection>,
     /// Open: requests skip Redis. Closed again by the heartbeat's next success.
     open: AtomicBool,
     /// The URL, the connection's bounds and the command deadline.
@@ -108,7 +108,7 @@ impl Link {
         Ok(())
     }
 
-    async fn open_conn(&self) -> RedisResult<Conn> {
+    async fn open_conn(&self) -> RedisResult<Connection> {
         let s = &self.settings;
         if s.cluster {
             let client = redis::cluster::ClusterClient::builder(vec![s.redis_url.expose()])
@@ -118,7 +118,7 @@ impl Link {
                 .build()?;
             let connecting = client.get_async_connection();
             match tokio::time::timeout(s.connect_timeout, connecting).await {
-                Ok(conn) => Ok(Conn::Cluster(conn?)),
+                Ok(conn) => Ok(Connection::Cluster(conn?)),
                 Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "connect timed out"))),
             }
         } else {
@@ -128,7 +128,7 @@ impl Link {
                 .set_response_timeout(Some(s.command_timeout))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(500));
-            Ok(Conn::Single(ConnectionManager::new_lazy_with_config(client, config)?))
+            Ok(Connection::Single(ConnectionManager::new_lazy_with_config(client, config)?))
         }
     }
 
@@ -183,7 +183,7 @@ impl Link {
     /// a failure opens the breaker.
     async fn run<T, F, Fut>(&self, probe: bool, command: F) -> Result<T, SharedError>
     where
-        F: Fn(Conn) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         if self.is_open() && !probe {

@@ -4,44 +4,52 @@
 //! miss: entries stored by any replica ([`Shared::read`], [`Shared::store`]), a per-key
 //! lock so one replica in the fleet calls AppSignal ([`Shared::lock`]), the fleet's
 //! upstream budget and back-off ([`Shared::admit`]), purges ([`Shared::purge`]) and
-//! membership (the [`fleet`] tasks).
+//! membership (the [`background`] tasks).
 //!
 //! Invariants: an L1 hit never reaches this module; every method here is bounded by
 //! `shared.command_timeout` and answers `Err` rather than wait longer, and every caller
 //! then acts alone, so no Redis failure becomes a client error.
 
-mod fleet;
+mod background;
 mod keys;
 mod link;
 mod scripts;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub use keys::Keys;
+pub use keys::KeyNames;
 use link::Link;
 pub use link::SharedError;
 
-use crate::cache::{Entry, ResponseCache, Stored};
-use crate::config::{Rate, SharedSettings};
-use crate::metrics::{BudgetDecision, Metrics, SharedRead};
-use crate::upstream::{Answer, Budget, FleetBudget};
+use crate::cache::{Bounds, Entry, MacKey, Refused, ResponseCache, Stored, OVERHEAD};
+use crate::config::{CacheSettings, Rate, SharedSettings};
+use crate::metrics::{BudgetDecision, Metrics, SharedRead, Untrusted};
+use crate::upstream::{BoxFuture, Budget, FleetBudget};
 
 /// How long a lock outlives the upstream timeout, so a slow holder keeps it to the end.
 const LOCK_MARGIN: Duration = Duration::from_secs(1);
 
-/// What a read found: an entry (if any usable one) and the app's purge generation, which
+/// How many keys an untrusted entry is logged for (once each); past that, only counted,
+/// so a neighbour writing junk under many keys cannot grow the set or flood the log.
+const LOGGED_KEYS: usize = 1024;
+
+/// What a read found: an entry (if any usable one) and the app's purge epoch, which
 /// a store after an upstream call must carry.
 #[derive(Debug)]
 pub struct Read {
     /// The stored entry, unless it was missing, purged, foreign or past its life.
     pub entry: Option<Entry>,
-    /// The app's current purge generation.
-    pub generation: u64,
+    /// The app's current purge epoch.
+    pub epoch: u64,
 }
+
+/// What the read script answers: the app's epoch, the entry if it was fetched, its length.
+type ReadReply = (Option<u64>, Option<Vec<u8>>, u64);
 
 /// A held per-key lock: its key and the random token only its owner knows.
 #[derive(Debug, Clone)]
@@ -63,7 +71,7 @@ pub enum Scope {
 #[derive(Debug)]
 pub struct Shared {
     link: Link,
-    keys: Keys,
+    keys: KeyNames,
     /// Larger entries stay in L1 only.
     max_entry_size: u64,
     /// This replica's id in the members' set: random, never a secret.
@@ -73,34 +81,77 @@ pub struct Shared {
     members: AtomicU32,
     /// Whether a corrupt or foreign value was already logged.
     warned_foreign: AtomicBool,
+    /// What entries are sealed with: derived from the upstream token at start (a change
+    /// of token takes effect on restart, like every `shared` key).
+    mac: MacKey,
+    /// The longest TTL and retain time an entry may claim, in milliseconds: this
+    /// replica's configuration, kept current by reloads ([`Shared::set_bounds`]).
+    max_ttl_ms: AtomicU64,
+    max_retain_ms: AtomicU64,
+    /// The keys an untrusted entry was logged for, at most [`LOGGED_KEYS`].
+    logged_untrusted: Mutex<HashSet<String>>,
     metrics: Arc<Metrics>,
 }
 
 impl Shared {
-    /// Joins the shared tier in `settings`, spawning the tasks that keep the connection,
-    /// the heartbeat and the purge subscription (within a tokio runtime). Never fails:
-    /// an unreachable Redis is joined when it answers.
-    pub fn start(settings: &SharedSettings, cache: Arc<ResponseCache>, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// Joins the shared tier in `settings`, sealing entries with `mac` and bounding what
+    /// it reads by `bounds`, spawning the tasks that keep the connection, the heartbeat
+    /// and the purge subscription (within a tokio runtime). Never fails: an unreachable
+    /// Redis is joined when it answers.
+    pub fn start(
+        settings: &SharedSettings,
+        mac: MacKey,
+        bounds: &CacheSettings,
+        cache: Arc<ResponseCache>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let shared = Arc::new(Shared {
+            mac,
+            max_ttl_ms: AtomicU64::new(0),
+            max_retain_ms: AtomicU64::new(0),
+            logged_untrusted: Mutex::new(HashSet::new()),
             link: Link::new(settings, metrics.clone()),
-            keys: Keys::new(&settings.key_prefix),
+            keys: KeyNames::new(&settings.key_prefix),
             max_entry_size: settings.max_entry_size,
             replica: random_token(),
             members: AtomicU32::new(1),
             warned_foreign: AtomicBool::new(false),
             metrics,
         });
-        fleet::spawn(&shared, cache);
+        shared.set_bounds(bounds);
+        background::spawn(&shared, cache);
         shared
     }
 
-    /// The entry stored for `key` and the app's generation; `Ok(None)`-like misses are
+    /// The longest TTL and retain time a read entry may claim: what `cache` would ever
+    /// store. Called at start and by every reload.
+    pub fn set_bounds(&self, cache: &CacheSettings) {
+        let max_ttl = cache.max_ttl();
+        self.max_ttl_ms.store(max_ttl.as_millis() as u64, Ordering::Relaxed);
+        self.max_retain_ms.store(cache.retain_for(max_ttl).as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_len: self.max_value_len(),
+            max_ttl: Duration::from_millis(self.max_ttl_ms.load(Ordering::Relaxed)),
+            max_retain: Duration::from_millis(self.max_retain_ms.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The longest value read whole: an entry of `max_entry_size` bodies and its envelope.
+    fn max_value_len(&self) -> usize {
+        usize::try_from(self.max_entry_size).unwrap_or(usize::MAX).saturating_add(OVERHEAD)
+    }
+
+    /// The entry stored for `key` and the app's epoch; `Ok(None)`-like misses are
     /// `Read { entry: None, .. }`. Errors mean: act alone.
     pub async fn read(&self, key: &str, now: Instant) -> Result<Read, SharedError> {
         let Some(names) = self.keys.entry(key) else { return Err(SharedError::Down) };
-        let result: Result<(Option<u64>, Option<Vec<u8>>), _> =
-            self.link.query(redis::cmd("MGET").arg(&names.generation).arg(&names.entry)).await;
-        let (generation, value) = match result {
+        let mut invocation = scripts::READ.key(&names.epoch);
+        invocation.key(&names.entry).arg(self.max_value_len());
+        let result: Result<ReadReply, _> = self.link.script(&invocation).await;
+        let (epoch, value, length) = match result {
             Ok(found) => found,
             Err(e) => {
                 self.metrics.shared.read(match e {
@@ -110,22 +161,52 @@ impl Shared {
                 return Err(e);
             }
         };
-        let generation = generation.unwrap_or(0);
-        let entry = value.and_then(|value| match Entry::decode(&value, now) {
-            Some(Stored { entry, generation: stored }) if stored == generation => Some(entry),
-            Some(_) => None,
-            None => {
+        let epoch = epoch.unwrap_or(0);
+        let judged = match value {
+            Some(value) => Entry::decode(&value, now, key, &self.mac, &self.bounds()),
+            None if length > 0 => Err(Refused::Size),
+            None => Ok(None),
+        };
+        let entry = match judged {
+            Ok(Some(Stored { entry, epoch: stored })) if stored == epoch => Some(entry),
+            Ok(_) => None,
+            Err(refused) => {
+                self.refused(&names.entry, refused);
+                None
+            }
+        };
+        self.metrics.shared.read(if entry.is_some() { SharedRead::Hit } else { SharedRead::Miss });
+        Ok(Read { entry, epoch })
+    }
+
+    /// Counts a value not trusted, and logs it once per key (a bounded number of keys).
+    fn refused(&self, name: &str, refused: Refused) {
+        let (why, reason) = match refused {
+            Refused::Foreign => {
                 if !self.warned_foreign.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        key = %names.entry,
+                        key = %name,
                         "a value in the shared tier is not an entry this gateway can read (another version?): treated as a miss"
                     );
                 }
-                None
+                return;
             }
-        });
-        self.metrics.shared.read(if entry.is_some() { SharedRead::Hit } else { SharedRead::Miss });
-        Ok(Read { entry, generation })
+            Refused::Mac => (
+                Untrusted::Mac,
+                "its MAC does not verify: not written by a replica holding this fleet's token",
+            ),
+            Refused::Size => (Untrusted::Size, "it is larger than shared.max_entry_size allows"),
+            Refused::Bounds => {
+                (Untrusted::Bounds, "it holds a status, TTL, retain time or body the gateway never stores")
+            }
+            Refused::Form => (Untrusted::Form, "a compressed form does not decode to its body"),
+        };
+        self.metrics.security.untrusted(why);
+        let mut logged = self.logged_untrusted.lock().expect("untrusted-key set lock");
+        if logged.len() < LOGGED_KEYS && logged.insert(name.to_owned()) {
+            drop(logged);
+            tracing::warn!(key = %name, reason, "an entry in the shared tier is not trusted: treated as a miss");
+        }
     }
 
     /// Takes `key`'s lock for `hold` plus a margin; `Ok(None)` when another replica holds it.
@@ -146,16 +227,16 @@ impl Shared {
         self.link.query(redis::cmd("EXISTS").arg(&names.lock)).await
     }
 
-    /// Stores `entry` for the fleet under `generation` (unless it is larger than
+    /// Stores `entry` for the fleet under `epoch` (unless it is larger than
     /// `max_entry_size`) and lets go of `lock`.
-    pub async fn store(&self, key: &str, entry: &Entry, generation: u64, lock: Lock) {
+    pub async fn store(&self, key: &str, entry: &Entry, epoch: u64, lock: Lock) {
         let now = Instant::now();
         let life = entry.retain.saturating_sub(entry.age(now));
         let fits = entry.body_bytes() as u64 <= self.max_entry_size;
         let Some(names) = self.keys.entry(key).filter(|_| fits && !life.is_zero()) else {
             return self.unlock(lock).await;
         };
-        let value: Bytes = entry.encode(generation, now);
+        let value: Bytes = entry.encode(epoch, now, key, &self.mac);
         let mut invocation = scripts::STORE.key(&names.entry);
         invocation.key(&names.lock).arg(value.as_ref()).arg(life.as_millis().max(1) as u64).arg(lock.token);
         let _: Result<i64, _> = self.link.script(&invocation).await;
@@ -169,7 +250,7 @@ impl Shared {
     }
 
     /// Asks the fleet's budget for one upstream call at `rate`.
-    async fn admit_call(&self, rate: Rate) -> Result<Budget, SharedError> {
+    async fn spend_call(&self, rate: Rate) -> Result<Budget, SharedError> {
         let interval = 1_000_000 / u64::from(rate.per_second.get()).max(1);
         let tolerance = interval * u64::from(rate.burst.get() - 1);
         let mut invocation = scripts::BUDGET.key(self.keys.budget());
@@ -197,7 +278,7 @@ impl Shared {
         &self.metrics
     }
 
-    /// Empties the shared tier for `scope` (by bumping the apps' generations, so no key
+    /// Empties the shared tier for `scope` (by bumping the apps' epochs, so no key
     /// is scanned or deleted) and tells every replica to drop its own entries for it.
     pub async fn purge(&self, scope: &Scope) -> Result<(), SharedError> {
         let apps = match scope {
@@ -205,11 +286,11 @@ impl Shared {
             Scope::App(app) => std::slice::from_ref(app),
         };
         for app in apps {
-            let _: u64 = self.link.query(redis::cmd("INCR").arg(self.keys.generation(app))).await?;
+            let _: u64 = self.link.query(redis::cmd("INCR").arg(self.keys.epoch(app))).await?;
         }
         let message = match scope {
-            Scope::All(_) => fleet::PURGE_ALL.to_owned(),
-            Scope::App(app) => format!("{}{app}", fleet::PURGE_APP),
+            Scope::All(_) => background::PURGE_ALL.to_owned(),
+            Scope::App(app) => format!("{}{app}", background::PURGE_APP),
         };
         let _: i64 = self.link.query(redis::cmd("PUBLISH").arg(self.keys.channel()).arg(message)).await?;
         self.metrics.shared.purge(true);
@@ -218,11 +299,11 @@ impl Shared {
 }
 
 impl FleetBudget for Shared {
-    fn admit(&self, rate: Rate) -> Answer<'_, Option<Budget>> {
-        Box::pin(async move { self.admit_call(rate).await.ok() })
+    fn spend(&self, rate: Rate) -> BoxFuture<'_, Option<Budget>> {
+        Box::pin(async move { self.spend_call(rate).await.ok() })
     }
 
-    fn back_off(&self, wait: Duration) -> Answer<'_, ()> {
+    fn back_off(&self, wait: Duration) -> BoxFuture<'_, ()> {
         Box::pin(self.back_off_fleet(wait))
     }
 

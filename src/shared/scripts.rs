@@ -57,6 +57,21 @@ return redis.call('ZCARD', KEYS[1])
     )
 });
 
+/// Reads an entry and its app's purge epoch in one round trip, the entry only when
+/// it is no longer than allowed: a neighbour that wrote a huge value costs a `STRLEN`,
+/// not its size in memory. KEYS: the epoch, the entry. ARGV: the longest value
+/// fetched. Returns `{epoch or false, entry or false, the entry's length}`.
+pub static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local epoch = redis.call('GET', KEYS[1])
+local length = redis.call('STRLEN', KEYS[2])
+if length == 0 or length > tonumber(ARGV[1]) then return {epoch, false, length} end
+return {epoch, redis.call('GET', KEYS[2]), length}
+",
+    )
+});
+
 /// Stores an entry and lets go of the key's lock if this replica still owns it. KEYS:
 /// the entry, the lock. ARGV: the envelope, its life in milliseconds, the lock's token.
 pub static STORE: LazyLock<Script> = LazyLock::new(|| {

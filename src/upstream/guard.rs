@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::UpstreamError;
 use crate::config::{Rate, UpstreamSettings};
-use crate::limit::quota;
+use crate::limit::{quota, ClientId, ClientLimiter};
 
 /// Shared by every clone of the upstream client.
 #[derive(Debug)]
@@ -30,6 +30,10 @@ pub struct Guard {
     backoff_until: Mutex<Option<Instant>>,
     /// `limits.max_upstream_concurrency` permits.
     slots: Semaphore,
+    /// Each client's share of the budget (`upstream.rate_limit.client_share`), so that
+    /// one client's misses leave the rest of the budget to the others; `None` at 1.0.
+    /// Idle clients are forgotten by [`Guard::housekeeping`], as the client limiter's.
+    clients: Option<ClientLimiter>,
 }
 
 impl Guard {
@@ -43,11 +47,32 @@ impl Guard {
             clock,
             backoff_until: Mutex::new(None),
             slots: Semaphore::new(concurrency),
+            clients: (settings.client_share < 1.0)
+                .then(|| ClientLimiter::share_of(settings.rate_limit, settings.client_share)),
+        }
+    }
+
+    /// Refuses a call for `client` when it has spent its share of the budget. Checked
+    /// before the whole budget, on top of it: with a fleet, the share is of the fleet's
+    /// configured budget, kept by this replica.
+    pub fn spend_client_share(&self, client: &ClientId) -> Result<(), UpstreamError> {
+        match &self.clients {
+            Some(clients) => {
+                clients.check(client).map_err(|refusal| UpstreamError::BudgetSpent(refusal.retry_after))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets clients whose share is whole again.
+    pub fn housekeeping(&self) {
+        if let Some(clients) = &self.clients {
+            clients.housekeeping();
         }
     }
 
     /// Refuses a call during a back-off or when the budget is spent.
-    pub fn admit(&self) -> Result<(), UpstreamError> {
+    pub fn spend_budget(&self) -> Result<(), UpstreamError> {
         if let Some(wait) = self.backing_off() {
             return Err(UpstreamError::Throttled(wait));
         }
@@ -58,7 +83,7 @@ impl Guard {
 
     /// Like [`Guard::admit`], with the budget divided among `members` replicas: what a
     /// replica of a fleet spends while it cannot reach the fleet's shared budget.
-    pub fn admit_share(&self, members: u32) -> Result<(), UpstreamError> {
+    pub fn spend_replica_share(&self, members: u32) -> Result<(), UpstreamError> {
         if let Some(wait) = self.backing_off() {
             return Err(UpstreamError::Throttled(wait));
         }

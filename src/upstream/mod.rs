@@ -7,8 +7,8 @@
 //! whole exchange, body included, is bounded by `upstream.timeout`, and the body by
 //! `upstream.max_response_size`.
 
+mod budget;
 mod error;
-mod fleet;
 mod guard;
 mod retry_after;
 mod tls;
@@ -25,12 +25,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::utf8_percent_encode;
 
+pub use budget::{BoxFuture, Budget, FleetBudget};
 pub use error::UpstreamError;
-pub use fleet::{Answer, Budget, FleetBudget};
-// `Call` and `Api` are defined below.
 use retry_after::parse_retry_after;
 
 use crate::config::{Rate, Token, UpstreamSettings};
+use crate::limit::ClientId;
 use crate::metrics::{LimitScope, Metrics};
 use crate::urlencoded::QUERY_VALUE;
 
@@ -95,8 +95,18 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream").field("base_url", &self.base_url).finish_non_exhaustive()
+        let base_url = crate::config::redact_userinfo(&self.base_url);
+        f.debug_struct("Upstream").field("base_url", &base_url).finish_non_exhaustive()
     }
+}
+
+/// What is logged of an error body: scrubbed first, then cut to [`LOGGED_BODY`] bytes
+/// (see [`Token::scrub_cut`]). Only a window a little longer than the cut is read, wide
+/// enough that a token beginning before the cut lies in it whole.
+fn logged_body(token: &Token, body: &[u8]) -> String {
+    let window = LOGGED_BODY + 3 * token.expose().len() + 1;
+    let text = String::from_utf8_lossy(&body[..body.len().min(window)]);
+    token.scrub_cut(&text, LOGGED_BODY)
 }
 
 impl Upstream {
@@ -133,10 +143,18 @@ impl Upstream {
         })
     }
 
-    /// Makes `call` (a route's normalised upstream request), unless the gateway is
-    /// backing off or out of budget. Waiting for a free slot counts towards the timeout.
-    pub async fn fetch(&self, call: &Call) -> Result<Fetched, UpstreamError> {
-        if let Err(refused) = self.admit().await {
+    /// Makes `call` (a route's normalised upstream request) for `client`
+    /// (the one whose miss started the call; `None` for a background refresh, which a
+    /// cached answer asked for), unless the client has spent its share of the budget, or
+    /// the gateway is backing off or out of budget. Waiting for a free slot counts
+    /// towards the timeout.
+    pub async fn fetch(&self, call: &Call, client: Option<&ClientId>) -> Result<Fetched, UpstreamError> {
+        if let Err(refused) = client.map_or(Ok(()), |c| self.guard.spend_client_share(c)) {
+            self.metrics.security.share_refused();
+            self.metrics.rate_limited(LimitScope::Upstream);
+            return Err(refused);
+        }
+        if let Err(refused) = self.spend_budget().await {
             let scope = match refused {
                 UpstreamError::Throttled(_) => LimitScope::AppSignal,
                 _ => LimitScope::Upstream,
@@ -170,11 +188,16 @@ impl Upstream {
         result
     }
 
+    /// Forgets idle clients' shares of the budget; call periodically.
+    pub fn housekeeping(&self) {
+        self.guard.housekeeping();
+    }
+
     /// Whether a call may be made now: the fleet's budget and back-off when the shared
     /// tier answers, else this replica's (or its share of the fleet's).
-    async fn admit(&self) -> Result<(), UpstreamError> {
-        let Some(fleet) = &self.fleet else { return self.guard.admit() };
-        match fleet.admit(self.rate).await {
+    async fn spend_budget(&self) -> Result<(), UpstreamError> {
+        let Some(fleet) = &self.fleet else { return self.guard.spend_budget() };
+        match fleet.spend(self.rate).await {
             Some(Budget::Allowed) => Ok(()),
             Some(Budget::Spent(wait)) => Err(UpstreamError::BudgetSpent(wait)),
             Some(Budget::BackingOff(wait)) => {
@@ -183,7 +206,7 @@ impl Upstream {
             }
             None => {
                 fleet.decided_alone();
-                self.guard.admit_share(fleet.members())
+                self.guard.spend_replica_share(fleet.members())
             }
         }
     }
@@ -222,7 +245,7 @@ impl Upstream {
         let body = Bytes::copy_from_slice(&body.to_bytes());
         match status {
             StatusCode::OK => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-                Ok(_) => Ok(Fetched::Found(body)),
+                Ok(_) => Ok(Fetched::Found(self.scrubbed(body))),
                 Err(_) => Err(UpstreamError::NotJson),
             },
             StatusCode::NOT_FOUND => Ok(Fetched::NotFound),
@@ -284,6 +307,23 @@ impl Upstream {
         &self.token
     }
 
+    /// A 200 body without the token: scrubbed here, once per upstream answer, so the
+    /// entry stored (in this replica and in Redis) and every hit served from it are
+    /// clean, and no hit pays for it.
+    fn scrubbed(&self, body: Bytes) -> Bytes {
+        match self.token.scrub_bytes(&body) {
+            Some(clean) => {
+                self.metrics.security.token_scrubbed();
+                tracing::warn!(
+                    bytes = body.len(),
+                    "AppSignal's answer held the token: scrubbed before it was stored"
+                );
+                Bytes::from(clean)
+            }
+            None => body,
+        }
+    }
+
     /// An error and its sources as one line, scrubbed of the token.
     fn scrubbed_chain(&self, e: &(dyn std::error::Error + 'static)) -> String {
         let mut text = e.to_string();
@@ -293,12 +333,13 @@ impl Upstream {
             text.push_str(&s.to_string());
             source = s.source();
         }
-        self.token.scrub(&text).into_owned()
+        let text = self.token.scrub(&text);
+        // A base URL with userinfo is a secret too, should an error quote the URL.
+        text.replace(&self.base_url, &crate::config::redact_userinfo(&self.base_url))
     }
 
     fn log_error_body(&self, status: StatusCode, body: &[u8]) {
-        let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY)]);
-        let text = self.token.scrub(&text);
+        let text = logged_body(&self.token, body);
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => tracing::error!(
                 status = status.as_u16(),
@@ -308,6 +349,59 @@ impl Upstream {
             _ => {
                 tracing::warn!(status = status.as_u16(), body = %text, "AppSignal answered an error")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PREFIX_SHOWN, REDACTED};
+
+    /// Any prefix of at least `PREFIX_SHOWN` characters of `secret` found in `line`.
+    fn shown_prefix(line: &str, secret: &str) -> Option<usize> {
+        (PREFIX_SHOWN..=secret.len()).rev().find(|&len| line.contains(&secret[..len]))
+    }
+
+    /// AppSignal echoing the request URL in a 500, with the client's query padded by
+    /// every length up to 600: the logged part never holds a prefix of the token.
+    #[test]
+    fn no_padding_puts_a_prefix_of_the_token_in_the_log() {
+        let secret = "SECRET-tok-123";
+        let token = Token::new(secret);
+        for padding in 0..=600 {
+            let body = format!(
+                "{{\"error\":\"Internal error for GET /api/5114f7e38c5ce90000000011/samples.json?action_id={}&token={secret}\"}}",
+                "a".repeat(padding)
+            );
+            let line = logged_body(&token, body.as_bytes());
+            assert!(line.len() <= LOGGED_BODY + REDACTED.len(), "padding {padding}: {} bytes", line.len());
+            assert_eq!(shown_prefix(&line, secret), None, "padding {padding}: {line}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any token, any padding, the token plain or percent-encoded in the echo.
+        #[test]
+        fn no_echo_leaks_a_prefix(
+            secret in "[A-Za-z0-9/+_-]{8,40}",
+            padding in 0usize..=600,
+            encoded in proptest::bool::ANY,
+        ) {
+            let token = Token::new(&secret);
+            let shown = if encoded {
+                utf8_percent_encode(&secret, QUERY_VALUE).to_string()
+            } else {
+                secret.clone()
+            };
+            let body = format!("{{\"url\":\"/api/x?q={}&token={shown}\"}}", "b".repeat(padding));
+            let line = logged_body(&token, body.as_bytes());
+            // What the text says besides the token may share a few characters with it.
+            let public = &body[..body.find("&token=").unwrap() + 7];
+            let leaked = (PREFIX_SHOWN..=shown.len()).map(|n| &shown[..n]).find(|prefix| {
+                line.contains(prefix) && !public.contains(prefix) && !REDACTED.contains(prefix)
+            });
+            proptest::prop_assert_eq!(leaked, None, "{}", line);
         }
     }
 }

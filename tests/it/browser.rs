@@ -332,3 +332,41 @@ async fn jsonp_is_served_only_to_allowed_pages_or_keys() {
     // Plain requests with neither Origin nor callback (curl, servers) are unaffected.
     assert_eq!(open.get("/api/blog/samples.json?limit=4").await.status, 200);
 }
+
+/// Issue 26, finding 7: every answer carries `X-Content-Type-Options: nosniff`: JSON
+/// misses and hits, 304s, errors, preflights, `/openapi.json`, `/healthz`, the admin port.
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let gw = with_dash(|_| {}).await;
+    let samples = "/api/blog/samples.json";
+    let miss = gw.get(samples).await;
+    let etag = miss.header("etag").unwrap().to_owned();
+    let hit = gw.get(samples).await;
+    assert_eq!(hit.header("cache-status").map(|s| s.contains("hit")), Some(true));
+    let gzip = gw.send(Method::GET, samples, &[("accept-encoding", "gzip")]).await;
+    let not_modified = gw.send(Method::GET, samples, &[("if-none-match", &etag)]).await;
+    assert_eq!(not_modified.status, 304);
+    let preflight = [("origin", DASH), ("access-control-request-method", "GET")];
+    let admin = |path: &str| format!("{}{path}", gw.admin_url);
+    let answers = [
+        ("miss", miss),
+        ("hit", hit),
+        ("gzip hit", gzip),
+        ("304", not_modified),
+        ("404", gw.get("/api/nope/samples.json").await),
+        ("400", gw.get("/api/blog/samples.json?limit=0").await),
+        ("405", gw.send(Method::DELETE, samples, &[]).await),
+        ("403", gw.send(Method::GET, samples, &[("origin", "https://evil.example")]).await),
+        ("preflight", gw.send(Method::OPTIONS, samples, &preflight).await),
+        ("openapi", gw.get("/openapi.json").await),
+        ("healthz", gw.get("/healthz").await),
+        ("jsonp", script(&gw, "/api/blog/samples.json?callback=cb").await),
+        ("admin metrics", support::send(Method::GET, &admin("/metrics"), &[]).await),
+        ("admin healthz", support::send(Method::GET, &admin("/healthz"), &[]).await),
+        ("admin 404", support::send(Method::GET, &admin("/nope"), &[]).await),
+        ("admin purge", support::send(Method::POST, &admin("/cache/purge"), &[]).await),
+    ];
+    for (what, answer) in &answers {
+        assert_eq!(answer.header("x-content-type-options"), Some("nosniff"), "{what}: {answer:?}");
+    }
+}

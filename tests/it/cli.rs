@@ -145,7 +145,10 @@ async fn an_unreachable_redis_is_logged_without_its_password_and_costs_no_reques
         [("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN), ("APPSIGNAL_GATEWAY_SHARED__REDIS_URL", url.as_str())];
     let mut process = Process::spawn(&["--config", &path], &envs);
     let (listen, _) = process.wait_serving();
-    let warning = process.wait_line(|l| l.contains("the shared tier does not answer"));
+    // The warning may come before or after the "serving" line that `wait_serving` read past.
+    let unreachable = |l: &str| l.contains("the shared tier does not answer");
+    let seen = process.all_output().lines().find(|l| unreachable(l)).map(str::to_owned);
+    let warning = seen.unwrap_or_else(|| process.wait_line(unreachable));
     assert!(warning.contains("redis://gw:[redacted]@127.0.0.1"), "{warning}");
     let answer =
         support::send(Method::GET, &format!("http://{listen}/api/blog/samples.json?limit=3"), &[]).await;
@@ -411,4 +414,65 @@ fn loopback_inside_a_container_is_warned_about() {
     let warning = output.lines().find(|l| l.contains("loopback address inside a container"));
     let warning = warning.unwrap_or_else(|| panic!("no warning:\n{output}"));
     assert!(warning.contains("APPSIGNAL_GATEWAY_LISTEN=0.0.0.0:8080"), "{warning}");
+}
+
+/// Issue 26, finding 8: a secret pasted into the wrong key is never quoted back: not by
+/// `check`, not by the admin reload's 400, not in the error log; a `base_url` with
+/// userinfo is printed redacted.
+#[tokio::test]
+async fn configuration_errors_never_quote_a_secret() {
+    const PASSWORD: &str = "r3dis-pa55word";
+    const BASIC: &str = "b4sic-auth-pw";
+    let dir = tempfile::tempdir().unwrap();
+    let misplaced = format!(
+        "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n\
+         upstream:\n  token: \"{TOKEN}\"\n  timeout: \"{TOKEN}\"\n  max_response_size: \"{TOKEN}\"\n  \
+         rate_limit:\n    per_second: \"{TOKEN}\"\n\
+         apps:\n  - id: \"{APP_ID}\"\n\
+         shared:\n  redis_url: \"redis://gw:{PASSWORD}@127.0.0.1:1/0\"\n  connect_timeout: \"{PASSWORD}\"\n"
+    );
+    let path = binary::write_config(dir.path(), &misplaced);
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("upstream.timeout") && stderr.contains("upstream.rate_limit.per_second"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("shared.connect_timeout"), "{stderr}");
+    for secret in [TOKEN, PASSWORD] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} quoted:\n{stdout}\n{stderr}");
+    }
+    // The token from the environment, pasted into the file's wrong key.
+    let only_timeout = format!("upstream:\n  timeout: \"{TOKEN}\"\napps:\n  - id: \"{APP_ID}\"\n");
+    let path = binary::write_config(dir.path(), &only_timeout);
+    let (status, stdout, stderr) =
+        binary::run(&["check", "--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
+    assert!(!status.success() && stderr.contains("upstream.timeout"), "{stderr}");
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "{stderr}");
+    // A base URL with userinfo is shown without it.
+    let basic = yaml(&format!("https://gw:{BASIC}@appsignal.com"), &format!("  token: \"{TOKEN}\""));
+    let path = binary::write_config(dir.path(), &basic);
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("base_url: https://[redacted]@appsignal.com"), "{stdout}");
+    assert!(!stdout.contains(BASIC) && !stderr.contains(BASIC), "{stdout}");
+
+    // The admin reload's 400 and the error log.
+    let fake = FakeAppSignal::start().await;
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, &format!("  token: \"{TOKEN}\"")));
+    let mut process = Process::spawn(&["--config", &path], &[]);
+    let (_, admin) = process.wait_serving();
+    std::fs::write(
+        &path,
+        yaml(&fake.url, &format!("  token: \"{TOKEN}\"")).replace("\"2s\"", &format!("\"{TOKEN}\"")),
+    )
+    .unwrap();
+    let answer = support::send(Method::POST, &format!("http://{admin}/config/reload"), &[]).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("upstream.timeout"), "{}", answer.text());
+    assert!(!answer.text().contains(TOKEN), "token in the reload's answer: {}", answer.text());
+    assert!(process.terminate().success());
+    let output = process.all_output();
+    assert!(output.contains("upstream.timeout"), "the failed reload was not logged:\n{output}");
+    assert!(!output.contains(TOKEN), "token in logs:\n{output}");
 }

@@ -10,7 +10,7 @@ use support::{Reply, TestGateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const REQUEST: &[u8] = b"GET /api/blog/samples.json HTTP/1.1\r\nHost: x\r\n\r\n";
+const REQUEST: &[u8] = b"GET /api/blog/samples.json HTTP/1.1\r\nHost: localhost\r\n\r\n";
 /// Generous: a loaded machine may close late, never early.
 const PATIENCE: Duration = Duration::from_secs(20);
 

@@ -164,3 +164,42 @@ fn key_new_refuses_what_config_loading_would_refuse() {
         assert!(!stdout.contains("key:"), "a key was printed for {args:?}");
     }
 }
+
+/// Issue 26, finding 6: with keys configured, a preflight (no key) answers the same on
+/// every path under `/api/`, for a listed app or not, with an `Origin` or without, so
+/// nothing about which apps exist can be probed.
+#[tokio::test]
+async fn preflights_tell_nothing_about_which_apps_exist() {
+    let gw = TestGateway::start(|raw| {
+        with_keys(raw);
+        raw.cors.allowed_origins = vec!["https://dash.example.com".into()];
+    })
+    .await;
+    let preflight = [("origin", "https://dash.example.com"), ("access-control-request-method", "GET")];
+    let bare: [(&str, &str); 0] = [];
+    let paths = ["/api/blog/samples.json", "/api/no-such-app/samples.json", "/api/blog/nothing-here"];
+    for headers in [&preflight[..], &bare[..]] {
+        let answers: Vec<_> = {
+            let mut answers = Vec::new();
+            for path in paths {
+                answers.push(gw.send(Method::OPTIONS, path, headers).await);
+            }
+            answers
+        };
+        let shape = |a: &support::Answer| {
+            let mut names: Vec<String> = a
+                .headers
+                .iter()
+                .filter(|(name, _)| *name != "x-request-id" && *name != "date")
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+                .collect();
+            names.sort();
+            (a.status, names, a.body.clone())
+        };
+        for (path, answer) in paths.iter().zip(&answers) {
+            assert_eq!(answer.status, 204, "{path} with {headers:?}");
+            assert_eq!(shape(answer), shape(&answers[0]), "{path} answers differently with {headers:?}");
+        }
+    }
+    assert_eq!(gw.fake.count(), 0);
+}

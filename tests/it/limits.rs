@@ -4,7 +4,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use appsignal_gateway::config::RawRate;
+use appsignal_gateway::config::{RawRate, RawUpstreamRate};
 use http::Method;
 use support::{Reply, TestGateway};
 
@@ -80,7 +80,10 @@ async fn preflights_and_health_are_not_limited() {
 
 #[tokio::test]
 async fn spent_upstream_budget_is_503_and_hits_still_answer() {
-    let gw = TestGateway::start(|raw| raw.upstream.rate_limit = RawRate { per_second: 1, burst: 2 }).await;
+    let gw = TestGateway::start(|raw| {
+        raw.upstream.rate_limit = RawUpstreamRate { per_second: 1, burst: 2, client_share: 1.0 }
+    })
+    .await;
     assert_eq!(gw.get("/api/blog/samples.json?limit=1").await.status, 200);
     assert_eq!(gw.get("/api/blog/samples.json?limit=2").await.status, 200);
     let spent = gw.get("/api/blog/samples.json?limit=3").await;
@@ -131,4 +134,49 @@ async fn back_off_serves_stale_where_it_can() {
         assert_eq!(stale.header("cache-status"), Some("appsignal-gateway; fwd=stale; detail=upstream-error"));
     }
     assert_eq!(gw.fake.count(), 2);
+}
+
+/// Issue 26, finding 4: one client busting the cache at full speed spends at most its
+/// `client_share` of the upstream budget, so a second client's misses are still answered
+/// within the budget; its cached answers still serve it.
+#[tokio::test]
+async fn one_client_cannot_spend_everyone_s_upstream_budget() {
+    let gw = TestGateway::start(|raw| {
+        raw.upstream.rate_limit = RawUpstreamRate { per_second: 1, burst: 10, client_share: 0.5 };
+        raw.clients.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let busy = [("x-forwarded-for", "203.0.113.7")];
+    let quiet = [("x-forwarded-for", "198.51.100.9")];
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    for n in 1..=40 {
+        let answer = gw.send(Method::GET, &format!("/api/blog/samples.json?limit={n}"), &busy).await;
+        match answer.status.as_u16() {
+            200 => answered += 1,
+            503 => assert_eq!(answer.code(), "upstream_budget_exhausted"),
+            other => panic!("unexpected {other}: {}", answer.text()),
+        }
+    }
+    // Half the burst, and half the refill over the loop (generously rounded up).
+    let allowed = 5 + (started.elapsed().as_secs_f64() * 0.5).ceil() as usize;
+    assert!(
+        (5..=allowed).contains(&answered),
+        "the busy client got {answered} misses answered (at most {allowed})"
+    );
+    for n in 1..=4 {
+        let answer = gw.send(Method::GET, &format!("/api/blog/markers.json?limit={n}"), &quiet).await;
+        assert_eq!(answer.status, 200, "the quiet client's miss {n}: {}", answer.text());
+    }
+    // A cached answer costs no share: the busy client still reads what it has.
+    let cached = gw.send(Method::GET, "/api/blog/samples.json?limit=1", &busy).await;
+    assert_eq!(cached.status, 200);
+    assert!(cached.header("cache-status").unwrap().contains("hit"));
+    let metrics = support::send(Method::GET, &format!("{}/metrics", gw.admin_url), &[]).await.text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("appsignal_gateway_upstream_share_refused_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
 }

@@ -222,6 +222,7 @@ async fn every_documented_status_is_reached() {
     hit(gw.send(Method::GET, "/api/nope/samples.json", &key).await.status.as_u16());
     hit(gw.send(Method::DELETE, samples, &key).await.status.as_u16());
     hit(gw.send(Method::GET, &format!("{samples}?_={}", "x".repeat(2048)), &key).await.status.as_u16());
+    hit(gw.send(Method::GET, samples, &[key[0], ("host", "attacker.example")]).await.status.as_u16());
     let big = "y".repeat(4096);
     hit(gw.send(Method::GET, samples, &[key[0], ("x-big", &big)]).await.status.as_u16());
     gw.fake.always(Reply::Json(500, "{}"));

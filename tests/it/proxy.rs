@@ -3,7 +3,7 @@
 use crate::support;
 
 use http::Method;
-use support::{no_cache, TestGateway, APP_ID, TOKEN};
+use support::{no_cache, Reply, TestGateway, APP_ID, TOKEN};
 
 #[tokio::test]
 async fn token_is_injected_last_and_client_token_dropped() {
@@ -221,4 +221,22 @@ async fn graphs_and_markers_are_forwarded_normalised() {
         ]
     );
     assert_eq!(received[1].path, format!("/api/{APP_ID}/markers.json"));
+}
+
+/// Issue 26, finding 2: a 200 that echoes the request URL is scrubbed of the token once,
+/// when it is stored; the hit that follows serves the scrubbed entry and scrubs nothing.
+#[tokio::test]
+async fn a_success_body_echoing_the_token_is_scrubbed_once_when_stored() {
+    let gw = TestGateway::start(|_| {}).await;
+    gw.fake.always(Reply::EchoUrl(200));
+    let miss = gw.get("/api/blog/samples.json?limit=3").await;
+    assert_eq!(miss.status, 200);
+    miss.assert_no_token();
+    assert!(miss.text().contains("token=[redacted]"), "{}", miss.text());
+    let hit = gw.send(Method::GET, "/api/blog/samples.json?limit=3", &[("accept-encoding", "gzip")]).await;
+    assert!(hit.header("cache-status").unwrap().contains("hit"));
+    let metrics = support::send(Method::GET, &format!("{}/metrics", gw.admin_url), &[]).await.text();
+    let scrubs = metrics.lines().find(|l| l.starts_with("appsignal_gateway_token_scrubs_total "));
+    assert_eq!(scrubs, Some("appsignal_gateway_token_scrubs_total 1"), "{metrics}");
+    assert_eq!(gw.fake.count(), 1);
 }

@@ -131,7 +131,7 @@ async fn the_upstream_budget_is_the_fleets() {
         return;
     }
     let (fake, _server, replicas) = fleet(3, |raw| {
-        raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 4 };
+        raw.upstream.rate_limit = config::RawUpstreamRate { per_second: 1, burst: 4, client_share: 1.0 };
     })
     .await;
     let mut refused = 0;
@@ -435,7 +435,8 @@ async fn a_redis_cluster_coalesces_and_budgets_too() {
                 raw.shared.cluster = true;
                 // Room for a loaded machine, as in the three-replica coalescing test.
                 raw.shared.command_timeout = "2s".into();
-                raw.upstream.rate_limit = config::RawRate { per_second: 1, burst: 20 };
+                raw.upstream.rate_limit =
+                    config::RawUpstreamRate { per_second: 1, burst: 20, client_share: 1.0 };
             })
             .await,
         );
@@ -543,4 +544,164 @@ async fn an_entry_past_a_replicas_own_stale_windows_is_no_entry_to_it() {
     let recovered = short.get(&key).await;
     assert_eq!(recovered.status, 200);
     assert_eq!(cache_status(&recovered), "appsignal-gateway; fwd=miss; stored");
+}
+
+/// An envelope as the gateway lays it out (see `cache::envelope`): header, forms, and —
+/// when `mac` is given — its HMAC-SHA256 over the cache key, a zero byte and the rest.
+struct Forged<'a> {
+    version: u8,
+    status: u16,
+    ttl_ms: u64,
+    retain_ms: u64,
+    identity: &'a [u8],
+    gzip: Option<&'a [u8]>,
+}
+
+/// How a forged envelope is sealed.
+enum Seal<'a> {
+    /// No MAC at all: the layout of a gateway that had none.
+    None,
+    /// 32 bytes that are no MAC.
+    Wrong,
+    /// The right MAC for this cache key: what a replica of the fleet itself could write.
+    Right(&'a str),
+}
+
+/// The key a fleet holding [`TOKEN`] seals entries with.
+fn fleet_mac_key() -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(TOKEN.as_bytes()).unwrap();
+    mac.update(b"appsignal-gateway entry mac v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl Forged<'_> {
+    fn bytes(&self, seal: Seal<'_>) -> Vec<u8> {
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let mut out = b"AGW".to_vec();
+        out.push(self.version);
+        out.extend_from_slice(&self.status.to_be_bytes());
+        for n in [42u64, 0, self.ttl_ms, self.retain_ms, now_ms] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.push(0);
+        for form in [Some(self.identity), self.gzip, None] {
+            match form {
+                Some(body) => {
+                    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                    out.extend_from_slice(body);
+                }
+                None => out.extend_from_slice(&u32::MAX.to_be_bytes()),
+            }
+        }
+        match seal {
+            Seal::None => {}
+            Seal::Wrong => out.extend_from_slice(&[0x5a; 32]),
+            Seal::Right(key) => {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&fleet_mac_key()).unwrap();
+                mac.update(cache_key(key).as_bytes());
+                mac.update(&[0]);
+                mac.update(&out);
+                out.extend_from_slice(&mac.finalize().into_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// The cache key of a v1 request for `path` (the gateway's `{app}:rest:{target}`).
+fn cache_key(path: &str) -> String {
+    format!("{APP_ID}:rest:{path}")
+}
+
+/// Whether the gateway under test seals its envelopes: a genuine value is longer than
+/// its header and forms.
+fn is_sealed(value: &[u8]) -> bool {
+    let mut at = 3 + 1 + 2 + 8 * 5 + 1;
+    for _ in 0..3 {
+        let len = u32::from_be_bytes(value[at..at + 4].try_into().unwrap());
+        at += 4 + if len == u32::MAX { 0 } else { len as usize };
+    }
+    value.len() > at
+}
+
+/// Issue 26, finding 5: whoever can write to the Redis cannot make the gateway serve
+/// anything. Forged envelopes (a JSONP payload, HTML, statuses 101/204/302/500/999, a
+/// TTL of `u64::MAX`, a bogus gzip form, an oversize value, a genuine entry moved to
+/// another key) are each a miss: AppSignal is asked and its answer served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_entries_in_redis_are_misses() {
+    if !redis::available() {
+        return;
+    }
+    let (fake, server, replicas) = fleet(1, |raw| raw.shared.max_entry_size = "64KiB".into()).await;
+    // A genuine entry, to learn the layout and version this gateway writes.
+    assert_eq!(replicas[0].get(&path(200)).await.status, 200);
+    wait_stored(&server, &path(200)).await;
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let name = |p: &str| format!("appsignal-gateway:{{{APP_ID}}}:e:{}", cache_key(p));
+    let genuine: Vec<u8> = ::redis::cmd("GET").arg(name(&path(200))).query_async(&mut conn).await.unwrap();
+    let version = genuine[3];
+    let sealed = is_sealed(&genuine);
+    // Without a MAC in the layout, "the right one" and "a wrong one" are both none.
+    let right = |key: &'static str| if sealed { Seal::Right(key) } else { Seal::None };
+    let wrong = || if sealed { Seal::Wrong } else { Seal::None };
+    let ok = |body: &'static [u8]| Forged {
+        version,
+        status: 200,
+        ttl_ms: 60_000,
+        retain_ms: 600_000,
+        identity: body,
+        gzip: None,
+    };
+    let huge = format!("[\"{}\"]", "x".repeat(200 * 1024)).into_bytes().leak();
+    let keys: Vec<&'static str> = (201..=213).map(|n| &*path(n).leak()).collect();
+    let forged: Vec<(&str, Vec<u8>)> = vec![
+        ("jsonp payload", ok(b"alert(document.domain)").bytes(wrong())),
+        ("html", ok(b"<html><script>alert(1)</script></html>").bytes(wrong())),
+        ("html, sealed", ok(b"<html><script>alert(1)</script></html>").bytes(right(keys[2]))),
+        ("status 101", Forged { status: 101, ..ok(b"{}") }.bytes(right(keys[3]))),
+        ("status 204", Forged { status: 204, ..ok(b"{}") }.bytes(right(keys[4]))),
+        ("status 302", Forged { status: 302, ..ok(b"{}") }.bytes(right(keys[5]))),
+        ("status 500", Forged { status: 500, ..ok(b"{}") }.bytes(right(keys[6]))),
+        ("status 999", Forged { status: 999, ..ok(b"{}") }.bytes(right(keys[7]))),
+        (
+            "ttl u64::MAX",
+            Forged { ttl_ms: u64::MAX, retain_ms: u64::MAX, ..ok(b"{\"forged\":1}") }.bytes(right(keys[8])),
+        ),
+        (
+            "bogus gzip",
+            Forged { gzip: Some(b"not gzip at all"), ..ok(b"{\"forged\":2}") }.bytes(right(keys[9])),
+        ),
+        ("oversize", ok(huge).bytes(right(keys[10]))),
+        ("moved from another key", ok(b"{\"forged\":3}").bytes(right(keys[0]))),
+        ("forged, plain", ok(b"{\"forged\":4}").bytes(wrong())),
+    ];
+    assert_eq!(forged.len(), keys.len());
+    for ((what, value), key) in forged.iter().zip(&keys) {
+        let _: () = ::redis::cmd("SET").arg(name(key)).arg(value).query_async(&mut conn).await.unwrap();
+        let calls = fake.count();
+        // A fresh replica: nothing of its own cached, so it reads the forged entry.
+        let reader =
+            Replica::start(&fake, &server.url(), |raw| raw.shared.max_entry_size = "64KiB".into()).await;
+        reader.wait_shared(true).await;
+        let answer = reader.get(key).await;
+        assert_eq!(answer.status, 200, "{what}: {}", answer.text());
+        assert_eq!(fake.count(), calls + 1, "{what}: AppSignal was not asked");
+        assert!(answer.json()["seq"].is_number(), "{what}: served {}", answer.text());
+        assert!(!cache_status(&answer).contains("shared; hit"), "{what}: {}", cache_status(&answer));
+        if sealed {
+            let mut untrusted = 0.0;
+            for outcome in ["mac", "size", "bounds", "form"] {
+                let line =
+                    format!("appsignal_gateway_shared_entries_untrusted_total{{outcome=\"{outcome}\"}}");
+                untrusted += reader.metric(&line).await;
+            }
+            // Read once before taking the lock and once after: counted each time.
+            assert!(untrusted >= 1.0, "{what}: not counted as untrusted");
+        }
+    }
 }

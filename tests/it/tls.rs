@@ -52,7 +52,7 @@ async fn h2_is_negotiated_and_http1_still_served() {
     assert_eq!((status, chosen), (200, None), "a client that offers no ALPN gets HTTP/1.1");
     // Plain HTTP on the HTTPS port is refused, not served.
     let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut reply = Vec::new();
@@ -338,4 +338,22 @@ fn the_api_description_names_the_https_origin() {
     assert_eq!(doc["servers"][0]["url"], "/");
     assert_eq!(doc["servers"][1]["url"], "https://{host}");
     assert_eq!(doc["servers"][1]["variables"]["host"]["default"], "localhost:8443");
+}
+
+/// Issue 26, finding 3 over HTTP/2: a stream is judged by its `:authority` when it sends
+/// no `Host`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_streams_are_judged_by_their_authority() {
+    let (ca, dir) = (TestCa::new(), tempfile::tempdir().unwrap());
+    let (gateway, addr) = https(&ca, dir.path(), |_| {}).await;
+    let client = tls::h2(addr, &ca).await;
+    let port = addr.port().to_string();
+    let refused = tls::h2_get_at(&client, "attacker.example", "/api/blog/samples.json", &[]).await;
+    assert_eq!(refused.status, 421);
+    let refused = tls::h2_get_at(&client, &format!("attacker.example:{port}"), "/openapi.json", &[]).await;
+    assert_eq!(refused.status, 421);
+    assert_eq!(gateway.fake.count(), 0);
+    let served = tls::h2_get_at(&client, &format!("localhost:{port}"), "/api/blog/samples.json", &[]).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.headers["x-content-type-options"], "nosniff");
 }

@@ -39,7 +39,8 @@ pub fn raw_config(upstream: &str) -> RawConfig {
     raw.upstream.token = Some(Token::new(TOKEN));
     raw.upstream.timeout = "5s".into();
     // Limits generous enough not to interfere; the limit tests set their own.
-    raw.upstream.rate_limit = config::RawRate { per_second: 10_000, burst: 10_000 };
+    raw.upstream.rate_limit =
+        config::RawUpstreamRate { per_second: 10_000, burst: 10_000, client_share: 1.0 };
     raw.clients.rate_limit = config::RawRate { per_second: 10_000, burst: 10_000 };
     raw.apps = vec![
         RawApp { id: APP_ID.into(), name: Some(APP_NAME.into()) },

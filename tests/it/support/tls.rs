@@ -102,7 +102,18 @@ pub async fn h2_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> H2Answer {
-    let mut request = Request::get(format!("https://127.0.0.1{path}"));
+    h2_get_at(client, "127.0.0.1", path, headers).await
+}
+
+/// GETs `path` on an HTTP/2 connection with `authority` as its `:authority` (and no
+/// `Host`), with `headers`.
+pub async fn h2_get_at(
+    client: &h2::client::SendRequest<Bytes>,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> H2Answer {
+    let mut request = Request::get(format!("https://{authority}{path}"));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

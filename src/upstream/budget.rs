@@ -20,16 +20,16 @@ pub enum Budget {
 }
 
 /// A future the fleet's budget answers with.
-pub type Answer<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A budget shared by the replicas of a fleet.
 pub trait FleetBudget: std::fmt::Debug + Send + Sync {
     /// Asks for one call at `rate`; `None` when the fleet cannot be asked (the caller
     /// then spends its share of the budget alone).
-    fn admit(&self, rate: Rate) -> Answer<'_, Option<Budget>>;
+    fn spend(&self, rate: Rate) -> BoxFuture<'_, Option<Budget>>;
 
     /// Tells the fleet to make no call for `wait`.
-    fn back_off(&self, wait: Duration) -> Answer<'_, ()>;
+    fn back_off(&self, wait: Duration) -> BoxFuture<'_, ()>;
 
     /// Replicas alive at the last count: the budget's divisor when deciding alone.
     fn members(&self) -> u32;
