@@ -126,7 +126,7 @@ impl Gateway {
                 key: target.key.clone(),
                 call: Call {
                     api: match target.route.shape {
-                        Shape::V2(_) => Api::V2,
+                        Shape::V2(_) | Shape::V2Lookup { .. } => Api::V2,
                         Shape::Fixed(_) | Shape::Item { .. } => Api::Rest,
                     },
                     path: target.upstream.clone(),

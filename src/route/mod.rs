@@ -21,7 +21,7 @@ pub use memo::Memo;
 pub use params::{escape_action, ParamError, ParamKind, ParamSpec, MAX_TEXT, MAX_TIME};
 pub use path::{match_path, PathMatch};
 pub use query::Normalised;
-pub use table::{match_v2, BodyKind, Route, Shape, TtlClass, ROUTES, V2_ROUTES};
+pub use table::{match_v2, BodyKind, Route, Shape, TtlClass, ROUTES, V2_LOOKUPS, V2_ROUTES};
 
 /// A request the gateway can forward: the route, the app, and the normalised upstream
 /// path and query.
@@ -74,7 +74,11 @@ pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Resu
     let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
     let mut upstream = m.upstream_path;
     normalised.append_to(&mut upstream);
-    let key = CacheKey::new(&m.app_id, KeyKind::Rest, &upstream);
+    let kind = match m.route.shape {
+        Shape::V2Lookup { .. } => KeyKind::V2,
+        Shape::Fixed(_) | Shape::Item { .. } | Shape::V2(_) => KeyKind::Rest,
+    };
+    let key = CacheKey::new(&m.app_id, kind, &upstream);
     Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), key, callback, body: None })
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
 use super::escape_action;
-use super::table::{Route, Shape, ROUTES};
+use super::table::{Route, Shape, ROUTES, V2_LOOKUPS};
 use super::Apps;
 use crate::urlencoded::QUERY_VALUE;
 
@@ -31,6 +31,9 @@ pub struct PathMatch {
 /// in the configuration, without percent-encoding.
 pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
     let rest = path.strip_prefix("/api/")?;
+    if let Some(rest) = rest.strip_prefix("v2/") {
+        return match_lookup(rest, apps);
+    }
     let (app, rest) = rest.split_once('/')?;
     let app_id = apps.resolve(app)?.clone();
     for route in ROUTES {
@@ -40,7 +43,7 @@ pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
         upstream_path.push('/');
         match route.shape {
             Shape::Fixed(fixed) if rest == fixed => upstream_path.push_str(fixed),
-            Shape::Fixed(_) | Shape::V2(_) => continue,
+            Shape::Fixed(_) | Shape::V2(_) | Shape::V2Lookup { .. } => continue,
             Shape::Item { prefix } => match item_id(rest, prefix) {
                 Some(id) => {
                     upstream_path.push_str(prefix);
@@ -49,6 +52,38 @@ pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
                 }
                 None => continue,
             },
+        }
+        return Some(PathMatch { route, app_id, upstream_path });
+    }
+    None
+}
+
+/// A V2 lookup: `{prefix}{app}` or `{prefix}{app}/{metric}`, the app an allowlisted id
+/// or name, the metric name one segment (percent-decoded, checked, re-encoded: names
+/// may hold dots, never a slash).
+fn match_lookup(rest: &str, apps: &Apps) -> Option<PathMatch> {
+    for route in V2_LOOKUPS {
+        let Shape::V2Lookup { prefix, metric } = route.shape else { continue };
+        let Some(tail) = rest.strip_prefix(prefix) else { continue };
+        let (app, name) = match metric {
+            false => (tail, None),
+            true => {
+                let (app, name) = tail.split_once('/')?;
+                (app, Some(name))
+            }
+        };
+        let app_id = apps.resolve(app)?.clone();
+        let mut upstream_path = format!("/api/v2/{prefix}{app_id}");
+        if let Some(name) = name {
+            let decoded = percent_decode_str(name).decode_utf8().ok()?;
+            let bad = decoded.is_empty()
+                || decoded.chars().count() > MAX_ID
+                || decoded.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+            if bad || name.contains('/') {
+                return None;
+            }
+            upstream_path.push('/');
+            upstream_path.extend(utf8_percent_encode(&decoded, QUERY_VALUE));
         }
         return Some(PathMatch { route, app_id, upstream_path });
     }

@@ -68,6 +68,14 @@ pub enum Shape {
     },
     /// `/api/v2/{path}`: a V2 query; the app is named in its body.
     V2(&'static str),
+    /// `/api/v2/{prefix}{app}`, or `/api/v2/{prefix}{app}/{metric}` when `metric`: a V2
+    /// lookup, a GET whose app is a path segment.
+    V2Lookup {
+        /// Text before the app segment.
+        prefix: &'static str,
+        /// Whether a metric name segment follows the app.
+        metric: bool,
+    },
 }
 
 /// Which of `cache.ttl.*` governs a route's answers.
@@ -206,7 +214,30 @@ pub static V2_ROUTES: &[Route] = &[
     v2("v2_deploys_stats", "deploys/stats", BodyKind::DeployStats, TtlClass::Deploys),
 ];
 
-/// The V2 route of a request path, if it is one.
+/// AppSignal's Public API V2 lookup routes: GETs whose app is a path segment, served
+/// like the v1 routes (memo, JSONP, key scope by path).
+pub static V2_LOOKUPS: &[Route] = &[
+    Route {
+        name: "v2_metrics_names",
+        shape: Shape::V2Lookup { prefix: "metrics/names/", metric: false },
+        params: &[],
+        check: cross_checks::none,
+        rules: "",
+        ttl: TtlClass::Metrics,
+        body: None,
+    },
+    Route {
+        name: "v2_metrics_type_and_tags",
+        shape: Shape::V2Lookup { prefix: "metrics/type_and_tags/", metric: true },
+        params: &[],
+        check: cross_checks::none,
+        rules: "",
+        ttl: TtlClass::Metrics,
+        body: None,
+    },
+];
+
+/// The V2 query route of a request path, if it is one.
 pub fn match_v2(path: &str) -> Option<&'static Route> {
     let rest = path.strip_prefix("/api/v2/")?;
     V2_ROUTES.iter().find(|r| matches!(r.shape, Shape::V2(p) if p == rest))

@@ -31,6 +31,8 @@ fn path_of(shape: Shape) -> String {
         Shape::Fixed(fixed) => format!("/api/{{app}}/{fixed}"),
         Shape::Item { prefix } => format!("/api/{{app}}/{prefix}{{id}}.json"),
         Shape::V2(path) => format!("/api/v2/{path}"),
+        Shape::V2Lookup { prefix, metric: false } => format!("/api/v2/{prefix}{{app}}"),
+        Shape::V2Lookup { prefix, metric: true } => format!("/api/v2/{prefix}{{app}}/{{metric}}"),
     }
 }
 

@@ -248,3 +248,30 @@ fn an_app_spelled_v2_is_a_configuration_error() {
     let errors = format!("{:?}", appsignal_gateway::config::validate(&raw).unwrap_err());
     assert!(errors.contains("apps[0].name") && errors.contains("apps[1].id"), "{errors}");
 }
+
+#[tokio::test]
+async fn lookups_are_gets_with_the_app_in_the_path_and_the_token_as_bearer() {
+    let gateway = TestGateway::start(|_| {}).await;
+    gateway.fake.on(&format!("/api/v2/metrics/names/{APP_ID}"), Reply::Json(200, r#"["cpu","memory"]"#));
+    let names = gateway.get("/api/v2/metrics/names/blog").await;
+    assert_eq!((names.status.as_u16(), names.text().as_str()), (200, r#"["cpu","memory"]"#));
+    let again = gateway.get(&format!("/api/v2/metrics/names/{APP_ID}")).await;
+    assert!(again.header("cache-status").unwrap().contains("hit"));
+    let tags = gateway.get("/api/v2/metrics/type_and_tags/blog/my.metric%20x").await;
+    assert_eq!(tags.status, 200);
+    let received = gateway.fake.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!((received[0].method.as_str(), received[0].query.as_str()), ("GET", ""));
+    assert_eq!(received[0].headers["authorization"], format!("Bearer {TOKEN}"));
+    assert_eq!(received[1].path, format!("/api/v2/metrics/type_and_tags/{APP_ID}/my.metric%20x"));
+    for path in [
+        "/api/v2/metrics/names/not-listed",
+        "/api/v2/metrics/type_and_tags/blog/a%2Fb",
+        "/api/v2/metrics/type_and_tags/blog/a/b",
+        "/api/v2/metrics/names/blog/extra",
+    ] {
+        assert_eq!(gateway.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(gateway.post("/api/v2/metrics/names/blog", "{}").await.status, 405);
+    assert_eq!(gateway.fake.count(), 2);
+}
