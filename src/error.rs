@@ -41,6 +41,7 @@ pub const CODES: &[&str] = &[
     "upstream_unauthorized",
     "upstream_rate_limited",
     "upstream_budget_exhausted",
+    "upstream_queries_busy",
     "upstream_error",
     "upstream_invalid_response",
     "upstream_response_too_large",
@@ -270,6 +271,11 @@ impl GatewayError {
                 "upstream_budget_exhausted",
                 "the gateway's budget of AppSignal calls is spent; retry later".into(),
             ),
+            GatewayError::Upstream(U::Busy(_)) => (
+                S::SERVICE_UNAVAILABLE,
+                "upstream_queries_busy",
+                "every AppSignal query slot is busy (upstream.max_concurrent_queries); retry later".into(),
+            ),
             GatewayError::Upstream(U::Status(_)) => {
                 (S::BAD_GATEWAY, "upstream_error", "AppSignal answered with an error".into())
             }
@@ -295,7 +301,9 @@ impl GatewayError {
     /// How long the client should wait before retrying, for errors that say so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            GatewayError::Upstream(UpstreamError::Throttled(d) | UpstreamError::BudgetSpent(d)) => Some(*d),
+            GatewayError::Upstream(
+                UpstreamError::Throttled(d) | UpstreamError::BudgetSpent(d) | UpstreamError::Busy(d),
+            ) => Some(*d),
             GatewayError::RateLimited(refusal) => Some(refusal.retry_after),
             _ => None,
         }
@@ -435,6 +443,7 @@ mod tests {
         check(U::Unauthorized(401).into(), 502, "upstream_unauthorized");
         check(U::Throttled(Duration::from_secs(3)).into(), 503, "upstream_rate_limited");
         check(U::BudgetSpent(Duration::from_secs(1)).into(), 503, "upstream_budget_exhausted");
+        check(U::Busy(Duration::from_secs(1)).into(), 503, "upstream_queries_busy");
         check(U::Status(500).into(), 502, "upstream_error");
         check(U::NotJson.into(), 502, "upstream_invalid_response");
         check(U::TooLarge(10).into(), 502, "upstream_response_too_large");

@@ -54,6 +54,7 @@ pub struct RawUpstream {
     pub connect_timeout: String,
     pub timeout: String,
     pub max_response_size: String,
+    pub max_concurrent_queries: u64,
     pub max_query_range: String,
     pub rate_limit: RawUpstreamRate,
 }
@@ -241,6 +242,7 @@ impl Default for RawUpstream {
             connect_timeout: "3s".into(),
             timeout: "20s".into(),
             max_response_size: "32MiB".into(),
+            max_concurrent_queries: 4,
             max_query_range: "31d".into(),
             rate_limit: RawUpstreamRate::default(),
         }

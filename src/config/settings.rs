@@ -65,6 +65,9 @@ pub struct UpstreamSettings {
     pub timeout: Duration,
     /// A larger upstream body is abandoned and answered 502.
     pub max_response_size: u64,
+    /// V2 queries in flight at once (AppSignal caps concurrent queries per account);
+    /// more wait for a slot, at most `timeout`.
+    pub max_concurrent_queries: NonZeroUsize,
     /// The longest `from`..`to` window a V2 query may ask for; a longer one is a 400.
     pub max_query_range: Duration,
     /// The gateway's own budget for calls to AppSignal.

@@ -185,6 +185,8 @@ fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
         connect_timeout: c.duration("upstream.connect_timeout", &raw.connect_timeout, true),
         timeout: c.duration("upstream.timeout", &raw.timeout, true),
         max_response_size: c.size("upstream.max_response_size", &raw.max_response_size),
+        max_concurrent_queries: c
+            .nonzero_usize("upstream.max_concurrent_queries", raw.max_concurrent_queries),
         max_query_range: c.duration("upstream.max_query_range", &raw.max_query_range, true),
         rate_limit: c.rate("upstream.rate_limit", &upstream_rate(&raw.rate_limit)),
         client_share: client_share(c, raw.rate_limit.client_share),

@@ -10,6 +10,7 @@
 //! ([`exposition`]).
 
 mod exposition;
+mod queries;
 mod security;
 mod shared;
 
@@ -26,6 +27,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 pub use exposition::Format;
+pub use queries::QueryMetrics;
 pub use security::{SecurityMetrics, Untrusted};
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 
@@ -148,6 +150,8 @@ pub struct Metrics {
     pub shared: SharedMetrics,
     /// Scrubs, untrusted shared entries, client-share refusals.
     pub security: SecurityMetrics,
+    /// V2 query slots: in flight, waiting, waits timed out.
+    pub queries: QueryMetrics,
     /// Client connections by protocol; index 0 HTTP/1.1, 1 HTTP/2.
     connections: [Counter; 2],
     /// TLS handshakes that failed or did not finish in time.
@@ -242,6 +246,7 @@ impl Metrics {
         );
         let shared = SharedMetrics::register(&mut registry);
         let security = SecurityMetrics::register(&mut registry);
+        let queries = QueryMetrics::register(&mut registry);
         let by_protocol = Family::<ProtocolLabel, Counter>::default();
         registry.register("connections", "Client connections accepted, by protocol", by_protocol.clone());
         let connections =
@@ -255,6 +260,7 @@ impl Metrics {
         Metrics {
             shared,
             security,
+            queries,
             connections,
             tls_failures,
             registry,

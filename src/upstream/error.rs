@@ -24,6 +24,10 @@ pub enum UpstreamError {
     /// The gateway's own budget for calls (`upstream.rate_limit`) is spent for this long.
     #[error("the gateway's upstream call budget is spent; next call in {0:?}")]
     BudgetSpent(Duration),
+    /// Every V2 query slot (`upstream.max_concurrent_queries`) stayed taken for
+    /// `upstream.timeout`; retry after this long.
+    #[error("every V2 query slot stayed busy; retry after {0:?}")]
+    Busy(Duration),
     /// Any other unexpected status, such as a 5xx.
     #[error("AppSignal answered status {0}")]
     Status(u16),
@@ -45,7 +49,8 @@ impl UpstreamError {
             UpstreamError::Connect(_)
             | UpstreamError::Broken(_)
             | UpstreamError::Timeout(_)
-            | UpstreamError::BudgetSpent(_) => None,
+            | UpstreamError::BudgetSpent(_)
+            | UpstreamError::Busy(_) => None,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod budget;
 mod error;
 mod guard;
+mod queries;
 mod retry_after;
 mod tls;
 
@@ -83,6 +84,8 @@ pub struct Upstream {
     timeout: Duration,
     /// Bound on the body.
     max_response_size: u64,
+    /// The bound on V2 queries in flight and V2's own back-off, shared by all clones.
+    queries: Arc<queries::Queries>,
     /// Back-off, budget and concurrency cap, shared by all clones.
     guard: Arc<guard::Guard>,
     /// `upstream.rate_limit`, the fleet's budget when a shared tier is set.
@@ -137,6 +140,7 @@ impl Upstream {
             timeout: settings.timeout,
             max_response_size: settings.max_response_size,
             guard: Arc::new(guard::Guard::new(settings, concurrency)),
+            queries: Arc::new(queries::Queries::new(settings.max_concurrent_queries.get())),
             rate: settings.rate_limit,
             fleet,
             metrics,
@@ -162,6 +166,12 @@ impl Upstream {
             self.metrics.rate_limited(scope);
             return Err(refused);
         }
+        // A V2 query also needs one of AppSignal's query slots, waited for apart from
+        // (and before) the exchange's own timeout.
+        let _query = match call.api {
+            Api::V2 => Some(self.queries.slot(self.timeout, &self.metrics.queries).await?),
+            Api::Rest => None,
+        };
         let started = Instant::now();
         let exchange = async {
             let _slot = self.guard.slot().await;
@@ -178,7 +188,11 @@ impl Upstream {
             Err(error) => error.status(),
         };
         self.metrics.upstream_call(status, started.elapsed());
-        if let Err(UpstreamError::Throttled(wait)) = &result {
+        if let (Err(UpstreamError::Throttled(wait)), Api::V2) = (&result, call.api) {
+            // AppSignal's query concurrency cap: V2 waits, v1 goes on.
+            self.metrics.rate_limited(LimitScope::AppSignal);
+            self.queries.back_off(*wait);
+        } else if let Err(UpstreamError::Throttled(wait)) = &result {
             self.metrics.rate_limited(LimitScope::AppSignal);
             self.guard.back_off(*wait);
             if let Some(fleet) = &self.fleet {

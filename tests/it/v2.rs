@@ -275,3 +275,63 @@ async fn lookups_are_gets_with_the_app_in_the_path_and_the_token_as_bearer() {
     assert_eq!(gateway.post("/api/v2/metrics/names/blog", "{}").await.status, 405);
     assert_eq!(gateway.fake.count(), 2);
 }
+
+#[tokio::test]
+async fn at_most_max_concurrent_queries_reach_appsignal_at_once() {
+    let gateway = TestGateway::start(|raw| raw.upstream.max_concurrent_queries = 2).await;
+    let slow = Reply::Delay(Duration::from_millis(300), Box::new(Reply::Json(200, "[]")));
+    gateway.fake.on("/api/v2/tracing/trace", slow);
+    let queries = (0..6).map(|i| {
+        let body = format!(r#"{{"site_ids":["blog"],"trace_id":"t{i}"}}"#);
+        let gateway = &gateway;
+        async move { gateway.post("/api/v2/tracing/trace", &body).await.status }
+    });
+    let statuses = futures_util::future::join_all(queries).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(gateway.fake.count(), 6);
+    assert!(gateway.fake.max_in_flight() <= 2, "AppSignal saw {} at once", gateway.fake.max_in_flight());
+    assert_eq!(gateway.metric("appsignal_gateway_queries_in_flight").await, 0.0);
+    assert_eq!(gateway.metric("appsignal_gateway_queries_waiting").await, 0.0);
+}
+
+#[tokio::test]
+async fn a_query_waits_at_most_the_timeout_for_a_slot() {
+    let gateway = TestGateway::start(|raw| {
+        raw.upstream.max_concurrent_queries = 1;
+        raw.upstream.timeout = "400ms".into();
+    })
+    .await;
+    gateway.fake.on(
+        "/api/v2/tracing/trace",
+        Reply::Delay(Duration::from_millis(350), Box::new(Reply::Json(200, "[]"))),
+    );
+    let first = gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"a"}"#);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"b"}"#).await
+    };
+    let third = async {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"c"}"#).await
+    };
+    let (first, second, third) = tokio::join!(first, second, third);
+    assert_eq!(first.status, 200);
+    let busy: Vec<_> = [&second, &third].into_iter().filter(|a| a.status == 503).collect();
+    assert!(!busy.is_empty(), "{} {}", second.status, third.status);
+    assert_eq!(busy[0].code(), "upstream_queries_busy");
+    assert!(busy[0].header("retry-after").is_some());
+    assert!(gateway.metric("appsignal_gateway_query_waits_timed_out_total").await >= 1.0);
+}
+
+#[tokio::test]
+async fn a_v2_429_backs_off_v2_and_not_v1() {
+    let gateway = TestGateway::start(|_| {}).await;
+    gateway.fake.on("/api/v2/tracing/trace", Reply::Throttle("30"));
+    let throttled = gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"t"}"#).await;
+    assert_eq!((throttled.status.as_u16(), throttled.code().as_str()), (503, "upstream_rate_limited"));
+    let other = gateway.post("/api/v2/tracing/locator", r#"{"site_ids":["blog"],"trace_id":"t"}"#).await;
+    assert_eq!(other.status, 503, "V2 is backing off");
+    assert_eq!(gateway.fake.count(), 1, "the back-off costs AppSignal nothing");
+    assert_eq!(gateway.get("/api/blog/samples.json").await.status, 200, "v1 goes on");
+    assert_eq!(gateway.fake.count(), 2);
+}
