@@ -76,7 +76,7 @@ fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<C
 
 /// The hex SHA-256 of a key, as `clients.keys[].sha256` holds it.
 pub fn digest_hex(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// A fresh key: 256 bits from the operating system's generator, as URL-safe hex.

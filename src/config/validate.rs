@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderValue, Uri};
 use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
@@ -80,13 +80,7 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
             min_size: c.size("compression.min_size", &raw.compression.min_size),
         },
         cors: CorsSettings {
-            allowed_origins: raw
-                .cors
-                .allowed_origins
-                .iter()
-                .enumerate()
-                .filter_map(|(i, o)| c.origin(&format!("cors.allowed_origins[{i}]"), o))
-                .collect(),
+            allowed_origins: c.origins(&raw.cors.allowed_origins),
             max_age: c.duration("cors.max_age", &raw.cors.max_age, false),
         },
         jsonp: JsonpSettings {
@@ -316,16 +310,9 @@ fn keys(c: &mut Collector, raw: &RawConfig, apps: &Apps) -> Vec<DashboardKey> {
     keys
 }
 
-fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -433,27 +420,36 @@ impl Collector {
         ok
     }
 
-    fn base_url(&mut self, key: &str, value: &str) -> String {
-        let uri = match Uri::from_str(value) {
-            Ok(uri) => uri,
-            Err(e) => {
+    fn base_url(&mut self, key: &str, value: &str) -> BaseUrl {
+        match BaseUrl::parse(value) {
+            Ok(url) => url,
+            Err(why) => {
                 let shown = super::redis_url::redact_userinfo(value);
-                self.fail(key, format!("\"{shown}\" is not a URL ({e})"));
-                return String::new();
+                self.fail(key, format!("\"{shown}\" is not a base URL: {why}"));
+                BaseUrl::parse("http://invalid.invalid").expect("a valid placeholder")
             }
-        };
-        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-        let has_query = uri.query().is_some();
-        if !scheme_ok || uri.authority().is_none() || has_query {
-            self.fail(key, "must be an http:// or https:// URL with a host and no query");
-            return String::new();
         }
-        value.trim_end_matches('/').to_owned()
     }
 
-    fn origin(&mut self, key: &str, value: &str) -> Option<String> {
+    /// `cors.allowed_origins`: `*` anywhere allows every origin; every other entry must
+    /// be an origin, and a bad one is an error (never dropped).
+    fn origins(&mut self, values: &[String]) -> AllowedOrigins {
+        let mut list = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            if let Some(origin) = self.origin(&format!("cors.allowed_origins[{i}]"), value) {
+                list.push(origin);
+            }
+        }
+        match values.iter().any(|o| o == "*") {
+            true => AllowedOrigins::Any,
+            false => AllowedOrigins::List(list),
+        }
+    }
+
+    /// One entry of `cors.allowed_origins`: `*`, or an origin as a header value.
+    fn origin(&mut self, key: &str, value: &str) -> Option<HeaderValue> {
         if value == "*" {
-            return Some(value.to_owned());
+            return Some(HeaderValue::from_static("*"));
         }
         let ok = Uri::from_str(value).is_ok_and(|uri| {
             matches!(uri.scheme_str(), Some("http" | "https"))
@@ -462,10 +458,11 @@ impl Collector {
                 && uri.path_and_query().is_none_or(|p| matches!(p.as_str(), "" | "/"))
                 && !value.ends_with('/')
         });
-        if !ok {
+        let header = HeaderValue::from_str(value).ok().filter(|_| ok);
+        if header.is_none() {
             self.fail(key, format!("\"{value}\" is not \"*\" or an origin like \"https://dash.example.com\" (no path, no trailing slash)"));
         }
-        ok.then(|| value.to_owned())
+        header
     }
 }
 
@@ -477,7 +474,7 @@ mod tests {
     fn origins_are_exact_scheme_host_port() {
         let mut c = Collector::default();
         for ok in ["*", "https://dash.example.com", "http://127.0.0.1:3000"] {
-            assert_eq!(c.origin("o", ok).as_deref(), Some(ok));
+            assert_eq!(c.origin("o", ok), Some(HeaderValue::from_static(ok)));
         }
         for bad in
             ["dash.example.com", "https://dash.example.com/", "https://dash.example.com/app", "ftp://x.y"]

@@ -9,7 +9,7 @@ use http::StatusCode;
 use super::build::{self, Recipe};
 use crate::auth::Keys;
 use crate::cache::Entry;
-use crate::config::{Settings, UpstreamSettings};
+use crate::config::Settings;
 use crate::cors::Cors;
 use crate::hosts::HostRule;
 use crate::limit::ClientLimiter;
@@ -66,7 +66,7 @@ impl Generation {
         shared: Option<&Arc<Shared>>,
     ) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency;
-        let same_upstream = same_upstream(&self.settings.upstream, &settings.upstream)
+        let same_upstream = self.settings.upstream == settings.upstream
             && self.settings.limits.max_upstream_concurrency == concurrency;
         let upstream = match same_upstream {
             true => self.upstream.clone(),
@@ -124,17 +124,6 @@ fn openapi_entry(settings: &Settings) -> Entry {
 /// The fleet's budget, kept by the shared tier when there is one.
 fn fleet(shared: Option<&Arc<Shared>>) -> Option<Arc<dyn FleetBudget>> {
     shared.map(|s| s.clone() as Arc<dyn FleetBudget>)
-}
-
-fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {
-    a.base_url == b.base_url
-        && a.token == b.token
-        && a.ca_file == b.ca_file
-        && a.connect_timeout == b.connect_timeout
-        && a.timeout == b.timeout
-        && a.max_response_size == b.max_response_size
-        && a.rate_limit == b.rate_limit
-        && a.client_share == b.client_share
 }
 
 /// The keys whose change a reload cannot apply, with the values that stay in force.
