@@ -28,10 +28,13 @@ pub fn is_identifier(value: &str) -> bool {
         && !value.starts_with('.')
 }
 
-/// Validates a raw configuration into settings, reporting every bad key at once.
+/// Validates a raw configuration into settings, reporting every bad key at once: first
+/// the files it names are read ([`Files::read`], the only IO), then every value is
+/// checked.
 pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     let mut c = Collector::default();
-    let settings = build(&mut c, raw);
+    let files = Files::read(&mut c, raw);
+    let settings = build(&mut c, raw, files);
     if c.errors.is_empty() {
         Ok(settings)
     } else {
@@ -40,14 +43,51 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     }
 }
 
-fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
+/// What the configuration names on disk, read before any value is checked, so the
+/// checks themselves do no IO: the token file and the TLS pair (checked to match).
+/// A file that cannot be read is an error in the same collector.
+struct Files {
+    /// The token read from `upstream.token_file`, when only that is set.
+    token: Option<Token>,
+    /// The certificate and key of `tls`, when both are set and they load.
+    tls: Option<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl Files {
+    fn read(c: &mut Collector, raw: &RawConfig) -> Self {
+        let token = match (&raw.upstream.token, &raw.upstream.token_file) {
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => Some(Token::new(&text)),
+                Err(e) => {
+                    c.fail("upstream.token_file", format!("cannot read {path}: {e}"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let tls = match (&raw.tls.cert_file, &raw.tls.key_file) {
+            (Some(cert), Some(key)) => match crate::tls::load_pair(&PathBuf::from(cert), &PathBuf::from(key))
+            {
+                Ok(certified) => Some(certified),
+                Err(e) => {
+                    c.fail(e.key(), e.to_string());
+                    None
+                }
+            },
+            _ => None,
+        };
+        Files { token, tls }
+    }
+}
+
+fn build(c: &mut Collector, raw: &RawConfig, files: Files) -> Settings {
     let apps = apps(c, raw);
     Settings {
         listen: c.socket_addr("listen", &raw.listen),
         admin_listen: c.socket_addr("admin_listen", &raw.admin_listen),
         allowed_hosts: allowed_hosts(c, &raw.allowed_hosts),
-        tls: tls(c, &raw.tls),
-        upstream: upstream(c, &raw.upstream),
+        tls: tls(c, &raw.tls, files.tls),
+        upstream: upstream(c, &raw.upstream, files.token),
         cache: CacheSettings {
             max_size: c.size("cache.max_size", &raw.cache.max_size),
             ttl: Ttls {
@@ -119,9 +159,13 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
     }
 }
 
-/// Both files or neither; when both, the pair is read and checked now, so that a bad
-/// pair fails `check`, the start and a reload alike.
-fn tls(c: &mut Collector, raw: &RawTls) -> Option<TlsSettings> {
+/// Both files or neither; when both, the pair was read and checked by [`Files::read`],
+/// so that a bad pair fails `check`, the start and a reload alike.
+fn tls(
+    c: &mut Collector,
+    raw: &RawTls,
+    pair: Option<Arc<rustls::sign::CertifiedKey>>,
+) -> Option<TlsSettings> {
     let (cert_file, key_file) = match (&raw.cert_file, &raw.key_file) {
         (None, None) => return None,
         (Some(cert), Some(key)) => (PathBuf::from(cert), PathBuf::from(key)),
@@ -134,13 +178,8 @@ fn tls(c: &mut Collector, raw: &RawTls) -> Option<TlsSettings> {
             return None;
         }
     };
-    match crate::tls::load_pair(&cert_file, &key_file) {
-        Ok(certified) => Some(TlsSettings { cert_file, key_file, certified }),
-        Err(e) => {
-            c.fail(e.key(), e.to_string());
-            None
-        }
-    }
+    // A pair that did not load is already an error.
+    pair.map(|certified| TlsSettings { cert_file, key_file, certified })
 }
 
 fn shared(c: &mut Collector, raw: &RawShared) -> Option<SharedSettings> {
@@ -164,10 +203,10 @@ fn shared(c: &mut Collector, raw: &RawShared) -> Option<SharedSettings> {
     Some(settings)
 }
 
-fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
+fn upstream(c: &mut Collector, raw: &RawUpstream, file_token: Option<Token>) -> UpstreamSettings {
     UpstreamSettings {
         base_url: c.base_url("upstream.base_url", &raw.base_url),
-        token: token(c, raw),
+        token: token(c, raw, file_token),
         ca_file: raw.ca_file.as_ref().map(PathBuf::from),
         connect_timeout: c.duration("upstream.connect_timeout", &raw.connect_timeout, true),
         timeout: c.duration("upstream.timeout", &raw.timeout, true),
@@ -221,20 +260,18 @@ fn allowed_hosts(c: &mut Collector, raw: &[String]) -> Vec<String> {
 }
 
 /// The token comes from exactly one of `upstream.token` (the file or the environment
-/// override) and `upstream.token_file`.
-fn token(c: &mut Collector, raw: &RawUpstream) -> Token {
+/// override) and `upstream.token_file` (read by [`Files::read`] into `file_token`).
+fn token(c: &mut Collector, raw: &RawUpstream, file_token: Option<Token>) -> Token {
     let token = match (&raw.token, &raw.token_file) {
         (Some(_), Some(_)) => {
             c.fail("upstream.token_file", "set either upstream.token or upstream.token_file, not both");
             return Token::new("");
         }
         (Some(token), None) => token.clone(),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => Token::new(&text),
-            Err(e) => {
-                c.fail("upstream.token_file", format!("cannot read {path}: {e}"));
-                return Token::new("");
-            }
+        (None, Some(_)) => match file_token {
+            Some(token) => token,
+            // Unreadable: already an error.
+            None => return Token::new(""),
         },
         (None, None) => {
             c.fail(
