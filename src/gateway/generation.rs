@@ -54,7 +54,7 @@ impl Generation {
         let concurrency = settings.limits.max_upstream_concurrency.get();
         let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone(), fleet(shared))?;
         let limiter = Arc::new(ClientLimiter::new(settings.clients.rate_limit));
-        Ok(Self::assemble(settings, upstream, limiter))
+        Ok(Self::assemble(settings, upstream, limiter, metrics))
     }
 
     /// The next generation: `settings`, keeping the upstream client (its pool, budget and
@@ -76,18 +76,24 @@ impl Generation {
             true => self.limiter.clone(),
             false => Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
         };
-        Ok(Self::assemble(settings, upstream, limiter))
+        Ok(Self::assemble(settings, upstream, limiter, metrics))
     }
 
-    /// A generation around `upstream` and `limiter`, with everything else made anew.
-    fn assemble(settings: Arc<Settings>, upstream: Upstream, limiter: Arc<ClientLimiter>) -> Self {
+    /// A generation around `upstream` and `limiter`, with everything else made anew (the
+    /// keys' request counters registered in `metrics`).
+    fn assemble(
+        settings: Arc<Settings>,
+        upstream: Upstream,
+        limiter: Arc<ClientLimiter>,
+        metrics: &Metrics,
+    ) -> Self {
         Generation {
             upstream,
             cors: Cors::new(&settings.cors),
             hosts: HostRule::new(&settings.allowed_hosts, settings.listen),
             admin_hosts: HostRule::new(&settings.allowed_hosts, settings.admin_listen),
             limiter,
-            keys: Keys::new(&settings.clients.keys),
+            keys: Keys::new(&settings.clients.keys, |name| metrics.key_requests(name)),
             targets: Memo::default(),
             openapi: openapi_entry(&settings),
             settings,
