@@ -29,4 +29,11 @@ YAML
   if [ -n "${SHARED_REDIS_URL:-}" ]; then
     printf 'shared: {redis_url: "%s"}\n' "$SHARED_REDIS_URL" >>"$1"
   fi
+  # DASHBOARD_KEY set: keys are configured and every request presents this one.
+  if [ -n "${DASHBOARD_KEY:-}" ]; then
+    local digest
+    digest=$(printf '%s' "$DASHBOARD_KEY" | sha256sum | cut -d' ' -f1)
+    # A second `clients:` key would not be YAML: the one line above gains the keys.
+    sed -i "s|^clients: {rate_limit: {per_second: 100000000, burst: 100000000}}|clients: {rate_limit: {per_second: 100000000, burst: 100000000}, keys: [{name: \"bench\", sha256: \"$digest\"}]}|" "$1"
+  fi
 }

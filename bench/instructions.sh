@@ -3,6 +3,7 @@
 # the machine is doing, so small hit-path changes show where req/s figures are noise.
 #   bench/instructions.sh [GATEWAY_BINARY] [CONNECTIONS]
 #   SHARED_REDIS_URL=redis://127.0.0.1:6379/0 bench/instructions.sh   # with `shared` configured
+#   DASHBOARD_KEY=bench-key bench/instructions.sh                       # with dashboard keys configured
 # Prints instructions per request for the gateway and for the bare hyper ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +27,13 @@ count() {
   local name=$1 listen=$2; shift 2
   valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" "$@" >/dev/null 2>"$dir/$name.log" &
   local pid=$! url="http://127.0.0.1:$listen/api/blog/samples.json?limit=10"
-  for _ in $(seq 1 150); do curl -sf -o /dev/null "$url" && break; sleep 0.2; done
-  wrk -t1 -c"$conns" -d2s "$url" >/dev/null
+  for _ in $(seq 1 150); do curl -sf -o /dev/null -H "Authorization: Bearer ${DASHBOARD_KEY:-none}" "$url" && break; sleep 0.2; done
+  local auth=()
+  [ -n "${DASHBOARD_KEY:-}" ] && auth=(-H "Authorization: Bearer $DASHBOARD_KEY")
+  wrk -t1 -c"$conns" -d2s "${auth[@]}" "$url" >/dev/null
   callgrind_control -z "$pid" >/dev/null 2>&1
   local requests
-  requests=$(wrk -t1 -c"$conns" -d4s "$url" | awk '/requests in/{print $1}')
+  requests=$(wrk -t1 -c"$conns" -d4s "${auth[@]}" "$url" | awk '/requests in/{print $1}')
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local dump instructions

@@ -72,7 +72,7 @@ impl Admin {
             "/readyz" if get => response::text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
             "/metrics" if get => self.metrics(request.headers()).await,
             "/cache/purge" if post => self.purge(request.uri().query().unwrap_or("")).await,
-            "/config/reload" if post => self.reload(),
+            "/config/reload" if post => self.reload().await,
             "/healthz" | "/readyz" | "/metrics" => {
                 GatewayError::MethodNotAllowed(Allowed::AdminRead).into_response()
             }
@@ -129,8 +129,13 @@ impl Admin {
     }
 
     /// `POST /config/reload`: 200 with what needs a restart, or 400 with every bad key.
-    fn reload(&self) -> Response<Body> {
-        match self.reloader.reload() {
+    /// Reloading reads a file: on the blocking pool, off the workers, as SIGHUP does.
+    async fn reload(&self) -> Response<Body> {
+        let reloader = self.reloader.clone();
+        let Ok(outcome) = tokio::task::spawn_blocking(move || reloader.reload()).await else {
+            return GatewayError::Internal.into_response();
+        };
+        match outcome {
             Ok(restart) => {
                 json(StatusCode::OK, serde_json::json!({ "reloaded": true, "restart_required": restart }))
             }

@@ -10,7 +10,7 @@ use http::header::{
 };
 use http::{HeaderMap, Response, StatusCode};
 
-use crate::config::CorsSettings;
+use crate::config::{AllowedOrigins, CorsSettings};
 use crate::error::ALLOWED_METHODS;
 use crate::response::{self, Body};
 
@@ -37,10 +37,12 @@ pub struct Cors {
 }
 
 impl Cors {
-    /// The policy of `settings`.
+    /// The policy of `settings` (validated: every origin it lists is kept).
     pub fn new(settings: &CorsSettings) -> Self {
-        let any = settings.allowed_origins.iter().any(|o| o == "*");
-        let origins = settings.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let (any, origins) = match &settings.allowed_origins {
+            AllowedOrigins::Any => (true, Vec::new()),
+            AllowedOrigins::List(origins) => (false, origins.clone()),
+        };
         Cors { origins, any, max_age: HeaderValue::from(settings.max_age.as_secs()) }
     }
 
@@ -118,16 +120,12 @@ impl Cors {
 }
 
 /// `scheme://host[:port]` of a `Referer` URL: what an `Origin` header would say.
-fn referer_origin(referer: &str) -> Option<&str> {
-    let (scheme, rest) = referer.split_once("://")?;
-    if !matches!(scheme, "http" | "https") {
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    Some(&referer[..scheme.len() + 3 + authority.len()])
+fn referer_origin(referer: &str) -> Option<String> {
+    let url = url::Url::parse(referer).ok()?;
+    // A page's address carries no credentials; one that does is no page of ours.
+    let plain =
+        matches!(url.scheme(), "http" | "https") && url.username().is_empty() && url.password().is_none();
+    plain.then(|| url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -136,11 +134,12 @@ mod origin_tests {
     use crate::config::CorsSettings;
     use std::time::Duration;
 
-    fn cors(origins: &[&str]) -> Cors {
-        let settings = CorsSettings {
-            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
-            max_age: Duration::from_secs(600),
+    fn cors(origins: &[&'static str]) -> Cors {
+        let allowed_origins = match origins.contains(&"*") {
+            true => AllowedOrigins::Any,
+            false => AllowedOrigins::List(origins.iter().map(|o| HeaderValue::from_static(o)).collect()),
         };
+        let settings = CorsSettings { allowed_origins, max_age: Duration::from_secs(600) };
         Cors::new(&settings)
     }
 
@@ -150,9 +149,12 @@ mod origin_tests {
 
     #[test]
     fn referer_origins() {
-        assert_eq!(referer_origin("https://dash.example.com/board?x=1"), Some("https://dash.example.com"));
-        assert_eq!(referer_origin("http://127.0.0.1:8082/"), Some("http://127.0.0.1:8082"));
-        assert_eq!(referer_origin("http://127.0.0.1:8082"), Some("http://127.0.0.1:8082"));
+        let origin = |referer| referer_origin(referer);
+        assert_eq!(origin("https://dash.example.com/board?x=1").as_deref(), Some("https://dash.example.com"));
+        assert_eq!(origin("http://127.0.0.1:8082/").as_deref(), Some("http://127.0.0.1:8082"));
+        assert_eq!(origin("http://127.0.0.1:8082").as_deref(), Some("http://127.0.0.1:8082"));
+        // The default port is no part of an origin, as browsers serialise it.
+        assert_eq!(origin("https://dash.example.com:443/x").as_deref(), Some("https://dash.example.com"));
         assert_eq!(referer_origin("https://user@evil.example/"), None);
         assert_eq!(referer_origin("file:///tmp/x.html"), None);
     }

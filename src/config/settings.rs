@@ -49,12 +49,13 @@ pub struct Settings {
     pub shared: Option<SharedSettings>,
 }
 
-/// `upstream.*`: the AppSignal API and the gateway's use of it.
-#[derive(Debug, Clone)]
+/// `upstream.*`: the AppSignal API and the gateway's use of it. Compared whole by a
+/// reload (`PartialEq`): any difference builds a new upstream client, so a field added
+/// here can never be kept stale across a reload by a hand-written comparison.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamSettings {
-    /// Scheme, authority and optional path prefix, without a trailing slash; the gateway
-    /// calls `{base_url}/api/...`.
-    pub base_url: String,
+    /// Where AppSignal is: the gateway calls `{base_url}/api/...`.
+    pub base_url: BaseUrl,
     /// The AppSignal personal API token, from `token`, `token_file` or the environment.
     pub token: Token,
     /// Extra PEM root certificates trusted besides the built-in web roots.
@@ -75,6 +76,43 @@ pub struct UpstreamSettings {
     /// The most of `rate_limit` (of its rate and of its burst) one client may spend, in
     /// (0, 1]; 1 turns the per-client share off.
     pub client_share: f64,
+}
+
+/// `upstream.base_url`, parsed: an `http` or `https` URL with a host, no query and no
+/// fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// The parsed URL.
+    url: url::Url,
+    /// Scheme, authority and optional path prefix without a trailing slash: what an
+    /// upstream path is appended to.
+    prefix: String,
+}
+
+impl BaseUrl {
+    /// `text` as a base URL, or why it is not one.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+        let plain = matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !plain {
+            return Err("must be an http:// or https:// URL with a host and no query".into());
+        }
+        let prefix = url.as_str().trim_end_matches('/').to_owned();
+        Ok(BaseUrl { url, prefix })
+    }
+
+    /// What an upstream path (`/api/...`) is appended to.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The parsed URL.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
 }
 
 /// A token bucket: refilled at `per_second`, holding at most `burst`.
@@ -180,10 +218,20 @@ impl CompressionSettings {
 /// `cors.*`
 #[derive(Debug, Clone)]
 pub struct CorsSettings {
-    /// Exact origins allowed to read answers, or `*` for any.
-    pub allowed_origins: Vec<String>,
+    /// Which pages may read answers.
+    pub allowed_origins: AllowedOrigins,
     /// How long a browser may cache a preflight answer.
     pub max_age: Duration,
+}
+
+/// `cors.allowed_origins`, checked: every listed origin a valid `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// `"*"` was listed: every origin.
+    Any,
+    /// Exactly these origins (none: CORS is off), ready to compare with an `Origin`
+    /// header and to send back in `Access-Control-Allow-Origin`.
+    List(Vec<http::HeaderValue>),
 }
 
 /// `jsonp.*`

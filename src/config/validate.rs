@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderValue, Uri};
 use ipnet::IpNet;
 use tracing_subscriber::filter::Targets;
 
@@ -28,10 +28,13 @@ pub fn is_identifier(value: &str) -> bool {
         && !value.starts_with('.')
 }
 
-/// Validates a raw configuration into settings, reporting every bad key at once.
+/// Validates a raw configuration into settings, reporting every bad key at once: first
+/// the files it names are read ([`Files::read`], the only IO), then every value is
+/// checked.
 pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     let mut c = Collector::default();
-    let settings = build(&mut c, raw);
+    let files = Files::read(&mut c, raw);
+    let settings = build(&mut c, raw, files);
     if c.errors.is_empty() {
         Ok(settings)
     } else {
@@ -40,14 +43,51 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, ConfigError> {
     }
 }
 
-fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
+/// What the configuration names on disk, read before any value is checked, so the
+/// checks themselves do no IO: the token file and the TLS pair (checked to match).
+/// A file that cannot be read is an error in the same collector.
+struct Files {
+    /// The token read from `upstream.token_file`, when only that is set.
+    token: Option<Token>,
+    /// The certificate and key of `tls`, when both are set and they load.
+    tls: Option<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl Files {
+    fn read(c: &mut Collector, raw: &RawConfig) -> Self {
+        let token = match (&raw.upstream.token, &raw.upstream.token_file) {
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => Some(Token::new(&text)),
+                Err(e) => {
+                    c.fail("upstream.token_file", format!("cannot read {path}: {e}"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let tls = match (&raw.tls.cert_file, &raw.tls.key_file) {
+            (Some(cert), Some(key)) => match crate::tls::load_pair(&PathBuf::from(cert), &PathBuf::from(key))
+            {
+                Ok(certified) => Some(certified),
+                Err(e) => {
+                    c.fail(e.key(), e.to_string());
+                    None
+                }
+            },
+            _ => None,
+        };
+        Files { token, tls }
+    }
+}
+
+fn build(c: &mut Collector, raw: &RawConfig, files: Files) -> Settings {
     let apps = apps(c, raw);
     Settings {
         listen: c.socket_addr("listen", &raw.listen),
         admin_listen: c.socket_addr("admin_listen", &raw.admin_listen),
         allowed_hosts: allowed_hosts(c, &raw.allowed_hosts),
-        tls: tls(c, &raw.tls),
-        upstream: upstream(c, &raw.upstream),
+        tls: tls(c, &raw.tls, files.tls),
+        upstream: upstream(c, &raw.upstream, files.token),
         cache: CacheSettings {
             max_size: c.size("cache.max_size", &raw.cache.max_size),
             ttl: Ttls {
@@ -85,13 +125,7 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
             min_size: c.size("compression.min_size", &raw.compression.min_size),
         },
         cors: CorsSettings {
-            allowed_origins: raw
-                .cors
-                .allowed_origins
-                .iter()
-                .enumerate()
-                .filter_map(|(i, o)| c.origin(&format!("cors.allowed_origins[{i}]"), o))
-                .collect(),
+            allowed_origins: c.origins(&raw.cors.allowed_origins),
             max_age: c.duration("cors.max_age", &raw.cors.max_age, false),
         },
         jsonp: JsonpSettings {
@@ -132,9 +166,13 @@ fn build(c: &mut Collector, raw: &RawConfig) -> Settings {
     }
 }
 
-/// Both files or neither; when both, the pair is read and checked now, so that a bad
-/// pair fails `check`, the start and a reload alike.
-fn tls(c: &mut Collector, raw: &RawTls) -> Option<TlsSettings> {
+/// Both files or neither; when both, the pair was read and checked by [`Files::read`],
+/// so that a bad pair fails `check`, the start and a reload alike.
+fn tls(
+    c: &mut Collector,
+    raw: &RawTls,
+    pair: Option<Arc<rustls::sign::CertifiedKey>>,
+) -> Option<TlsSettings> {
     let (cert_file, key_file) = match (&raw.cert_file, &raw.key_file) {
         (None, None) => return None,
         (Some(cert), Some(key)) => (PathBuf::from(cert), PathBuf::from(key)),
@@ -147,13 +185,8 @@ fn tls(c: &mut Collector, raw: &RawTls) -> Option<TlsSettings> {
             return None;
         }
     };
-    match crate::tls::load_pair(&cert_file, &key_file) {
-        Ok(certified) => Some(TlsSettings { cert_file, key_file, certified }),
-        Err(e) => {
-            c.fail(e.key(), e.to_string());
-            None
-        }
-    }
+    // A pair that did not load is already an error.
+    pair.map(|certified| TlsSettings { cert_file, key_file, certified })
 }
 
 fn shared(c: &mut Collector, raw: &RawShared) -> Option<SharedSettings> {
@@ -177,10 +210,10 @@ fn shared(c: &mut Collector, raw: &RawShared) -> Option<SharedSettings> {
     Some(settings)
 }
 
-fn upstream(c: &mut Collector, raw: &RawUpstream) -> UpstreamSettings {
+fn upstream(c: &mut Collector, raw: &RawUpstream, file_token: Option<Token>) -> UpstreamSettings {
     UpstreamSettings {
         base_url: c.base_url("upstream.base_url", &raw.base_url),
-        token: token(c, raw),
+        token: token(c, raw, file_token),
         ca_file: raw.ca_file.as_ref().map(PathBuf::from),
         connect_timeout: c.duration("upstream.connect_timeout", &raw.connect_timeout, true),
         timeout: c.duration("upstream.timeout", &raw.timeout, true),
@@ -237,20 +270,18 @@ fn allowed_hosts(c: &mut Collector, raw: &[String]) -> Vec<String> {
 }
 
 /// The token comes from exactly one of `upstream.token` (the file or the environment
-/// override) and `upstream.token_file`.
-fn token(c: &mut Collector, raw: &RawUpstream) -> Token {
+/// override) and `upstream.token_file` (read by [`Files::read`] into `file_token`).
+fn token(c: &mut Collector, raw: &RawUpstream, file_token: Option<Token>) -> Token {
     let token = match (&raw.token, &raw.token_file) {
         (Some(_), Some(_)) => {
             c.fail("upstream.token_file", "set either upstream.token or upstream.token_file, not both");
             return Token::new("");
         }
         (Some(token), None) => token.clone(),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => Token::new(&text),
-            Err(e) => {
-                c.fail("upstream.token_file", format!("cannot read {path}: {e}"));
-                return Token::new("");
-            }
+        (None, Some(_)) => match file_token {
+            Some(token) => token,
+            // Unreadable: already an error.
+            None => return Token::new(""),
         },
         (None, None) => {
             c.fail(
@@ -333,16 +364,9 @@ fn keys(c: &mut Collector, raw: &RawConfig, apps: &Apps) -> Vec<DashboardKey> {
     keys
 }
 
-fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -450,27 +474,36 @@ impl Collector {
         ok
     }
 
-    fn base_url(&mut self, key: &str, value: &str) -> String {
-        let uri = match Uri::from_str(value) {
-            Ok(uri) => uri,
-            Err(e) => {
+    fn base_url(&mut self, key: &str, value: &str) -> BaseUrl {
+        match BaseUrl::parse(value) {
+            Ok(url) => url,
+            Err(why) => {
                 let shown = super::redis_url::redact_userinfo(value);
-                self.fail(key, format!("\"{shown}\" is not a URL ({e})"));
-                return String::new();
+                self.fail(key, format!("\"{shown}\" is not a base URL: {why}"));
+                BaseUrl::parse("http://invalid.invalid").expect("a valid placeholder")
             }
-        };
-        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-        let has_query = uri.query().is_some();
-        if !scheme_ok || uri.authority().is_none() || has_query {
-            self.fail(key, "must be an http:// or https:// URL with a host and no query");
-            return String::new();
         }
-        value.trim_end_matches('/').to_owned()
     }
 
-    fn origin(&mut self, key: &str, value: &str) -> Option<String> {
+    /// `cors.allowed_origins`: `*` anywhere allows every origin; every other entry must
+    /// be an origin, and a bad one is an error (never dropped).
+    fn origins(&mut self, values: &[String]) -> AllowedOrigins {
+        let mut list = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            if let Some(origin) = self.origin(&format!("cors.allowed_origins[{i}]"), value) {
+                list.push(origin);
+            }
+        }
+        match values.iter().any(|o| o == "*") {
+            true => AllowedOrigins::Any,
+            false => AllowedOrigins::List(list),
+        }
+    }
+
+    /// One entry of `cors.allowed_origins`: `*`, or an origin as a header value.
+    fn origin(&mut self, key: &str, value: &str) -> Option<HeaderValue> {
         if value == "*" {
-            return Some(value.to_owned());
+            return Some(HeaderValue::from_static("*"));
         }
         let ok = Uri::from_str(value).is_ok_and(|uri| {
             matches!(uri.scheme_str(), Some("http" | "https"))
@@ -479,10 +512,11 @@ impl Collector {
                 && uri.path_and_query().is_none_or(|p| matches!(p.as_str(), "" | "/"))
                 && !value.ends_with('/')
         });
-        if !ok {
+        let header = HeaderValue::from_str(value).ok().filter(|_| ok);
+        if header.is_none() {
             self.fail(key, format!("\"{value}\" is not \"*\" or an origin like \"https://dash.example.com\" (no path, no trailing slash)"));
         }
-        ok.then(|| value.to_owned())
+        header
     }
 }
 
@@ -494,7 +528,7 @@ mod tests {
     fn origins_are_exact_scheme_host_port() {
         let mut c = Collector::default();
         for ok in ["*", "https://dash.example.com", "http://127.0.0.1:3000"] {
-            assert_eq!(c.origin("o", ok).as_deref(), Some(ok));
+            assert_eq!(c.origin("o", ok), Some(HeaderValue::from_static(ok)));
         }
         for bad in
             ["dash.example.com", "https://dash.example.com/", "https://dash.example.com/app", "ftp://x.y"]

@@ -9,7 +9,7 @@ use http::StatusCode;
 use super::build::{self, Recipe};
 use crate::auth::Keys;
 use crate::cache::Entry;
-use crate::config::{Settings, UpstreamSettings};
+use crate::config::Settings;
 use crate::cors::Cors;
 use crate::hosts::HostRule;
 use crate::limit::ClientLimiter;
@@ -54,7 +54,7 @@ impl Generation {
         let concurrency = settings.limits.max_upstream_concurrency.get();
         let upstream = Upstream::new(&settings.upstream, concurrency, metrics.clone(), fleet(shared))?;
         let limiter = Arc::new(ClientLimiter::new(settings.clients.rate_limit));
-        Ok(Self::assemble(settings, upstream, limiter))
+        Ok(Self::assemble(settings, upstream, limiter, metrics))
     }
 
     /// The next generation: `settings`, keeping the upstream client (its pool, budget and
@@ -66,7 +66,7 @@ impl Generation {
         shared: Option<&Arc<Shared>>,
     ) -> std::io::Result<Self> {
         let concurrency = settings.limits.max_upstream_concurrency;
-        let same_upstream = same_upstream(&self.settings.upstream, &settings.upstream)
+        let same_upstream = self.settings.upstream == settings.upstream
             && self.settings.limits.max_upstream_concurrency == concurrency;
         let upstream = match same_upstream {
             true => self.upstream.clone(),
@@ -76,18 +76,24 @@ impl Generation {
             true => self.limiter.clone(),
             false => Arc::new(ClientLimiter::new(settings.clients.rate_limit)),
         };
-        Ok(Self::assemble(settings, upstream, limiter))
+        Ok(Self::assemble(settings, upstream, limiter, metrics))
     }
 
-    /// A generation around `upstream` and `limiter`, with everything else made anew.
-    fn assemble(settings: Arc<Settings>, upstream: Upstream, limiter: Arc<ClientLimiter>) -> Self {
+    /// A generation around `upstream` and `limiter`, with everything else made anew (the
+    /// keys' request counters registered in `metrics`).
+    fn assemble(
+        settings: Arc<Settings>,
+        upstream: Upstream,
+        limiter: Arc<ClientLimiter>,
+        metrics: &Metrics,
+    ) -> Self {
         Generation {
             upstream,
             cors: Cors::new(&settings.cors),
             hosts: HostRule::new(&settings.allowed_hosts, settings.listen),
             admin_hosts: HostRule::new(&settings.allowed_hosts, settings.admin_listen),
             limiter,
-            keys: Keys::new(&settings.clients.keys),
+            keys: Keys::new(&settings.clients.keys, |name| metrics.key_requests(name)),
             targets: Memo::default(),
             openapi: openapi_entry(&settings),
             settings,
@@ -128,17 +134,6 @@ fn openapi_entry(settings: &Settings) -> Entry {
 /// The fleet's budget, kept by the shared tier when there is one.
 fn fleet(shared: Option<&Arc<Shared>>) -> Option<Arc<dyn FleetBudget>> {
     shared.map(|s| s.clone() as Arc<dyn FleetBudget>)
-}
-
-fn same_upstream(a: &UpstreamSettings, b: &UpstreamSettings) -> bool {
-    a.base_url == b.base_url
-        && a.token == b.token
-        && a.ca_file == b.ca_file
-        && a.connect_timeout == b.connect_timeout
-        && a.timeout == b.timeout
-        && a.max_response_size == b.max_response_size
-        && a.rate_limit == b.rate_limit
-        && a.client_share == b.client_share
 }
 
 /// The keys whose change a reload cannot apply, with the values that stay in force.

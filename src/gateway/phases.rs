@@ -28,6 +28,8 @@ use crate::config::DashboardKey;
 use crate::error::{Allowed, GatewayError};
 use crate::jsonp;
 use crate::limit::{self, ClientId};
+use prometheus_client::metrics::counter::Counter;
+
 use crate::metrics::{LimitScope, Metrics};
 use crate::response::{self, Body, X_REQUEST_ID};
 use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
@@ -51,6 +53,8 @@ pub(super) struct Exchange<'a> {
     origin: Option<&'a HeaderValue>,
     /// Where `finish` records the outcome.
     metrics: &'a Metrics,
+    /// The dashboard key's request counter, once the key is known (made at reload).
+    pub(super) key_requests: Option<&'a Counter>,
 }
 
 /// What the access log line says about a request, filled in as it is handled.
@@ -136,7 +140,7 @@ impl<'a> Exchange<'a> {
             code: None,
         };
         let origin = parts.headers.get(http::header::ORIGIN);
-        Exchange { generation, parts, peer, id, log, started, origin, metrics }
+        Exchange { generation, parts, peer, id, log, started, origin, metrics, key_requests: None }
     }
 
     /// Phase 0: a `Host` this listener answers (`allowed_hosts`), before any work, so a
@@ -238,12 +242,14 @@ impl<'a> Exchange<'a> {
             return Err(GatewayError::ForbiddenOrigin);
         }
         let key = match generation.keys.required() {
-            true => Some(
-                generation
+            true => {
+                let (key, requests) = generation
                     .keys
                     .authenticate(headers, self.parts.uri.query())
-                    .ok_or(GatewayError::Unauthorized)?,
-            ),
+                    .ok_or(GatewayError::Unauthorized)?;
+                self.key_requests = Some(requests);
+                Some(key)
+            }
             false => None,
         };
         self.log.key = key.map(|k| k.name.clone());
@@ -333,7 +339,7 @@ impl<'a> Exchange<'a> {
     /// Phase 7: the answer as sent: CORS, HEAD, metrics, the access line and
     /// `X-Request-Id`. Works on the response in place: nothing large is moved.
     pub fn finish(&self, response: &mut Response<Body>) {
-        let Exchange { generation, parts, id, log, started, origin, metrics, .. } = self;
+        let Exchange { generation, parts, id, log, started, origin, metrics, key_requests, .. } = self;
         if parts.method != Method::OPTIONS {
             generation.cors.decorate(*origin, response);
         }
@@ -345,8 +351,8 @@ impl<'a> Exchange<'a> {
         if let Some(status) = log.cache {
             metrics.cache(status.outcome());
         }
-        if let Some(key) = &log.key {
-            metrics.key_request(key);
+        if let Some(requests) = key_requests {
+            requests.inc();
         }
         tracing::info!(
             request_id = id.to_str().unwrap_or("-"),
@@ -365,9 +371,10 @@ impl<'a> Exchange<'a> {
             upstream = log.upstream,
             "request"
         );
-        // Cached answers carry it already.
-        if let http::header::Entry::Vacant(slot) = response.headers_mut().entry(X_REQUEST_ID) {
-            slot.insert(id.clone());
+        // Answers rendered from an entry carry it already (a filled template slot); only
+        // the others get it here, so a hit looks no header name up for it.
+        if log.cache.is_none() {
+            response.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
     }
 

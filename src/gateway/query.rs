@@ -65,12 +65,14 @@ impl<'a> Exchange<'a> {
             return Err(GatewayError::ForbiddenOrigin);
         }
         let key = match generation.keys.required() {
-            true => Some(
-                generation
+            true => {
+                let (key, requests) = generation
                     .keys
                     .authenticate(headers, self.parts.uri.query())
-                    .ok_or(GatewayError::Unauthorized)?,
-            ),
+                    .ok_or(GatewayError::Unauthorized)?;
+                self.key_requests = Some(requests);
+                Some(key)
+            }
             false => None,
         };
         self.log.key = key.map(|k| k.name.clone());

@@ -328,9 +328,10 @@ impl Metrics {
         self.reloads[usize::from(!ok)].inc();
     }
 
-    /// A request made with the dashboard key named `name`.
-    pub fn key_request(&self, name: &str) {
-        self.key_requests.get_or_create(&KeyLabel { key: name.to_owned() }).inc();
+    /// The counter of requests made with the dashboard key named `name`, made once per
+    /// configuration generation: a request then only adds to it (no lock, no allocation).
+    pub fn key_requests(&self, name: &str) -> Counter {
+        self.key_requests.get_or_create_owned(&KeyLabel { key: name.to_owned() })
     }
 
     /// How many configured keys a reload found awaiting a restart.

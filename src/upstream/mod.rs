@@ -135,7 +135,7 @@ impl Upstream {
             Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
         Ok(Upstream {
             client,
-            base_url: settings.base_url.clone(),
+            base_url: settings.base_url.prefix().to_owned(),
             token: settings.token.clone(),
             timeout: settings.timeout,
             max_response_size: settings.max_response_size,

@@ -335,3 +335,33 @@ async fn a_v2_429_backs_off_v2_and_not_v1() {
     assert_eq!(gateway.get("/api/blog/samples.json").await.status, 200, "v1 goes on");
     assert_eq!(gateway.fake.count(), 2);
 }
+
+#[tokio::test]
+async fn a_dashboard_key_is_required_and_scopes_the_apps_in_the_body() {
+    use appsignal_gateway::auth::digest_hex;
+    use appsignal_gateway::config::RawKey;
+    const KEY: &str = "blog-only-key-fedcba9876543210";
+    let gateway = TestGateway::start(|raw| {
+        raw.clients.keys = vec![RawKey {
+            name: "blog-dash".into(),
+            sha256: digest_hex(KEY),
+            apps: Some(vec!["blog".into()]),
+        }];
+    })
+    .await;
+    let body = |site: &str| format!(r#"{{"site_ids":["{site}"],"trace_id":"t"}}"#);
+    assert_eq!(gateway.post("/api/v2/tracing/trace", &body("blog")).await.status, 401);
+    let bearer = format!("Bearer {KEY}");
+    let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+    assert_eq!(gateway.post_with("/api/v2/tracing/trace", &body("blog"), &headers).await.status, 200);
+    let other = gateway.post_with("/api/v2/tracing/trace", &body("other0000000000000000022"), &headers).await;
+    assert_eq!(other.status, 404, "an app outside the key's scope is an unknown app");
+    assert_eq!(gateway.fake.count(), 1);
+    assert!(!gateway.fake.received()[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains(KEY));
+}
