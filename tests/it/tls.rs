@@ -357,3 +357,22 @@ async fn h2_streams_are_judged_by_their_authority() {
     assert_eq!(served.status, 200);
     assert_eq!(served.headers["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_queries_are_posted_over_http2() {
+    let (ca, dir) = (TestCa::new(), tempfile::tempdir().unwrap());
+    let (gateway, addr) = https(&ca, dir.path(), |raw| raw.limits.max_body_size = "1KiB".into()).await;
+    let client = tls::h2(addr, &ca).await;
+    let json = [("content-type", "application/json")];
+    let body = Bytes::from_static(br#"{"site_ids":["blog"],"trace_id":"t"}"#);
+    let answer = tls::h2_post(&client, "/api/v2/tracing/trace", &json, body.clone()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let again = tls::h2_post(&client, "/api/v2/tracing/trace", &json, body.clone()).await;
+    assert!(again.headers["cache-status"].to_str().unwrap().contains("hit"));
+    let plain = tls::h2_post(&client, "/api/v2/tracing/trace", &[("content-type", "text/plain")], body).await;
+    assert_eq!(plain.status, 415);
+    let big = Bytes::from(format!(r#"{{"site_ids":["blog"],"trace_id":"{}"}}"#, "x".repeat(2000)));
+    assert_eq!(tls::h2_post(&client, "/api/v2/tracing/trace", &json, big).await.status, 413);
+    assert_eq!(gateway.fake.count(), 1);
+    assert_eq!(gateway.fake.received()[0].method, "POST");
+}

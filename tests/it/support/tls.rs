@@ -113,12 +113,38 @@ pub async fn h2_get_at(
     path: &str,
     headers: &[(&str, &str)],
 ) -> H2Answer {
-    let mut request = Request::get(format!("https://{authority}{path}"));
+    h2_send(client, http::Method::GET, authority, path, headers, None).await
+}
+
+/// POSTs `body` to `path` on an HTTP/2 connection, with `headers`: the body sent as
+/// DATA frames without a `content-length`, as a browser streams it.
+pub async fn h2_post(
+    client: &h2::client::SendRequest<Bytes>,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> H2Answer {
+    h2_send(client, http::Method::POST, "127.0.0.1", path, headers, Some(body)).await
+}
+
+async fn h2_send(
+    client: &h2::client::SendRequest<Bytes>,
+    method: http::Method,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Bytes>,
+) -> H2Answer {
+    let mut request = Request::builder().method(method).uri(format!("https://{authority}{path}"));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let mut client = client.clone().ready().await.expect("the connection takes a stream");
-    let (response, _) = client.send_request(request.body(()).unwrap(), true).expect("stream opened");
+    let (response, mut stream) =
+        client.send_request(request.body(()).unwrap(), body.is_none()).expect("stream opened");
+    if let Some(body) = body {
+        stream.send_data(body, true).expect("body sent");
+    }
     let exchange = async {
         let response = response.await.expect("answered");
         let (parts, mut body) = response.into_parts();
