@@ -79,7 +79,7 @@ pub struct Compressed {
 /// the compressed forms, their ETags and lengths.
 #[derive(Debug)]
 pub struct Entry {
-    /// 200 or 404.
+    /// 200, 404, or 422 (a V2 query AppSignal refused).
     pub status: StatusCode,
     /// The body as AppSignal sent it.
     pub(super) identity: Form,

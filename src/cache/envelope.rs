@@ -14,7 +14,7 @@
 //! Nothing read is trusted as it comes (anyone who can write to the Redis could have
 //! written it): a value that is not an envelope of this version is foreign; one whose
 //! MAC does not verify was not written by this fleet; and, independently of the MAC, one
-//! that is larger than allowed, holds a status other than 200 or 404, a TTL or retain
+//! that is larger than allowed, holds a status other than 200, 404 or 422 (a V2 query AppSignal refused), a TTL or retain
 //! time beyond the configured maxima, a 200 body that is not JSON, or a compressed form
 //! that does not decode to its body is refused ([`Refused`]): each is a miss.
 
@@ -210,7 +210,8 @@ fn parse(sealed: &[u8]) -> Option<Parsed> {
 impl Parsed {
     /// Refuses what this gateway would never have stored.
     fn check(&self, bounds: &Bounds) -> Result<(), Refused> {
-        let status_ok = matches!(self.status, StatusCode::OK | StatusCode::NOT_FOUND);
+        let status_ok =
+            matches!(self.status, StatusCode::OK | StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY);
         let times_ok =
             self.ttl <= bounds.max_ttl && self.retain <= bounds.max_retain && self.ttl <= self.retain;
         let json_ok = serde_json::from_slice::<serde::de::IgnoredAny>(&self.identity).is_ok();
@@ -313,6 +314,15 @@ mod tests {
         let age = copy.age(later).as_secs();
         assert!((4..=6).contains(&age), "age {age}");
         assert!(copy.retain <= ttl * 3 - Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_refused_v2_query_is_shared_like_a_404() {
+        let ttl = Duration::from_secs(1);
+        let entry = made(StatusCode::UNPROCESSABLE_ENTITY, Bytes::from("{}"), ttl, ttl * 2, false);
+        let now = Instant::now();
+        let stored = decode(&entry.encode(0, now, KEY, &mac()), now).expect("trusted").expect("alive");
+        assert_eq!(stored.entry.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]
