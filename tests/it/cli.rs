@@ -476,3 +476,29 @@ async fn configuration_errors_never_quote_a_secret() {
     assert!(output.contains("upstream.timeout"), "the failed reload was not logged:\n{output}");
     assert!(!output.contains(TOKEN), "token in logs:\n{output}");
 }
+
+#[tokio::test]
+async fn v2_queries_from_the_built_binary_never_log_the_token() {
+    let fake = FakeAppSignal::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = binary::write_config(dir.path(), &yaml(&fake.url, ""));
+    let mut process = Process::spawn(&["--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
+    let (listen, _) = process.wait_serving();
+    let url = format!("http://{listen}/api/v2/tracing/trace");
+    let json = [("content-type", "application/json")];
+    let echoed: &'static str =
+        Box::leak(format!(r#"{{"error":"bad_query","message":"token {TOKEN} refused"}}"#).into_boxed_str());
+    for (i, reply) in [Reply::Echo, Reply::EchoUrl(500), Reply::Json(422, echoed), Reply::Throttle("1")]
+        .into_iter()
+        .enumerate()
+    {
+        fake.then(reply);
+        let body = bytes::Bytes::from(format!(r#"{{"site_ids":["blog"],"trace_id":"t{i}"}}"#));
+        support::send_body(Method::POST, &url, &json, body).await.assert_no_token();
+    }
+    assert!(process.terminate().success());
+    let output = process.all_output();
+    assert!(!output.contains(TOKEN), "token in logs:\n{output}");
+    let received = fake.received();
+    assert!(received.iter().all(|r| r.method == "POST" && !r.query.contains(TOKEN)));
+}
