@@ -237,22 +237,7 @@ impl<'a> Exchange<'a> {
             }
             return Ok(Authorized::Preflight(generation.cors.options(headers)));
         }
-        // A page the allowlist does not name is refused before any work.
-        if generation.cors.foreign_origin(self.origin) {
-            return Err(GatewayError::ForbiddenOrigin);
-        }
-        let key = match generation.keys.required() {
-            true => {
-                let (key, requests) = generation
-                    .keys
-                    .authenticate(headers, self.parts.uri.query())
-                    .ok_or(GatewayError::Unauthorized)?;
-                self.key_requests = Some(requests);
-                Some(key)
-            }
-            false => None,
-        };
-        self.log.key = key.map(|k| k.name.clone());
+        let key = self.page_and_key()?;
         let matched =
             matched.filter(|m| key.is_none_or(|k| k.may_read(m.app_id()))).ok_or(GatewayError::NotFound)?;
         self.log.route = matched.route().name;
@@ -261,6 +246,29 @@ impl<'a> Exchange<'a> {
             return Err(GatewayError::MethodNotAllowed(Allowed::Read));
         }
         Ok(Authorized::Read(matched, key))
+    }
+
+    /// The part of phase 3 every API route shares: a page the allowlist does not name is
+    /// refused (403) before any work, then the dashboard key, when keys are configured, is
+    /// asked for (401) and counted and logged.
+    pub fn page_and_key(&mut self) -> Result<Option<&'a DashboardKey>, GatewayError> {
+        let generation = self.generation;
+        if generation.cors.foreign_origin(self.origin) {
+            return Err(GatewayError::ForbiddenOrigin);
+        }
+        let key = match generation.keys.required() {
+            true => {
+                let (key, requests) = generation
+                    .keys
+                    .authenticate(&self.parts.headers, self.parts.uri.query())
+                    .ok_or(GatewayError::Unauthorized)?;
+                self.key_requests = Some(requests);
+                Some(key)
+            }
+            false => None,
+        };
+        self.log.key = key.map(|k| k.name.clone());
+        Ok(key)
     }
 
     /// Phase 4: the normalised upstream target, remembered for the next request with

@@ -56,27 +56,11 @@ impl<'a> Exchange<'a> {
     /// The key-and-method phase of a query: `None` for a preflight (answered at once),
     /// else the dashboard key when keys are configured.
     fn authorize_query(&mut self) -> Result<Option<Option<&'a DashboardKey>>, GatewayError> {
-        let generation = self.generation;
-        let (method, headers) = (&self.parts.method, &self.parts.headers);
-        if *method == Method::OPTIONS {
+        if self.parts.method == Method::OPTIONS {
             return Ok(None);
         }
-        if generation.cors.foreign_origin(headers.get(http::header::ORIGIN)) {
-            return Err(GatewayError::ForbiddenOrigin);
-        }
-        let key = match generation.keys.required() {
-            true => {
-                let (key, requests) = generation
-                    .keys
-                    .authenticate(headers, self.parts.uri.query())
-                    .ok_or(GatewayError::Unauthorized)?;
-                self.key_requests = Some(requests);
-                Some(key)
-            }
-            false => None,
-        };
-        self.log.key = key.map(|k| k.name.clone());
-        if *method != Method::POST {
+        let key = self.page_and_key()?;
+        if self.parts.method != Method::POST {
             return Err(GatewayError::MethodNotAllowed(Allowed::Query));
         }
         Ok(Some(key))
