@@ -39,7 +39,7 @@ use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
 pub(super) struct Exchange<'a> {
     /// The generation this request loaded at its start; it keeps it to the end.
     pub generation: &'a Generation,
-    /// Method, target and headers; the body is never read.
+    /// Method, target and headers; the body, read only for a V2 query, is not here.
     pub parts: &'a Parts,
     /// The socket peer.
     pub peer: IpAddr,
