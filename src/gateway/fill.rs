@@ -118,9 +118,9 @@ impl Gateway {
         self.flights.join(target.key.text(), || {
             let settings = &generation.settings;
             let ttl = generation.ttl(target.route.ttl);
-            let (answer, client) = match want {
-                Want::Answer(client) => (true, Some(client.clone())),
-                Want::Refresh => (false, None),
+            let client = match want {
+                Want::Answer(client) => Some(client.clone()),
+                Want::Refresh => None,
             };
             let fill = Fill {
                 key: target.key.clone(),
@@ -132,7 +132,6 @@ impl Gateway {
                     path: target.upstream.clone(),
                     body: target.body.clone(),
                 },
-                answer,
                 client,
                 route: target.route.name,
                 request_id: request_id.clone(),
@@ -182,9 +181,8 @@ struct Fill {
     key: CacheKey,
     /// What is asked of AppSignal: a GET path, or a V2 path and canonical body.
     call: Call,
-    /// Whether requests wait for it (else it is a background refresh).
-    answer: bool,
-    /// Whose share of the upstream budget the call spends; `None` for a refresh.
+    /// Whose share of the upstream budget the call spends: the client whose request
+    /// started it, or `None` for a background refresh (which no request waits for).
     client: Option<ClientId>,
     /// For the failure's log line, with the id of the request that started the flight.
     route: &'static str,
@@ -266,7 +264,8 @@ impl Fill {
         let Some(entry) = read.entry else { return Step::Next(State::Lock(epoch)) };
         match judge(Arc::new(entry), now, &self.settings) {
             Lookup::Fresh(entry) => return Step::Land(entry, CacheStatus::SharedHit),
-            Lookup::Revalidate(entry) if self.answer => {
+            // Requests wait on a fill with a client; a background refresh has none.
+            Lookup::Revalidate(entry) if self.client.is_some() => {
                 return Step::Land(entry, CacheStatus::StaleRevalidating)
             }
             // Good only if AppSignal fails; a refresh already has this replica's own.
