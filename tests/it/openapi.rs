@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use appsignal_gateway::auth::digest_hex;
 use appsignal_gateway::config::{self, RawConfig, RawKey, RawRate};
-use appsignal_gateway::route::{ParamKind, Shape, ROUTES};
+use appsignal_gateway::route::{BodyKind, ParamKind, Shape, ROUTES, V2_LOOKUPS, V2_ROUTES};
 use http::Method;
 use serde_json::Value;
 use support::binary;
@@ -49,8 +49,9 @@ fn schema<'a>(doc: &'a Value, parameter: &'a Value) -> &'a Value {
 fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
     let doc = document(|_| {});
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), ROUTES.len() + 1, "the routes and /healthz: {:?}", paths.keys());
-    for route in ROUTES {
+    let all = ROUTES.len() + V2_ROUTES.len() + V2_LOOKUPS.len();
+    assert_eq!(paths.len(), all + 1, "the routes and /healthz: {:?}", paths.keys());
+    for route in ROUTES.iter().chain(V2_LOOKUPS) {
         let operation = &paths[&path_of(route.shape)]["get"];
         assert_eq!(operation["operationId"], route.name);
         let parameters = operation["parameters"].as_array().unwrap();
@@ -96,6 +97,7 @@ fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
             .map(|p| p.name)
             .chain(["app", "callback", "_"])
             .chain(matches!(route.shape, Shape::Item { .. }).then_some("id"))
+            .chain(matches!(route.shape, Shape::V2Lookup { metric: true, .. }).then_some("metric"))
             .collect();
         assert_eq!(documented, expected, "{}: parameters differ from the route table", route.name);
         let callback = find("callback").unwrap();
@@ -156,7 +158,14 @@ fn schemathesis_relaxes_only_the_routes_with_cross_parameter_rules() {
         .lines()
         .filter_map(|l| l.strip_prefix("include-operation-id = \"")?.strip_suffix('"'))
         .collect();
-    let with_rules: BTreeSet<&str> = ROUTES.iter().filter(|r| !r.rules.is_empty()).map(|r| r.name).collect();
+    let windowed =
+        |kind: BodyKind| appsignal_gateway::v2::schema::rules(kind).contains("`from` is not after");
+    let with_rules: BTreeSet<&str> = ROUTES
+        .iter()
+        .filter(|r| !r.rules.is_empty())
+        .chain(V2_ROUTES.iter().filter(|r| r.body.is_some_and(windowed)))
+        .map(|r| r.name)
+        .collect();
     assert_eq!(named, with_rules);
 }
 
@@ -268,11 +277,76 @@ fn servers_security_and_license_are_stated() {
     assert_eq!(doc["info"]["license"]["identifier"], env!("CARGO_PKG_LICENSE"));
     assert!(doc.get("security").is_none());
     for (path, item) in doc["paths"].as_object().unwrap() {
-        assert_eq!(item["get"]["security"], serde_json::json!([]), "{path}: public, and it says so");
+        let operation = item.get("get").or_else(|| item.get("post")).unwrap();
+        assert_eq!(operation["security"], serde_json::json!([]), "{path}: public, and it says so");
     }
     assert!(doc["components"]["headers"].get("WWW-Authenticate").is_none(), "unused without keys");
     let text = doc.to_string();
     for (name, _) in doc["components"]["headers"].as_object().unwrap() {
         assert!(text.contains(&format!("#/components/headers/{name}\"")), "{name} is never used");
     }
+}
+
+/// The fields serde reads for a body, in its own words: the list its "unknown field"
+/// error gives.
+fn serde_fields(kind: BodyKind) -> BTreeSet<String> {
+    use appsignal_gateway::v2::body as b;
+    let unknown = r#"{"not-a-field":0}"#;
+    let error = match kind {
+        BodyKind::Timeseries => serde_json::from_str::<b::Timeseries>(unknown).unwrap_err(),
+        BodyKind::MetricsList => serde_json::from_str::<b::MetricsList>(unknown).unwrap_err(),
+        BodyKind::LogLines => serde_json::from_str::<b::LogLines>(unknown).unwrap_err(),
+        BodyKind::Traces => serde_json::from_str::<b::Traces>(unknown).unwrap_err(),
+        BodyKind::OneTrace => serde_json::from_str::<b::OneTrace>(unknown).unwrap_err(),
+        BodyKind::Actions => serde_json::from_str::<b::Actions>(unknown).unwrap_err(),
+        BodyKind::DeployStats => serde_json::from_str::<b::DeployStats>(unknown).unwrap_err(),
+    }
+    .to_string();
+    // "expected one of `a`, `b`", "expected `a` or `b`": every name quoted after "expected".
+    let list = error.split("expected").nth(1).unwrap_or_else(|| panic!("{error}"));
+    list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+#[test]
+fn every_v2_query_route_is_a_post_whose_body_schema_is_its_struct() {
+    let doc = document(|_| {});
+    for route in V2_ROUTES {
+        let kind = route.body.unwrap();
+        let operation = &doc["paths"][&path_of(route.shape)]["post"];
+        assert_eq!(operation["operationId"], route.name);
+        let body = &operation["requestBody"];
+        assert_eq!(body["required"], true);
+        let reference = body["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+        let schema = doc.pointer(reference.trim_start_matches('#')).unwrap();
+        assert_eq!(schema["additionalProperties"], false, "{}: unknown fields are refused", route.name);
+        let properties: BTreeSet<String> =
+            schema["properties"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(properties, serde_fields(kind), "{}: the schema is the struct", route.name);
+        for required in schema["required"].as_array().unwrap() {
+            assert!(properties.contains(required.as_str().unwrap()));
+        }
+        let responses = operation["responses"].as_object().unwrap();
+        for status in ["200", "400", "403", "404", "405", "408", "413", "415", "422", "503"] {
+            assert!(responses.contains_key(status), "{}: {status} not documented", route.name);
+        }
+        assert!(operation.get("parameters").is_none(), "no query parameters, no JSONP");
+    }
+    // Bounds and enums as the field types check them.
+    let schemas = &doc["components"]["schemas"];
+    let timeseries = &schemas["V2TimeseriesQuery"];
+    assert_eq!(timeseries["required"], serde_json::json!(["site_id", "from", "to", "select"]));
+    assert_eq!(timeseries["properties"]["select"]["maxItems"], 32);
+    let selector = &timeseries["properties"]["select"]["items"];
+    assert_eq!(selector["properties"]["tags"]["maxProperties"], 16);
+    assert_eq!(selector["properties"]["name"]["maxLength"], 512);
+    assert_eq!(selector["properties"]["field"]["maxLength"], 32);
+    let logs = &schemas["V2LogLinesQuery"]["properties"];
+    assert_eq!(logs["pagination"]["properties"]["order"]["enum"], serde_json::json!(["ASC", "DESC"]));
+    let per_page = &logs["pagination"]["properties"]["per_page"];
+    assert_eq!((per_page["minimum"].as_u64(), per_page["maximum"].as_u64()), (Some(1), Some(100)));
+    assert_eq!(logs["source_ids"]["maxItems"], 32);
+    let traces = &schemas["V2TracesQuery"]["properties"];
+    assert_eq!(traces["site_ids"]["maxItems"], 16);
+    assert_eq!(traces["digests"]["anyOf"][0]["maxItems"], 100);
+    assert!(schemas["V2Time"]["anyOf"].is_array());
 }
