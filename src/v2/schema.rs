@@ -35,7 +35,7 @@ impl Schema for Text {
 impl Schema for Ident {
     fn schema() -> Value {
         json!({
-            "type": "string", "minLength": 1, "maxLength": MAX_IDENT, "pattern": "^[A-Za-z_]+$",
+            "type": "string", "minLength": 1, "maxLength": MAX_IDENT, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
             "description": "An identifier, forwarded as sent (AppSignal's letter case varies)."
         })
     }
