@@ -350,3 +350,100 @@ fn every_v2_query_route_is_a_post_whose_body_schema_is_its_struct() {
     assert_eq!(traces["digests"]["anyOf"][0]["maxItems"], 100);
     assert!(schemas["V2Time"]["anyOf"].is_array());
 }
+
+/// Each status the document lists for a V2 query, reached by a real request.
+#[tokio::test]
+async fn every_documented_v2_status_is_reached() {
+    let doc = document(with_key);
+    let path = "/api/v2/metrics/timeseries";
+    let listed: BTreeSet<String> =
+        doc["paths"][path]["post"]["responses"].as_object().unwrap().keys().cloned().collect();
+    let mut reached = BTreeSet::new();
+    let auth = format!("Bearer {KEY}");
+    let json = ("content-type", "application/json");
+    // Windows 1000 s apart: aligned to 30 s, each is its own entry.
+    let body = |n: u32| {
+        let from = n * 1000;
+        format!(
+            r#"{{"site_id":"blog","from":{from},"to":{},"select":[{{"name":"m","tags":{{}},"field":"MEAN"}}]}}"#,
+            from + 60
+        )
+    };
+    let gw = TestGateway::start(|raw| {
+        with_key(raw);
+        raw.limits.max_uri_length = "1KiB".into();
+        raw.limits.max_header_size = "2KiB".into();
+        raw.limits.max_body_size = "1KiB".into();
+        raw.limits.body_read_timeout = "300ms".into();
+        raw.upstream.timeout = "300ms".into();
+        raw.clients.rate_limit = RawRate { per_second: 1, burst: 1000 };
+    })
+    .await;
+    let post = |b: String, extra: Vec<(&'static str, String)>| {
+        let gw = &gw;
+        let auth = auth.clone();
+        async move {
+            let mut headers: Vec<(&str, &str)> = vec![("authorization", auth.as_str()), json];
+            for (k, v) in &extra {
+                headers.retain(|(h, _)| h != k);
+                headers.push((k, v.as_str()));
+            }
+            let url = format!("{}{path}", gw.url);
+            support::send_body(Method::POST, &url, &headers, bytes::Bytes::from(b)).await.status.as_u16()
+        }
+    };
+    let mut hit = |s: u16| {
+        reached.insert(s.to_string());
+    };
+    hit(post(body(1), vec![]).await);
+    hit(post("{".into(), vec![]).await);
+    hit(post(body(2), vec![("authorization", "Bearer nope".into())]).await);
+    hit(post(body(3), vec![("origin", "https://evil.example".into())]).await);
+    hit(post(body(4).replace("blog", "nope"), vec![]).await);
+    hit(gw.send(Method::GET, path, &[("authorization", &auth)]).await.status.as_u16());
+    hit(post("x".repeat(2048), vec![]).await);
+    hit(post(body(5), vec![("content-type", "text/plain".into())]).await);
+    hit(post(body(6), vec![("host", "attacker.example".into())]).await);
+    hit(post(body(7), vec![("x-big", "y".repeat(4096))]).await);
+    let long = format!("{}{path}?_={}", gw.url, "x".repeat(2048));
+    hit(support::send_body(Method::POST, &long, &[("authorization", &auth), json], body(8).into())
+        .await
+        .status
+        .as_u16());
+    gw.fake.always(Reply::Json(422, r#"{"error":"ungrouped_wildcard","message":"m"}"#));
+    hit(post(body(9), vec![]).await);
+    gw.fake.always(Reply::Json(500, "{}"));
+    hit(post(body(10), vec![]).await);
+    gw.fake.always(Reply::Hang);
+    hit(post(body(12), vec![]).await);
+    // Last of the upstream answers: V2 then backs off for 30 s.
+    gw.fake.always(Reply::Throttle("30"));
+    hit(post(body(11), vec![]).await);
+    // 408: a body that stops arriving.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = gw.url.trim_start_matches("http://").to_owned();
+        let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{");
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stalled.read_to_string(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        hit(answer[9..12].parse().unwrap());
+    }
+    let mut limited = false;
+    for _ in 0..1100 {
+        if post(body(1), vec![]).await == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the client limit never answered 429");
+    hit(429);
+    let unreached: Vec<&String> = listed.iter().filter(|s| !reached.contains(*s)).collect();
+    assert!(unreached.is_empty(), "documented but never reached: {unreached:?} (reached {reached:?})");
+    let undocumented: Vec<&String> = reached.iter().filter(|s| !listed.contains(*s)).collect();
+    assert!(undocumented.is_empty(), "reached but not documented: {undocumented:?}");
+}
