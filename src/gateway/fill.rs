@@ -128,6 +128,7 @@ impl Gateway {
                     api: match target.route.shape {
                         Shape::V2(_) | Shape::V2Lookup { .. } => Api::V2,
                         Shape::Fixed(_) | Shape::Item { .. } => Api::Rest,
+                        Shape::GraphQl { .. } => Api::GraphQl,
                     },
                     path: target.upstream.clone(),
                     body: target.body.clone(),

@@ -112,6 +112,8 @@ impl Generation {
             TtlClass::Logs => ttl.logs,
             TtlClass::Traces => ttl.traces,
             TtlClass::Deploys => ttl.deploys,
+            TtlClass::GraphQl => ttl.graphql,
+            TtlClass::Fixed(ttl) => ttl,
         }
     }
 }
