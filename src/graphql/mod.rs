@@ -44,6 +44,10 @@ pub struct Operation {
     /// The checked form: parsed, `__typename` selections dropped, printed canonically.
     /// A client's text is this operation when its checked form is this.
     pub checked: String,
+    /// The printed form (the checked form with the document's own `__typename`s): a
+    /// client's text printing the same adds no `__typename`, and the declared document
+    /// is sent for it.
+    pub printed: String,
     /// The SHA-256 of `document`, lower-case hex: the persisted-query hash it ships with.
     pub sha256: String,
     /// Its variables but `$appId`, as declared.
@@ -64,7 +68,7 @@ impl Operation {
         ttl: Option<Duration>,
     ) -> Result<Operation, Vec<Refusal>> {
         let variables = check::check(document, name)?;
-        let checked = canonical::checked_form(document).ok_or_else(|| {
+        let forms = canonical::forms(document).ok_or_else(|| {
             vec![Refusal { line: 1, path: String::new(), reason: "does not parse".into() }]
         })?;
         let route = graphql_route(GraphQlRoute {
@@ -76,7 +80,8 @@ impl Operation {
             name: Arc::from(name),
             source: source.to_owned(),
             document: Arc::from(document),
-            checked,
+            checked: forms.checked,
+            printed: forms.printed,
             sha256: canonical::sha256_hex(document.as_bytes()),
             variables,
             route,
