@@ -329,3 +329,153 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graphql::builtin;
+
+    /// Every refusal of `text` declared as `Q`, as `line: path: reason`.
+    fn refusals(text: &str) -> Vec<String> {
+        match check(text, "Q") {
+            Ok(_) => Vec::new(),
+            Err(refusals) => refusals.iter().map(Refusal::to_string).collect(),
+        }
+    }
+
+    fn refused(text: &str, line: usize, path: &str, cause: &str) {
+        let all = refusals(text);
+        let found = all.iter().any(|r| {
+            r.starts_with(&format!("line {line}: "))
+                && (path.is_empty() || r.contains(&format!("`{path}`")))
+                && r.contains(cause)
+        });
+        assert!(found, "expected line {line}, `{path}`, {cause:?}; got {all:#?}");
+    }
+
+    const OK: &str = "query Q($appId: String!, $limit: Int = 25, $state: IncidentStateEnum, $ns: [String!]) {\n  app(id: $appId) {\n    paginatedExceptionIncidents(limit: $limit, state: $state, namespaces: $ns) { total rows { number } }\n  }\n}\n";
+
+    #[test]
+    fn every_builtin_passes_with_the_contracts_variables() {
+        let expected: &[(&str, &[&str])] = &[
+            ("ExceptionIncidents", &["state", "order", "namespaces", "limit", "offset", "timeframe"]),
+            ("PerformanceIncidents", &["state", "order", "namespaces", "limit", "offset"]),
+            ("Incident", &["incidentNumber"]),
+            ("DeployMarkers", &["start", "end", "timeframe", "limit"]),
+        ];
+        assert_eq!(builtin::DOCUMENTS.len(), expected.len());
+        for ((name, document), (expected_name, variables)) in builtin::DOCUMENTS.iter().zip(expected) {
+            assert_eq!(name, expected_name);
+            let declared = check(document, name).unwrap_or_else(|r| panic!("{name}: {r:#?}"));
+            let mut names: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
+            names.sort_unstable();
+            let mut want = variables.to_vec();
+            want.sort_unstable();
+            assert_eq!(names, want, "{name}");
+            // What it selects, comments left out.
+            let checked = crate::graphql::canonical::checked_form(document).unwrap();
+            for secret in ["params", "sessionData", "environment"] {
+                assert!(!checked.split(' ').any(|w| w == secret), "{name} selects {secret}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_good_document_passes() {
+        let variables = check(OK, "Q").unwrap();
+        assert_eq!(variables.len(), 3);
+        assert!(variables.iter().all(|v| !v.required));
+    }
+
+    #[test]
+    fn each_refusal_names_its_line_path_and_cause() {
+        refused("mutation Q($appId: String!) { deleteApp(appId: $appId) { id } }", 1, "", "`mutation`");
+        refused(
+            "subscription Q($appId: String!) { app(id: $appId) { name } }",
+            1,
+            "",
+            "`subscription`",
+        );
+        refused("query Q($appId: String!) {\n  viewer { token }\n}", 2, "viewer", "never allowed");
+        refused("query Q($appId: String!) {\n  viewer { token }\n}", 2, "viewer.token", "never allowed");
+        refused(
+            "query Q($appId: String!) {\n  app(id: $appId) {\n    organization { apps { id } }\n  }\n}",
+            3,
+            "app.organization",
+            "never allowed",
+        );
+        refused(
+            "query Q($appId: String!) {\n  app(id: $appId) { ...Leak }\n}\nfragment Leak on App {\n  name\n  pushApiKey\n}",
+            6,
+            "app.(...Leak).pushApiKey",
+            "never allowed",
+        );
+        refused(
+            "query Q($appId: String!) {\n  app(id: $appId) { ... on App { frontendApiKey } }\n}",
+            2,
+            "app.(...on App).frontendApiKey",
+            "never allowed",
+        );
+        refused(
+            "query Q($appId: String!) {\n  app(id: $appId) { name }\n  timezones { name }\n}",
+            3,
+            "timezones",
+            "root field other than",
+        );
+        refused("query Q($appId: String!) {\n  app(id: $appId) { name }\n  timezones { name }\n}", 1, "", "selects 2");
+        refused("query Q {\n  app(id: \"x\") { name }\n}", 1, "$appId", "`$appId: String!`");
+        refused("query Q($appId: String) { app(id: $appId) { name } }", 1, "$appId", "`$appId: String!`");
+        refused("query Q($appId: String!) { app(id: \"other\") { name } }", 1, "app", "app(id: $appId)");
+        refused("query Other($appId: String!) { app(id: $appId) { name } }", 1, "", "declared as `Q`");
+        refused("{ app(id: \"x\") { name } }", 1, "", "named `query`");
+        refused(
+            "query Q($appId: String!) { app(id: $appId) { name } }\nquery R($appId: String!) { app(id: $appId) { id } }",
+            1,
+            "",
+            "exactly one operation",
+        );
+        refused(
+            "query Q($appId: String!) {\n  app(id: $appId) { name @deprecated }\n}",
+            2,
+            "app.name",
+            "`@deprecated`",
+        );
+        refused("query Q($appId: String!, $m: [[String]]) { app(id: $appId) { name } }", 1, "$m", "list of lists");
+        refused("query Q($appId: String!) { app(id: $appId) { name }", 1, "", "does not parse");
+        refused(
+            "query Q($appId: String!) { app(id: $appId) { name } }\nfragment Unused on App { id }",
+            2,
+            "",
+            "never used",
+        );
+        refused(
+            "query Q($appId: String!) { app(id: $appId) { ...A } }\nfragment A on App { ...B }\nfragment B on App { ...A }",
+            3,
+            "",
+            "cycle",
+        );
+        refused("query Q($appId: String!) { app(id: $appId) { __schema { types { name } } } }", 1, "app.__schema", "never allowed");
+        let deep = format!(
+            "query Q($appId: String!) {{ app(id: $appId) {{ {}x{} }} }}",
+            "a { ".repeat(11),
+            " }".repeat(11)
+        );
+        refused(&deep, 1, "", "at most 12");
+        let ok_deep = format!(
+            "query Q($appId: String!) {{ app(id: $appId) {{ {}x{} }} }}",
+            "a { ".repeat(10),
+            " }".repeat(10)
+        );
+        assert_eq!(refusals(&ok_deep), Vec::<String>::new(), "12 deep is allowed");
+    }
+
+    #[test]
+    fn a_denied_field_under_an_alias_is_still_denied() {
+        refused(
+            "query Q($appId: String!) { app(id: $appId) { name: pushApiKey } }",
+            1,
+            "app.pushApiKey",
+            "never allowed",
+        );
+    }
+}
