@@ -6,6 +6,7 @@
 
 mod dashboard;
 pub mod data;
+mod graphql;
 mod simulated;
 
 use std::net::SocketAddr;
