@@ -28,11 +28,13 @@ pub fn answer(apps: &HashMap<String, AppData>, body: &[u8], now: i64) -> (Status
     let vars = request["variables"].as_object().cloned().unwrap_or_default();
     if let Some(state) = vars.get("state").filter(|s| !s.is_null()) {
         if !["OPEN", "CLOSED", "WIP"].iter().any(|s| state == s) {
-            let message = format!("Variable $state of type IncidentStateEnum was provided invalid value {state}");
+            let message =
+                format!("Variable $state of type IncidentStateEnum was provided invalid value {state}");
             return refused(StatusCode::BAD_REQUEST, message);
         }
     }
-    let Some(app) = vars.get("appId").and_then(Value::as_str).and_then(|id| apps.get(id).map(|a| (id, a))) else {
+    let Some(app) = vars.get("appId").and_then(Value::as_str).and_then(|id| apps.get(id).map(|a| (id, a)))
+    else {
         return (StatusCode::OK, json!({ "data": { "app": null } }));
     };
     let (id, data) = app;
@@ -97,7 +99,10 @@ impl World {
             let slow = duration(sample) > SLOW_MS;
             if sample.exception.is_some() || slow {
                 let group = groups.entry((sample.exception, sample.action));
-                group.or_insert(Group { samples: Vec::new(), exception: sample.exception }).samples.push(sample);
+                group
+                    .or_insert(Group { samples: Vec::new(), exception: sample.exception })
+                    .samples
+                    .push(sample);
             }
         }
         // Numbered in the order they first occurred, as AppSignal numbers an app's incidents.
@@ -195,7 +200,8 @@ fn deploy_markers(deploys: &[&Marker], app: &AppData, now: i64) -> Vec<Value> {
         .enumerate()
         .map(|(i, m)| {
             let until = deploys.get(i + 1).map_or(now, |next| next.time);
-            let live: Vec<&Sample> = app.samples.iter().filter(|s| (m.time..until).contains(&s.time)).collect();
+            let live: Vec<&Sample> =
+                app.samples.iter().filter(|s| (m.time..until).contains(&s.time)).collect();
             let errors: Vec<&&Sample> = live.iter().filter(|s| s.exception.is_some()).collect();
             let hours = (until - m.time) / 3600;
             let rate = if live.is_empty() { 0.0 } else { 100.0 * errors.len() as f64 / live.len() as f64 };
@@ -262,7 +268,9 @@ fn window(timeframe: &str, now: i64) -> Option<i64> {
 }
 
 fn parse(value: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 #[cfg(test)]

@@ -82,7 +82,8 @@ impl SimulatedAppSignal {
         let Ok(body) = http_body_util::Limited::new(request.into_body(), 1 << 20).collect().await else {
             return (StatusCode::BAD_REQUEST, json!({ "errors": [{ "message": "unreadable body" }] }));
         };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         super::graphql::answer(&self.apps, &body.to_bytes(), now as i64)
     }
 }
