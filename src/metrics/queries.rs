@@ -1,10 +1,19 @@
-//! V2 (and later GraphQL) queries against AppSignal's per-account concurrency cap
+//! V2 and GraphQL queries against AppSignal's per-account concurrency cap
 //! (`upstream.max_concurrent_queries`): how many are in flight, how many wait for a
-//! slot, and how many waits ran out.
+//! slot, how many waits ran out, and how often each API was backed off by a 429.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::upstream::QueryApi;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabel {
+    api: &'static str,
+}
 
 /// The query-slot metrics.
 #[derive(Debug)]
@@ -15,6 +24,9 @@ pub struct QueryMetrics {
     waiting: Gauge,
     /// Waits that reached `upstream.timeout` without a slot.
     timed_out: Counter,
+    /// AppSignal 429s on a query, each backing its API off, by API.
+    /// In [`QueryApi::ALL`] order.
+    back_offs: [Counter; 2],
 }
 
 impl QueryMetrics {
@@ -23,22 +35,29 @@ impl QueryMetrics {
         let in_flight = Gauge::default();
         registry.register(
             "queries_in_flight",
-            "V2 queries being answered by AppSignal now",
+            "V2 and GraphQL queries being answered by AppSignal now",
             in_flight.clone(),
         );
         let waiting = Gauge::default();
         registry.register(
             "queries_waiting",
-            "V2 queries waiting for a slot (upstream.max_concurrent_queries)",
+            "V2 and GraphQL queries waiting for a slot (upstream.max_concurrent_queries)",
             waiting.clone(),
         );
         let timed_out = Counter::default();
         registry.register(
             "query_waits_timed_out",
-            "V2 queries that waited upstream.timeout for a slot and gave up",
+            "V2 and GraphQL queries that waited upstream.timeout for a slot and gave up",
             timed_out.clone(),
         );
-        QueryMetrics { in_flight, waiting, timed_out }
+        let family = Family::<ApiLabel, Counter>::default();
+        let back_offs = QueryApi::ALL.map(|api| family.get_or_create_owned(&ApiLabel { api: api.label() }));
+        registry.register(
+            "query_back_offs",
+            "AppSignal 429s on a query, each backing that API (v2, graphql) off for its Retry-After",
+            family,
+        );
+        QueryMetrics { in_flight, waiting, timed_out, back_offs }
     }
 
     /// A query starts or stops waiting for a slot (`+1` / `-1`).
@@ -54,5 +73,10 @@ impl QueryMetrics {
     /// A wait ran out.
     pub fn timed_out(&self) {
         self.timed_out.inc();
+    }
+
+    /// AppSignal's 429 backed `api` off.
+    pub fn backed_off(&self, api: QueryApi) {
+        self.back_offs[api.index()].inc();
     }
 }

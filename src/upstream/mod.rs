@@ -28,6 +28,7 @@ use percent_encoding::utf8_percent_encode;
 
 pub use budget::{BoxFuture, Budget, FleetBudget};
 pub use error::UpstreamError;
+pub use queries::QueryApi;
 use retry_after::parse_retry_after;
 
 use crate::config::{Rate, Token, UpstreamSettings};
@@ -53,6 +54,17 @@ pub enum Api {
     Rest,
     /// The Public API V2: the token as `Authorization: Bearer`; a `POST` with a body.
     V2,
+}
+
+impl Api {
+    /// The query API whose slots and back-off a call takes part in; `None` for the REST
+    /// API, which has neither.
+    pub fn query_api(self) -> Option<QueryApi> {
+        match self {
+            Api::Rest => None,
+            Api::V2 => Some(QueryApi::V2),
+        }
+    }
 }
 
 /// One upstream request, written by the gateway: what the fill fetches.
@@ -166,11 +178,11 @@ impl Upstream {
             self.metrics.rate_limited(scope);
             return Err(refused);
         }
-        // A V2 query also needs one of AppSignal's query slots, waited for apart from
-        // (and before) the exchange's own timeout.
-        let _query = match call.api {
-            Api::V2 => Some(self.queries.slot(self.timeout, &self.metrics.queries).await?),
-            Api::Rest => None,
+        // A query also needs one of AppSignal's query slots, waited for apart from (and
+        // before) the exchange's own timeout.
+        let _query = match call.api.query_api() {
+            Some(api) => Some(self.queries.slot(api, self.timeout, &self.metrics.queries).await?),
+            None => None,
         };
         let started = Instant::now();
         let exchange = async {
@@ -188,10 +200,10 @@ impl Upstream {
             Err(error) => error.status(),
         };
         self.metrics.upstream_call(status, started.elapsed());
-        if let (Err(UpstreamError::Throttled(wait)), Api::V2) = (&result, call.api) {
-            // AppSignal's query concurrency cap: V2 waits, v1 goes on.
+        if let (Err(UpstreamError::Throttled(wait)), Some(api)) = (&result, call.api.query_api()) {
+            // AppSignal's query concurrency cap: that query API waits, the others go on.
             self.metrics.rate_limited(LimitScope::AppSignal);
-            self.queries.back_off(*wait);
+            self.queries.back_off(api, *wait, &self.metrics.queries);
         } else if let Err(UpstreamError::Throttled(wait)) = &result {
             self.metrics.rate_limited(LimitScope::AppSignal);
             self.guard.back_off(*wait);

@@ -334,6 +334,15 @@ async fn a_v2_429_backs_off_v2_and_not_v1() {
     assert_eq!(gateway.fake.count(), 1, "the back-off costs AppSignal nothing");
     assert_eq!(gateway.get("/api/blog/samples.json").await.status, 200, "v1 goes on");
     assert_eq!(gateway.fake.count(), 2);
+    let backed_off = |api: &'static str| {
+        let gateway = &gateway;
+        async move { gateway.metric(&format!(r#"appsignal_gateway_query_back_offs_total{{api="{api}"}}"#)).await }
+    };
+    assert_eq!(
+        (backed_off("v2").await, backed_off("graphql").await),
+        (1.0, 0.0),
+        "V2 backed off, GraphQL not"
+    );
 }
 
 #[tokio::test]
