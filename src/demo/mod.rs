@@ -6,6 +6,7 @@
 
 mod dashboard;
 pub mod data;
+mod graphql;
 mod simulated;
 
 use std::net::SocketAddr;
@@ -208,6 +209,7 @@ pub fn banner(
          \x20 {curl} '{base}/api/{id}/samples/performance.json?action_id=BlogPostsController%23show&count_only=true'\n\
          \x20 {curl} '{base}/api/blog/graphs.json?kind=web&timeframe=day&fields[]=mean&fields[]=ex_rate'\n\
          \x20 {curl} '{base}/api/shop/markers.json?kind=deploy'\n\
+         \x20 {curl} '{base}/api/blog/graphql/ExceptionIncidents.json?state=OPEN&limit=5'   # GraphQL\n\
          \x20 {curl} -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
          \x20 {curl} -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\
          \nAdmin (operators only):\n\

@@ -14,6 +14,7 @@ mod compression;
 mod connections;
 mod deploy;
 mod embed;
+mod fake_graphql;
 mod hardening;
 mod jsonp_props;
 mod keys;

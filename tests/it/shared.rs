@@ -413,7 +413,7 @@ async fn a_redis_cluster_coalesces_and_budgets_too() {
     }
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(RedisServer::start_on(redis::free_port(), true).await);
+        nodes.push(RedisServer::start_cluster_node().await);
     }
     let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
     let mut args = vec!["--cluster", "create"];

@@ -42,14 +42,38 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a standalone server on a free port and waits until it accepts connections.
     pub async fn start() -> Self {
-        Self::start_on(free_port(), false).await
+        Self::start_anywhere(false).await
     }
 
-    /// Starts a server on `port` (a cluster node when `cluster`).
+    /// Starts a cluster node on a free port (its bus port is 10000 above).
+    pub async fn start_cluster_node() -> Self {
+        Self::start_anywhere(true).await
+    }
+
+    /// Starts a server on `port` (a cluster node when `cluster`); panics if it cannot bind it.
     pub async fn start_on(port: u16, cluster: bool) -> Self {
-        let mut server = RedisServer { port, child: None, dir: tempfile::tempdir().unwrap(), cluster };
-        server.launch().await;
+        let mut server = Self::unstarted(port, cluster);
+        assert!(server.launch().await, "redis-server on port {port} exited before it was ready");
         server
+    }
+
+    /// A port found free can be taken by a parallel test before redis-server binds it (and a
+    /// cluster node's bus port was never checked), so a server that exits before it is ready
+    /// is started again on another port.
+    async fn start_anywhere(cluster: bool) -> Self {
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let mut server = Self::unstarted(free_port(), cluster);
+            if server.launch().await {
+                return server;
+            }
+            eprintln!("redis-server could not take port {}; trying another", server.port);
+        }
+        panic!("redis-server exited before it was ready on {ATTEMPTS} free ports");
+    }
+
+    fn unstarted(port: u16, cluster: bool) -> Self {
+        RedisServer { port, child: None, dir: tempfile::tempdir().unwrap(), cluster }
     }
 
     /// `redis://127.0.0.1:{port}/0`.
@@ -57,7 +81,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    async fn launch(&mut self) {
+    /// Spawns it and waits until it is ready: false if it exited first (its port was taken).
+    async fn launch(&mut self) -> bool {
         let mut command = Command::new("redis-server");
         command
             .args([
@@ -82,15 +107,21 @@ impl RedisServer {
         let ready = async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 if line.contains("Ready to accept connections") {
-                    return;
+                    return true;
                 }
             }
-            panic!("redis-server on port {} exited before it was ready", self.port);
+            false
         };
-        tokio::time::timeout(Duration::from_secs(20), ready).await.expect("redis-server ready within 20 s");
+        let ready = tokio::time::timeout(Duration::from_secs(20), ready)
+            .await
+            .expect("redis-server ready within 20 s");
+        if !ready {
+            return false;
+        }
         // Keep draining its output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
+        true
     }
 
     /// SIGKILL, and waits for it to be gone.
@@ -103,7 +134,7 @@ impl RedisServer {
     /// Starts it again on the same port, empty.
     pub async fn restart(&mut self) {
         self.kill().await;
-        self.launch().await;
+        assert!(self.launch().await, "redis-server on port {} exited before it was ready", self.port);
     }
 
     fn signal(&self, signal: &str) {
