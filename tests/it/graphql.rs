@@ -51,7 +51,8 @@ async fn a_get_route_sends_the_declared_document_with_typed_canonical_variables(
     assert_eq!(sent.operation_name.as_deref(), Some("ExceptionIncidents"));
     assert_eq!(
         sent.body["variables"].to_string(),
-        json!({"appId": APP_ID, "limit": 5, "namespaces": ["background", "web"], "state": "OPEN"}).to_string(),
+        json!({"appId": APP_ID, "limit": 5, "namespaces": ["background", "web"], "state": "OPEN"})
+            .to_string(),
         "canonical: keys sorted, the alias resolved, a list sorted, an Int a number"
     );
     assert!(sent.body.get("extensions").is_none());
@@ -83,7 +84,11 @@ async fn a_get_route_refuses_bad_missing_and_unknown_parameters_naming_them() {
     ] {
         let answer = gateway.get(&format!("/api/blog/graphql/Incident.json?{query}")).await;
         assert_eq!((answer.status.as_u16(), answer.code().as_str()), (400, "invalid_parameter"), "{query}");
-        assert!(answer.json()["error"]["message"].as_str().unwrap().contains(&format!("`{named}`")), "{query}: {}", answer.text());
+        assert!(
+            answer.json()["error"]["message"].as_str().unwrap().contains(&format!("`{named}`")),
+            "{query}: {}",
+            answer.text()
+        );
     }
     for (query, named) in [
         ("limit=0", "limit"),
@@ -96,10 +101,15 @@ async fn a_get_route_refuses_bad_missing_and_unknown_parameters_naming_them() {
         assert_eq!(answer.status, 400, "{query}: {}", answer.text());
         assert!(answer.text().contains(&format!("`{named}")), "{query}: {}", answer.text());
     }
-    let dates = gateway.get("/api/blog/graphql/DeployMarkers.json?start=1700000000&end=2023-11-15T01:00:00%2B01:00").await;
+    let dates = gateway
+        .get("/api/blog/graphql/DeployMarkers.json?start=1700000000&end=2023-11-15T01:00:00%2B01:00")
+        .await;
     assert_eq!(dates.status, 200, "{}", dates.text());
     let sent = gateway.fake.graphql().pop().unwrap();
-    assert_eq!(sent.variables["start"], "2023-11-14T22:13:20Z", "DateTime as `since` reads it, RFC 3339 UTC out");
+    assert_eq!(
+        sent.variables["start"], "2023-11-14T22:13:20Z",
+        "DateTime as `since` reads it, RFC 3339 UTC out"
+    );
     assert_eq!(sent.variables["end"], "2023-11-15T00:00:00Z");
     assert_eq!(gateway.fake.graphql().len(), 1, "no refused request reached AppSignal");
     for path in [
@@ -118,19 +128,30 @@ async fn a_get_route_refuses_bad_missing_and_unknown_parameters_naming_them() {
 
 #[tokio::test]
 async fn a_get_route_serves_jsonp_and_cors_as_every_get_route() {
-    let gateway = TestGateway::start(|raw| raw.cors.allowed_origins = vec!["https://dash.example".into()]).await;
+    let gateway =
+        TestGateway::start(|raw| raw.cors.allowed_origins = vec!["https://dash.example".into()]).await;
     let page = [("origin", "https://dash.example")];
     let cors = gateway.send(Method::GET, "/api/blog/graphql/Incident.json?incidentNumber=1", &page).await;
     assert_eq!(cors.status, 200, "{}", cors.text());
     assert_eq!(cors.header("access-control-allow-origin"), Some("https://dash.example"));
     let script = [("referer", "https://dash.example/wall")];
-    let jsonp = gateway.send(Method::GET, "/api/blog/graphql/Incident.json?incidentNumber=1&callback=show", &script).await;
+    let jsonp = gateway
+        .send(Method::GET, "/api/blog/graphql/Incident.json?incidentNumber=1&callback=show", &script)
+        .await;
     assert_eq!(jsonp.status, 200);
     assert!(jsonp.text().starts_with("/**/ typeof show === 'function' && show({"), "{}", jsonp.text());
     assert!(jsonp.header("content-type").unwrap().starts_with("text/javascript"));
-    let foreign = gateway.send(Method::GET, "/api/blog/graphql/Incident.json?incidentNumber=1&callback=show", &[]).await;
+    let foreign = gateway
+        .send(Method::GET, "/api/blog/graphql/Incident.json?incidentNumber=1&callback=show", &[])
+        .await;
     assert!(foreign.text().contains("forbidden_origin"), "JSONP without an allowed page: {}", foreign.text());
-    let preflight = gateway.send(Method::OPTIONS, "/graphql", &[("origin", "https://dash.example"), ("access-control-request-method", "POST")]).await;
+    let preflight = gateway
+        .send(
+            Method::OPTIONS,
+            "/graphql",
+            &[("origin", "https://dash.example"), ("access-control-request-method", "POST")],
+        )
+        .await;
     assert_eq!(preflight.status, 204);
     assert!(preflight.header("access-control-allow-methods").unwrap().contains("POST"));
     assert_eq!(gateway.fake.graphql().len(), 1, "one entry for the CORS and the JSONP request");
@@ -141,16 +162,25 @@ async fn declared_text_in_another_layout_is_served_and_typenames_reach_appsignal
     let gateway = TestGateway::start(|_| {}).await;
     // Other whitespace and comments, commas: the same operation.
     let relaid = format!("# my copy\n{}", EXCEPTIONS.replace("\n  ", "\n\t, ").replace("  ", " "));
-    let answer = post(&gateway, &json!({"query": relaid, "variables": {"appId": "blog", "state": "OPEN"}})).await;
+    let answer =
+        post(&gateway, &json!({"query": relaid, "variables": {"appId": "blog", "state": "OPEN"}})).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     clean(&gateway, &answer);
-    assert_eq!(gateway.fake.graphql_documents(), [EXCEPTIONS], "the declared document, not the client's bytes");
+    assert_eq!(
+        gateway.fake.graphql_documents(),
+        [EXCEPTIONS],
+        "the declared document, not the client's bytes"
+    );
     // The GET route asks the same question: one entry.
     let get = gateway.get("/api/blog/graphql/ExceptionIncidents.json?state=OPEN").await;
     assert!(get.header("cache-status").unwrap().contains("hit"), "{:?}", get.header("cache-status"));
     // Apollo Client's `__typename`s: the gateway's printing of the client's operation goes up.
     let typed = EXCEPTIONS.replace("rows {", "rows { __typename").replace("total", "__typename total");
-    let answer = post(&gateway, &json!({"query": typed, "operationName": "ExceptionIncidents", "variables": {"appId": APP_ID}})).await;
+    let answer = post(
+        &gateway,
+        &json!({"query": typed, "operationName": "ExceptionIncidents", "variables": {"appId": APP_ID}}),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let rows = &answer.json()["data"]["app"]["paginatedExceptionIncidents"]["rows"];
     assert_eq!(rows[0]["__typename"], "ExceptionIncident", "{}", answer.text());
@@ -169,10 +199,12 @@ async fn foreign_apps_by_path_and_by_variables_are_404_with_no_upstream_call() {
     }
     let missing = post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"state": "OPEN"}})).await;
     assert_eq!((missing.status.as_u16(), gql_code(&missing).as_str()), (400, "invalid_parameter"));
-    let wrong = post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "limit": 500}})).await;
+    let wrong =
+        post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "limit": 500}})).await;
     assert_eq!(wrong.status, 400);
     assert!(wrong.text().contains("variables.limit"), "{}", wrong.text());
-    let unknown = post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "query": "x"}})).await;
+    let unknown =
+        post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "query": "x"}})).await;
     assert!(unknown.text().contains("variables.query"), "{}", unknown.text());
     assert_eq!(gateway.fake.count(), 0);
 }
@@ -203,9 +235,11 @@ async fn a_key_outside_its_scope_reads_no_app_through_variables() {
 fn hostile() -> Vec<String> {
     let viewer = "query V { viewer { token } }".to_owned();
     let organization = "query ExceptionIncidents($appId: String!) { app(id: $appId) { organization { apps { id pushApiKey } } } }".to_owned();
-    let mutation = "mutation ExceptionIncidents($appId: String!) { deleteApp(appId: $appId) { id } }".to_owned();
+    let mutation =
+        "mutation ExceptionIncidents($appId: String!) { deleteApp(appId: $appId) { id } }".to_owned();
     let extra_field = EXCEPTIONS.replace("total", "total frontendApiKey");
-    let fragment = format!("{}\nfragment F on App {{ pushApiKey }}", EXCEPTIONS.replace("total", "total ...F"));
+    let fragment =
+        format!("{}\nfragment F on App {{ pushApiKey }}", EXCEPTIONS.replace("total", "total ...F"));
     let second = format!("{EXCEPTIONS}\nquery Two {{ viewer {{ token }} }}");
     let root = EXCEPTIONS.replacen("app(id: $appId) {", "viewer { token } app(id: $appId) {", 1);
     let anonymous = "{ viewer { token } }".to_owned();
@@ -218,7 +252,11 @@ async fn hostile_documents_over_post_and_get_are_403_with_no_upstream_request() 
     let gateway = TestGateway::start(|_| {}).await;
     for document in hostile() {
         let answer = post(&gateway, &json!({"query": document, "variables": {"appId": "blog"}})).await;
-        assert_eq!((answer.status.as_u16(), gql_code(&answer).as_str()), (403, "operation_not_allowed"), "{document}");
+        assert_eq!(
+            (answer.status.as_u16(), gql_code(&answer).as_str()),
+            (403, "operation_not_allowed"),
+            "{document}"
+        );
         assert_eq!(answer.header("content-type"), Some("application/json"));
         answer.assert_no_token();
         let query = format!(
@@ -227,11 +265,19 @@ async fn hostile_documents_over_post_and_get_are_403_with_no_upstream_request() 
             percent_encoding::utf8_percent_encode(r#"{"appId":"blog"}"#, percent_encoding::NON_ALPHANUMERIC)
         );
         let answer = gateway.get(&query).await;
-        assert_eq!((answer.status.as_u16(), gql_code(&answer).as_str()), (403, "operation_not_allowed"), "GET {document}");
+        assert_eq!(
+            (answer.status.as_u16(), gql_code(&answer).as_str()),
+            (403, "operation_not_allowed"),
+            "GET {document}"
+        );
         answer.assert_no_token();
     }
     // The declared text, but naming another operation.
-    let renamed = post(&gateway, &json!({"query": EXCEPTIONS, "operationName": "Incident", "variables": {"appId": "blog"}})).await;
+    let renamed = post(
+        &gateway,
+        &json!({"query": EXCEPTIONS, "operationName": "Incident", "variables": {"appId": "blog"}}),
+    )
+    .await;
     assert_eq!(renamed.status, 403);
     assert_eq!(gateway.fake.count(), 0, "nothing reached AppSignal: {:?}", gateway.fake.graphql_documents());
 }
@@ -254,7 +300,13 @@ async fn the_graphql_endpoint_checks_method_media_type_and_body_first() {
     assert_eq!((empty.status.as_u16(), gql_code(&empty).as_str()), (400, "invalid_body"));
     let jsonp = gateway.get("/graphql?callback=cb").await;
     assert_eq!((jsonp.status.as_u16(), gql_code(&jsonp).as_str()), (400, "invalid_parameter"));
-    let foreign = gateway.post_with("/graphql", "{}", &[("content-type", "application/json"), ("origin", "https://evil.example")]).await;
+    let foreign = gateway
+        .post_with(
+            "/graphql",
+            "{}",
+            &[("content-type", "application/json"), ("origin", "https://evil.example")],
+        )
+        .await;
     assert_eq!((foreign.status.as_u16(), gql_code(&foreign).as_str()), (403, "forbidden_origin"));
     assert_eq!(gateway.fake.count(), 0);
 }
@@ -265,9 +317,14 @@ async fn the_persisted_query_handshake_learns_only_true_hashes_of_declared_text(
     // Apollo's own printing of the operation: its layout, its `__typename`s.
     let apollo = INCIDENT.replace("  ", " ").replace("digests\n", "digests\n __typename\n");
     let hash = sha256(&apollo);
-    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}, "clientLibrary": {"name": "x"}});
+    let extensions =
+        json!({"persistedQuery": {"version": 1, "sha256Hash": hash}, "clientLibrary": {"name": "x"}});
     let variables = json!({"appId": "blog", "incidentNumber": 1});
-    let first = post(&gateway, &json!({"operationName": "Incident", "variables": variables, "extensions": extensions})).await;
+    let first = post(
+        &gateway,
+        &json!({"operationName": "Incident", "variables": variables, "extensions": extensions}),
+    )
+    .await;
     assert_eq!(first.status, 200);
     assert_eq!(
         first.text(),
@@ -286,17 +343,36 @@ async fn the_persisted_query_handshake_learns_only_true_hashes_of_declared_text(
     assert!(unknown.text().contains("PERSISTED_QUERY_NOT_FOUND"));
     assert_eq!(gateway.fake.count(), 0);
     // Apollo's retry: text and hash.
-    let retry = post(&gateway, &json!({"query": apollo, "variables": variables, "extensions": extensions})).await;
+    let retry =
+        post(&gateway, &json!({"query": apollo, "variables": variables, "extensions": extensions})).await;
     assert_eq!(retry.status, 200, "{}", retry.text());
-    assert_eq!(retry.json()["data"]["app"]["incident"]["__typename"], "ExceptionIncident", "{}", retry.text());
+    assert_eq!(
+        retry.json()["data"]["app"]["incident"]["__typename"],
+        "ExceptionIncident",
+        "{}",
+        retry.text()
+    );
     // Learned: the hash alone now, over POST and GET (`useGETForHashedQueries`).
-    let hashed = post(&gateway, &json!({"operationName": "Incident", "variables": variables, "extensions": extensions})).await;
+    let hashed = post(
+        &gateway,
+        &json!({"operationName": "Incident", "variables": variables, "extensions": extensions}),
+    )
+    .await;
     assert_eq!(hashed.status, 200);
-    assert!(hashed.header("cache-status").unwrap().contains("hit"), "the same document and variables: one entry");
-    let enc = |v: &Value| percent_encoding::utf8_percent_encode(&v.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+    assert!(
+        hashed.header("cache-status").unwrap().contains("hit"),
+        "the same document and variables: one entry"
+    );
+    let enc = |v: &Value| {
+        percent_encoding::utf8_percent_encode(&v.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     let other = json!({"appId": "blog", "incidentNumber": 2});
     let get = gateway
-        .get(&format!("/graphql?operationName=Incident&variables={}&extensions={}", enc(&other), enc(&extensions)))
+        .get(&format!(
+            "/graphql?operationName=Incident&variables={}&extensions={}",
+            enc(&other),
+            enc(&extensions)
+        ))
         .await;
     assert_eq!(get.status, 200, "{}", get.text());
     assert_eq!(get.json()["data"]["app"]["incident"]["number"], 2, "{}", get.text());
@@ -308,7 +384,10 @@ async fn the_persisted_query_handshake_learns_only_true_hashes_of_declared_text(
     assert_eq!(documents.len(), 3, "{documents:?}");
     assert!(documents[..2].iter().all(|d| d.contains("__typename") && *d != INCIDENT));
     assert_eq!(documents[2], INCIDENT);
-    assert!(gateway.fake.graphql().iter().all(|r| r.body.get("extensions").is_none()), "extensions never forwarded");
+    assert!(
+        gateway.fake.graphql().iter().all(|r| r.body.get("extensions").is_none()),
+        "extensions never forwarded"
+    );
 }
 
 #[tokio::test]
@@ -331,7 +410,8 @@ async fn answers_with_errors_are_never_stored() {
     assert!(message.contains("Field 'gone' doesn't exist"), "{message}");
     refused.assert_no_token();
     gateway.fake.then(Reply::GraphQlRefused(400, "Variable $x of type String was provided invalid value"));
-    let over_post = post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "state": "OPEN"}})).await;
+    let over_post =
+        post(&gateway, &json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "state": "OPEN"}})).await;
     assert_eq!((over_post.status.as_u16(), gql_code(&over_post).as_str()), (502, "appsignal_graphql_error"));
     // Nothing was stored: the next request is answered fresh, and stored.
     let fresh = gateway.get(path).await;

@@ -24,7 +24,8 @@ fn check(document: &str) -> (bool, String) {
     let file = dir.path().join("q.graphql");
     std::fs::write(&file, document).unwrap();
     let path = binary::write_config(dir.path(), &yaml("https://appsignal.com", "Q", file.to_str().unwrap()));
-    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
+    let (status, stdout, stderr) =
+        binary::run(&["check", "--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
     assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
     (status.success(), format!("{stdout}{stderr}").replace(file.to_str().unwrap(), "q.graphql"))
 }
@@ -34,9 +35,18 @@ fn check_names_the_cause_of_each_refused_document() {
     let (ok, out) = check("query Q($appId: String!, $limit: Int) {\n  app(id: $appId) { name }\n}\n");
     assert!(ok, "{out}");
     for (document, said) in [
-        ("mutation Q($appId: String!) {\n  deleteApp(appId: $appId) { id }\n}", "q.graphql line 1: is a `mutation`"),
-        ("subscription Q($appId: String!) {\n  app(id: $appId) { name }\n}", "q.graphql line 1: is a `subscription`"),
-        ("query Q($appId: String!) {\n  viewer {\n    token\n  }\n}", "q.graphql line 2: `viewer`: the field `viewer` is never allowed"),
+        (
+            "mutation Q($appId: String!) {\n  deleteApp(appId: $appId) { id }\n}",
+            "q.graphql line 1: is a `mutation`",
+        ),
+        (
+            "subscription Q($appId: String!) {\n  app(id: $appId) { name }\n}",
+            "q.graphql line 1: is a `subscription`",
+        ),
+        (
+            "query Q($appId: String!) {\n  viewer {\n    token\n  }\n}",
+            "q.graphql line 2: `viewer`: the field `viewer` is never allowed",
+        ),
         (
             "query Q($appId: String!) {\n  app(id: $appId) {\n    organization { apps { id } }\n  }\n}",
             "q.graphql line 3: `app.organization`: the field `organization` is never allowed",
@@ -67,11 +77,18 @@ fn check_names_the_cause_of_each_refused_document() {
 #[test]
 fn check_names_an_unreadable_operation_file_and_a_bad_name() {
     let dir = tempfile::tempdir().unwrap();
-    let path = binary::write_config(dir.path(), &yaml("https://appsignal.com", "Incident", "/nonexistent/x.graphql"));
-    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
+    let path = binary::write_config(
+        dir.path(),
+        &yaml("https://appsignal.com", "Incident", "/nonexistent/x.graphql"),
+    );
+    let (status, stdout, stderr) =
+        binary::run(&["check", "--config", &path], &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)]);
     assert!(!status.success());
     let out = format!("{stdout}{stderr}");
-    assert!(out.contains("graphql.operations[0].file") && out.contains("cannot read /nonexistent/x.graphql"), "{out}");
+    assert!(
+        out.contains("graphql.operations[0].file") && out.contains("cannot read /nonexistent/x.graphql"),
+        "{out}"
+    );
     assert!(out.contains("graphql.operations[0].name") && out.contains("built-in"), "{out}");
 }
 
@@ -104,8 +121,13 @@ async fn a_reload_with_a_bad_operation_is_rejected_whole_and_the_old_one_serves_
     let reload = support::send(Method::POST, &format!("http://{admin}/config/reload"), &[]).await;
     assert_eq!(reload.status, 400, "{}", reload.text());
     assert!(reload.text().contains("graphql.operations[0].file"), "{}", reload.text());
-    assert!(reload.text().contains("app.paginatedPerformanceIncidents.rows.organization"), "{}", reload.text());
-    let still = support::send(Method::GET, &format!("http://{listen}/api/blog/graphql/Slow.json?limit=4"), &[]).await;
+    assert!(
+        reload.text().contains("app.paginatedPerformanceIncidents.rows.organization"),
+        "{}",
+        reload.text()
+    );
+    let still =
+        support::send(Method::GET, &format!("http://{listen}/api/blog/graphql/Slow.json?limit=4"), &[]).await;
     assert_eq!(still.status, 200);
     assert!(fake.graphql_documents().iter().all(|d| d == good), "the refused document never went up");
     assert!(process.terminate().success());
