@@ -313,7 +313,8 @@ impl GatewayError {
             GatewayError::Upstream(U::GraphQl(messages)) => (
                 S::BAD_GATEWAY,
                 "appsignal_graphql_error",
-                format!("AppSignal refused the declared operation (has its schema moved?): {messages}").into(),
+                format!("AppSignal refused the declared operation (has its schema moved?): {messages}")
+                    .into(),
             ),
             GatewayError::Upstream(U::TooLarge(_)) => (
                 S::BAD_GATEWAY,
@@ -506,7 +507,10 @@ mod tests {
         check(U::NotJson.into(), 502, "upstream_invalid_response");
         check(U::TooLarge(10).into(), 502, "upstream_response_too_large");
         let refused: GatewayError = U::GraphQl("Field 'x' doesn't exist on type 'App'".into()).into();
-        assert!(refused.client_view().message.contains("Field 'x' doesn't exist"), "AppSignal's messages are told");
+        assert!(
+            refused.client_view().message.contains("Field 'x' doesn't exist"),
+            "AppSignal's messages are told"
+        );
         check(refused, 502, "appsignal_graphql_error");
     }
 

@@ -240,7 +240,10 @@ fn parameter(spec: &ParamSpec) -> Value {
         ParamKind::Ranged(..) | ParamKind::Float | ParamKind::Ident => scalar(spec.kind),
         ParamKind::ListOf(inner) => {
             let (items, _) = scalar(*inner);
-            (json!({ "type": "array", "items": items }), "A list: repeat `name[]=`; de-duplicated and sorted.")
+            (
+                json!({ "type": "array", "items": items }),
+                "A list: repeat `name[]=`; de-duplicated and sorted.",
+            )
         }
     };
     let mut parameter =
@@ -330,9 +333,7 @@ fn graphql_endpoint(keys: bool) -> Value {
             "extensions": { "type": "object", "description": "`persistedQuery: {version: 1, sha256Hash}`." }
         }
     });
-    let query_param = |name: &str, description: &str| {
-        json!({ "name": name, "in": "query", "description": description, "schema": { "type": "string" } })
-    };
+    let query_param = |name: &str, description: &str| json!({ "name": name, "in": "query", "description": description, "schema": { "type": "string" } });
     let security = if keys { json!([{ "bearer": [] }, { "key": [] }]) } else { json!([]) };
     json!({
         "post": {

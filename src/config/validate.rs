@@ -87,7 +87,10 @@ impl Files {
                 .map(|(i, op)| match std::fs::read_to_string(&op.file) {
                     Ok(text) => Some(text),
                     Err(e) => {
-                        c.fail(format!("graphql.operations[{i}].file"), format!("cannot read {}: {e}", op.file));
+                        c.fail(
+                            format!("graphql.operations[{i}].file"),
+                            format!("cannot read {}: {e}", op.file),
+                        );
                         None
                     }
                 })

@@ -27,7 +27,7 @@ use crate::config::DashboardKey;
 use crate::error::{Allowed, GatewayError};
 use crate::graphql::canonical::{self, sha256_hex};
 use crate::graphql::learned::Learned;
-use crate::graphql::{variables, Operation};
+use crate::graphql::{variables, Operation, Sendable};
 use crate::key::{CacheKey, KeyKind};
 use crate::response::{self, Body};
 use crate::route::{Normalised, ParamError, PathMatch, QueryOptions, RouteError, Target};
@@ -69,7 +69,7 @@ struct PersistedQuery {
 /// What a request asks for: a declared operation and the document to send for it, or
 /// a hash the gateway does not know (Apollo then sends the text).
 enum Resolved {
-    Operation(Arc<Operation>, Arc<str>),
+    Operation(Arc<Operation>, Sendable),
     HashNotFound,
 }
 
@@ -177,7 +177,10 @@ fn from_query(request: &Exchange<'_>, query: Option<&str>) -> Result<GraphQlRequ
             }
             "_" | "token" | "key" => {}
             other if other == callback => {
-                return Err(bad(other, "JSONP is for the GET routes: /graphql answers JSON to GraphQL clients"))
+                return Err(bad(
+                    other,
+                    "JSONP is for the GET routes: /graphql answers JSON to GraphQL clients",
+                ))
             }
             other => return Err(bad(other, "is not a parameter of /graphql")),
         }
@@ -198,12 +201,7 @@ fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved
         (Some(text), hash) => {
             let forms = canonical::forms(text).ok_or(GatewayError::OperationNotAllowed)?;
             let operation = operations.by_checked(&forms.checked).ok_or(GatewayError::OperationNotAllowed)?;
-            // The declared document when the client added no `__typename`; else the
-            // gateway's printing of the client's operation, with its `__typename`s.
-            let document = match forms.printed == operation.printed {
-                true => operation.document.clone(),
-                false => Arc::from(forms.printed),
-            };
+            let document = operation.as_sent(forms).ok_or(GatewayError::OperationNotAllowed)?;
             if let Some(hash) = hash {
                 if !sha256_hex(text.as_bytes()).eq_ignore_ascii_case(hash) {
                     return Err(GatewayError::PersistedQueryMismatch);
@@ -219,7 +217,7 @@ fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved
         (None, Some(hash)) => {
             let hash = hash.to_ascii_lowercase();
             match operations.by_hash(&hash) {
-                Some(operation) => (operation.clone(), operation.document.clone()),
+                Some(operation) => (operation.clone(), operation.declared()),
                 None => match generation.learned.get(&hash) {
                     Some(learned) => (learned.operation, learned.document),
                     None => return Ok(Resolved::HashNotFound),
@@ -243,7 +241,7 @@ fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved
 fn post_target(
     request: &mut Exchange<'_>,
     operation: &Arc<Operation>,
-    document: &Arc<str>,
+    document: &Sendable,
     variables: Map<String, Value>,
     key: Option<&DashboardKey>,
 ) -> Result<Target, GatewayError> {
@@ -279,7 +277,7 @@ pub(super) fn route_target(
         .ok_or_else(|| RouteError::Param(ParamError::new(name, "is not a declared operation")))?;
     let (normalised, callback) = Normalised::from_query(m.route, query.unwrap_or(""), opts)?;
     let typed = variables::from_params(operation, normalised.pairs());
-    let mut target = target(operation, &operation.document, m.app_id, typed);
+    let mut target = target(operation, &operation.declared(), m.app_id, typed);
     target.callback = callback;
     Ok(target)
 }
@@ -298,21 +296,17 @@ pub(super) fn match_operation(path: &str, generation: &Generation) -> Option<Pat
 /// canonical variables).
 fn target(
     operation: &Operation,
-    document: &Arc<str>,
+    document: &Sendable,
     app_id: Arc<str>,
     variables: std::collections::BTreeMap<String, Value>,
 ) -> Target {
     let variables = variables::canonical(&app_id, variables);
-    let hash = match Arc::ptr_eq(document, &operation.document) {
-        true => operation.sha256.clone(),
-        false => sha256_hex(document.as_bytes()),
-    };
-    let question = format!("{} {hash} {variables}", operation.name);
+    let question = format!("{} {} {variables}", operation.name, document.sha256());
     let key = CacheKey::new(&app_id, KeyKind::GraphQl, &question);
     let text = |s: &str| Value::String(s.to_owned()).to_string();
     let body = format!(
         r#"{{"query":{},"operationName":{},"variables":{variables}}}"#,
-        text(document),
+        text(document.text()),
         text(&operation.name)
     );
     Target {

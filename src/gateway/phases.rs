@@ -144,7 +144,18 @@ impl<'a> Exchange<'a> {
             code: None,
         };
         let origin = parts.headers.get(http::header::ORIGIN);
-        Exchange { generation, parts, peer, id, log, started, origin, metrics, key_requests: None, graphql: false }
+        Exchange {
+            generation,
+            parts,
+            peer,
+            id,
+            log,
+            started,
+            origin,
+            metrics,
+            key_requests: None,
+            graphql: false,
+        }
     }
 
     /// Phase 0: a `Host` this listener answers (`allowed_hosts`), before any work, so a

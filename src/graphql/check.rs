@@ -81,7 +81,11 @@ pub fn check(text: &str, name: &str) -> Result<Vec<Variable>, Vec<Refusal>> {
                 let Some(fragment_name) = fragment.fragment_name().and_then(|n| n.name()) else { continue };
                 let fragment_name = fragment_name.text().to_string();
                 if c.fragments.contains_key(&fragment_name) {
-                    c.refuse(fragment.syntax(), "", format!("the fragment `{fragment_name}` is defined twice"));
+                    c.refuse(
+                        fragment.syntax(),
+                        "",
+                        format!("the fragment `{fragment_name}` is defined twice"),
+                    );
                 }
                 c.fragments.insert(fragment_name, fragment);
             }
@@ -100,8 +104,12 @@ pub fn check(text: &str, name: &str) -> Result<Vec<Variable>, Vec<Refusal>> {
             Vec::new()
         }
     };
-    let unused: Vec<_> =
-        c.fragments.iter().filter(|(n, _)| !c.used.contains(n)).map(|(n, f)| (n.clone(), f.clone())).collect();
+    let unused: Vec<_> = c
+        .fragments
+        .iter()
+        .filter(|(n, _)| !c.used.contains(n))
+        .map(|(n, f)| (n.clone(), f.clone()))
+        .collect();
     for (fragment_name, fragment) in unused {
         c.refuse(fragment.syntax(), "", format!("the fragment `{fragment_name}` is never used"));
     }
@@ -137,7 +145,12 @@ impl Checker<'_> {
         let offset = node
             .descendants_with_tokens()
             .filter_map(|e| e.into_token())
-            .find(|t| !matches!(t.kind(), apollo_parser::SyntaxKind::WHITESPACE | apollo_parser::SyntaxKind::COMMENT))
+            .find(|t| {
+                !matches!(
+                    t.kind(),
+                    apollo_parser::SyntaxKind::WHITESPACE | apollo_parser::SyntaxKind::COMMENT
+                )
+            })
             .map_or(node.text_range().start(), |t| t.text_range().start());
         self.refuse_at(u32::from(offset) as usize, path, reason);
     }
@@ -189,7 +202,11 @@ impl Checker<'_> {
                 app_id = true;
                 let exact = ty.syntax().to_string().split_whitespace().collect::<String>() == "String!";
                 if !exact || definition.default_value().is_some() {
-                    self.refuse(definition.syntax(), &path, "must be declared `$appId: String!`, without a default");
+                    self.refuse(
+                        definition.syntax(),
+                        &path,
+                        "must be declared `$appId: String!`, without a default",
+                    );
                 }
                 continue;
             }
@@ -220,7 +237,11 @@ impl Checker<'_> {
         }
         for selection in &selections {
             let Selection::Field(field) = selection else {
-                self.refuse(selection.syntax(), "", "the root selects only the field `app(id: $appId)`, no fragment");
+                self.refuse(
+                    selection.syntax(),
+                    "",
+                    "the root selects only the field `app(id: $appId)`, no fragment",
+                );
                 continue;
             };
             let name = field.name().map(|n| n.text().to_string()).unwrap_or_default();
@@ -239,7 +260,11 @@ impl Checker<'_> {
                 _ => false,
             };
             if !bound {
-                self.refuse(field.syntax(), "app", "must be `app(id: $appId)`: its only argument the bound app");
+                self.refuse(
+                    field.syntax(),
+                    "app",
+                    "must be `app(id: $appId)`: its only argument the bound app",
+                );
             }
             self.field(field, "", 1);
         }
@@ -294,7 +319,11 @@ impl Checker<'_> {
                     let inner = format!("{path}.(...{name})");
                     self.directives(spread.directives(), &inner);
                     let Some(fragment) = self.fragments.get(&name).cloned() else {
-                        self.refuse(spread.syntax(), &inner, format!("names no fragment of this document: `{name}`"));
+                        self.refuse(
+                            spread.syntax(),
+                            &inner,
+                            format!("names no fragment of this document: `{name}`"),
+                        );
                         continue;
                     };
                     if through.contains(&name) {
@@ -390,12 +419,7 @@ mod tests {
     #[test]
     fn each_refusal_names_its_line_path_and_cause() {
         refused("mutation Q($appId: String!) { deleteApp(appId: $appId) { id } }", 1, "", "`mutation`");
-        refused(
-            "subscription Q($appId: String!) { app(id: $appId) { name } }",
-            1,
-            "",
-            "`subscription`",
-        );
+        refused("subscription Q($appId: String!) { app(id: $appId) { name } }", 1, "", "`subscription`");
         refused("query Q($appId: String!) {\n  viewer { token }\n}", 2, "viewer", "never allowed");
         refused("query Q($appId: String!) {\n  viewer { token }\n}", 2, "viewer.token", "never allowed");
         refused(
@@ -422,7 +446,12 @@ mod tests {
             "timezones",
             "root field other than",
         );
-        refused("query Q($appId: String!) {\n  app(id: $appId) { name }\n  timezones { name }\n}", 1, "", "selects 2");
+        refused(
+            "query Q($appId: String!) {\n  app(id: $appId) { name }\n  timezones { name }\n}",
+            1,
+            "",
+            "selects 2",
+        );
         refused("query Q {\n  app(id: \"x\") { name }\n}", 1, "$appId", "`$appId: String!`");
         refused("query Q($appId: String) { app(id: $appId) { name } }", 1, "$appId", "`$appId: String!`");
         refused("query Q($appId: String!) { app(id: \"other\") { name } }", 1, "app", "app(id: $appId)");
@@ -440,7 +469,12 @@ mod tests {
             "app.name",
             "`@deprecated`",
         );
-        refused("query Q($appId: String!, $m: [[String]]) { app(id: $appId) { name } }", 1, "$m", "list of lists");
+        refused(
+            "query Q($appId: String!, $m: [[String]]) { app(id: $appId) { name } }",
+            1,
+            "$m",
+            "list of lists",
+        );
         refused("query Q($appId: String!) { app(id: $appId) { name }", 1, "", "does not parse");
         refused(
             "query Q($appId: String!) { app(id: $appId) { name } }\nfragment Unused on App { id }",
@@ -454,7 +488,12 @@ mod tests {
             "",
             "cycle",
         );
-        refused("query Q($appId: String!) { app(id: $appId) { __schema { types { name } } } }", 1, "app.__schema", "never allowed");
+        refused(
+            "query Q($appId: String!) { app(id: $appId) { __schema { types { name } } } }",
+            1,
+            "app.__schema",
+            "never allowed",
+        );
         let deep = format!(
             "query Q($appId: String!) {{ app(id: $appId) {{ {}x{} }} }}",
             "a { ".repeat(11),

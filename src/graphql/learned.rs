@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::Operation;
+use super::{Operation, Sendable};
 
 /// The most learned hashes kept per operation.
 pub const PER_OPERATION: usize = 16;
@@ -22,7 +22,7 @@ pub struct Learned {
     pub operation: Arc<Operation>,
     /// The document sent upstream for it (the declared one, or the gateway's printing of
     /// the client's, with its `__typename`s).
-    pub document: Arc<str>,
+    pub document: Sendable,
 }
 
 /// The learned hashes of one configuration generation.
@@ -62,8 +62,12 @@ impl LearnedHashes {
             return;
         }
         let name = learned.operation.name.clone();
-        let same: Vec<(&String, u64)> =
-            inner.entries.iter().filter(|(_, (l, _))| l.operation.name == name).map(|(h, (_, u))| (h, *u)).collect();
+        let same: Vec<(&String, u64)> = inner
+            .entries
+            .iter()
+            .filter(|(_, (l, _))| l.operation.name == name)
+            .map(|(h, (_, u))| (h, *u))
+            .collect();
         if same.len() >= PER_OPERATION {
             let oldest = same.iter().min_by_key(|(_, used)| *used).map(|(h, _)| (*h).clone());
             if let Some(oldest) = oldest {
@@ -88,7 +92,7 @@ mod tests {
     fn at_most_sixteen_per_operation_least_recently_used_first_out() {
         let doc = "query Q($appId: String!) { app(id: $appId) { name } }";
         let op = Arc::new(Operation::load("Q", "test", doc, None).unwrap());
-        let learned = Learned { operation: op, document: Arc::from(doc) };
+        let learned = Learned { document: op.declared(), operation: op };
         let hashes = LearnedHashes::default();
         for i in 0..PER_OPERATION {
             hashes.learn(format!("h{i}"), learned.clone());

@@ -68,9 +68,8 @@ impl Operation {
         ttl: Option<Duration>,
     ) -> Result<Operation, Vec<Refusal>> {
         let variables = check::check(document, name)?;
-        let forms = canonical::forms(document).ok_or_else(|| {
-            vec![Refusal { line: 1, path: String::new(), reason: "does not parse".into() }]
-        })?;
+        let forms = canonical::forms(document)
+            .ok_or_else(|| vec![Refusal { line: 1, path: String::new(), reason: "does not parse".into() }])?;
         let route = graphql_route(GraphQlRoute {
             operation: name.to_owned(),
             params: variables.iter().map(|v| (v.param_name(), v.kind, v.required)).collect(),
@@ -87,6 +86,50 @@ impl Operation {
             route,
             ttl,
         })
+    }
+}
+
+/// A document the gateway may send to AppSignal: a declared operation's own document, or
+/// the gateway's printing of a client's text whose checked form is that operation's (it
+/// differs only by `__typename` selections). Only this module makes one, and the upstream
+/// body is written only from one, so no client document ever reaches AppSignal.
+#[derive(Debug, Clone)]
+pub struct Sendable {
+    text: Arc<str>,
+    /// The SHA-256 of `text`, lower-case hex: part of the cache key.
+    sha256: Arc<str>,
+}
+
+impl Sendable {
+    /// The document's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its SHA-256, lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+impl Operation {
+    /// The declared document, to send as it is.
+    pub fn declared(&self) -> Sendable {
+        Sendable { text: self.document.clone(), sha256: Arc::from(self.sha256.as_str()) }
+    }
+
+    /// What to send for a client's text parsed into `forms`: `None` unless its checked
+    /// form is this operation's; the declared document when it adds no `__typename`;
+    /// else the gateway's printing of it, `__typename`s kept (what Apollo's cache expects).
+    pub fn as_sent(&self, forms: canonical::Forms) -> Option<Sendable> {
+        if forms.checked != self.checked {
+            return None;
+        }
+        if forms.printed == self.printed {
+            return Some(self.declared());
+        }
+        let sha256 = Arc::from(canonical::sha256_hex(forms.printed.as_bytes()));
+        Some(Sendable { text: Arc::from(forms.printed), sha256 })
     }
 }
 

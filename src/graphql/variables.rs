@@ -122,7 +122,10 @@ pub fn from_json(
                 if items.len() > MAX_LIST {
                     return Err(ParamError::new(&path, format!("must hold at most {MAX_LIST} values")));
                 }
-                let items = items.iter().enumerate().map(|(i, item)| json_scalar(*inner, &format!("{path}[{i}]"), item));
+                let items = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| json_scalar(*inner, &format!("{path}[{i}]"), item));
                 Value::Array(items.collect::<Result<_, _>>()?)
             }
             (ParamKind::ListOf(_), _) => return Err(ParamError::new(&path, "must be a list")),
@@ -191,9 +194,11 @@ pub fn from_params(operation: &Operation, pairs: &[(&'static str, String)]) -> B
 fn param_value(kind: ParamKind, value: &str) -> Value {
     match kind {
         ParamKind::Ranged(..) => value.parse::<i64>().map_or(Value::Null, Value::from),
-        ParamKind::Float => {
-            value.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
-        }
+        ParamKind::Float => value
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
         ParamKind::Bool => Value::Bool(value == "true"),
         _ => Value::String(value.to_owned()),
     }

@@ -19,13 +19,14 @@ use std::sync::Arc;
 pub use apps::{App, Apps};
 pub use memo::Memo;
 pub use params::{
-    escape_action, is_ident, ParamError, ParamKind, ParamSpec, BOOL, DATE_TIME, FLOAT, IDENT, INT, MAX_TEXT, MAX_TIME, TEXT,
+    escape_action, is_ident, ParamError, ParamKind, ParamSpec, BOOL, DATE_TIME, FLOAT, IDENT, INT, MAX_TEXT,
+    MAX_TIME, TEXT,
 };
 pub use path::{match_path, PathMatch};
 pub use query::Normalised;
 pub use table::{
-    graphql_route, match_v2, BodyKind, GraphQlRoute, Route, Shape, TtlClass, GRAPHQL_GET, ROUTES,
-    V2_LOOKUPS, V2_ROUTES,
+    graphql_route, match_v2, BodyKind, GraphQlRoute, Route, Shape, TtlClass, GRAPHQL_GET, ROUTES, V2_LOOKUPS,
+    V2_ROUTES,
 };
 
 /// A request the gateway can forward: the route, the app, and the normalised upstream

@@ -69,7 +69,9 @@ impl Normalised {
         }
         pairs.sort();
         pairs.dedup();
-        if let Some(missing) = route.params.iter().find(|p| p.required && !pairs.iter().any(|(n, _)| *n == p.name)) {
+        if let Some(missing) =
+            route.params.iter().find(|p| p.required && !pairs.iter().any(|(n, _)| *n == p.name))
+        {
             return Err(RouteError::Param(ParamError::new(missing.name, "is required")));
         }
         let normalised = Normalised { pairs };

@@ -15,6 +15,8 @@ mod connections;
 mod deploy;
 mod embed;
 mod fake_graphql;
+mod graphql;
+mod graphql_load;
 mod hardening;
 mod jsonp_props;
 mod keys;
