@@ -459,3 +459,33 @@ async fn the_token_stays_out_of_answers_to_every_failure() {
         answer.assert_no_token();
     }
 }
+
+/// The architecture invariant "no client document ever reaches AppSignal", kept by the
+/// sources: a `Sendable` (the only thing an upstream GraphQL body is written from) is made
+/// only in `src/graphql/mod.rs`, and only `src/gateway/graphql.rs` writes the body.
+#[test]
+fn only_the_graphql_module_makes_a_sendable_document() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")), &mut files);
+    assert!(files.len() > 50);
+    for (path, text) in &files {
+        let code: String =
+            text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        if !path.ends_with("src/graphql/mod.rs") {
+            assert!(!code.contains("Sendable {"), "{path} makes a Sendable");
+        }
+        if !path.ends_with("src/gateway/graphql.rs") {
+            assert!(!code.contains("\"operationName\":"), "{path} writes a GraphQL body");
+        }
+    }
+}

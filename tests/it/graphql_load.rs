@@ -94,11 +94,19 @@ fn check_names_an_unreadable_operation_file_and_a_bad_name() {
 
 #[test]
 fn the_shipped_example_operation_passes_check() {
-    let (status, stdout, stderr) = binary::run(
-        &["check", "--config", "config/gateway.yaml"],
-        &[("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)],
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/graphql/slow-actions.graphql");
+    let path = binary::write_config(dir.path(), &yaml("https://appsignal.com", "SlowActions", file));
+    let envs = [("APPSIGNAL_GATEWAY_UPSTREAM__TOKEN", TOKEN)];
+    let (status, stdout, stderr) = binary::run(&["check", "--config", &path], &envs);
     assert!(status.success(), "{stdout}{stderr}");
+    // config/gateway.yaml shows it commented out, as written here.
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.yaml")).unwrap();
+    assert!(
+        shipped.contains("#  - name: \"SlowActions\"")
+            && shipped.contains("#    file: \"config/graphql/slow-actions.graphql\"")
+    );
 }
 
 #[tokio::test]
