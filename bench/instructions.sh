@@ -4,6 +4,7 @@
 #   bench/instructions.sh [GATEWAY_BINARY] [CONNECTIONS]
 #   SHARED_REDIS_URL=redis://127.0.0.1:6379/0 bench/instructions.sh   # with `shared` configured
 #   DASHBOARD_KEY=bench-key bench/instructions.sh                       # with dashboard keys configured
+#   ANNOTATE=20 bench/instructions.sh       # also the gateway's 20 costliest functions (self cost)
 # Prints instructions per request for the gateway and for the bare hyper ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,11 @@ count() {
   dump=$(ls -t "$dir/$name.out".* | head -1)
   instructions=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
   echo "$name: $requests requests, $((instructions / requests)) instructions per request"
+  if [ -n "${ANNOTATE:-}" ] && [ "$name" = gateway ]; then
+    callgrind_annotate --inclusive=no --threshold=100 "$dump" 2>/dev/null | grep -v "(100.0%)" \
+      | awk -v n="$ANNOTATE" -v r="$requests" '/^-+$/{rule++; next} rule>=3 && NF>=2 && shown<n {
+          gsub(",", "", $1); printf "  %7d per request  %s\n", $1 / r, $0; shown++ }'
+  fi
 }
 
 listen=$(port)

@@ -18,9 +18,14 @@ trap '[ -n "$demo" ] && kill "$demo" 2>/dev/null; rm -rf "$work"' EXIT
 APPSIGNAL_GATEWAY_ADMIN_LISTEN=127.0.0.1:0 APPSIGNAL_GATEWAY_LOG__LEVEL=warn \
   "$bin" demo --listen 127.0.0.1:0 > "$work/demo.out" 2> "$work/demo.log" &
 demo=$!
-gateway=$(timeout 60 tail -n +1 -f "$work/demo.out" | grep -m1 -o 'gateway: http://127\.0\.0\.1:[0-9]*' | cut -d' ' -f2) || {
-  echo "the demo did not start:"; cat "$work/demo.log"; exit 1
-}
+gateway=
+while IFS= read -r line; do
+  case "$line" in
+    *"gateway: http://127.0.0.1:"*) gateway=${line##*gateway: }; break ;;
+  esac
+done < <(timeout 60 tail -n +1 -f "$work/demo.out")
+kill $! 2>/dev/null || true   # the tail, no longer read
+[ -n "$gateway" ] || { echo "the demo did not start:"; cat "$work/demo.out" "$work/demo.log"; exit 1; }
 echo "-- Apollo Client against $gateway"
 GATEWAY="$gateway" node --test --test-reporter=spec tests/graphql/apollo.test.mjs
 if grep -Eq "demo-[0-9a-f]{16}" "$work/demo.log"; then
