@@ -154,6 +154,7 @@ async fn a_get_route_serves_jsonp_and_cors_as_every_get_route() {
         .await;
     assert_eq!(preflight.status, 204);
     assert!(preflight.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert_eq!(preflight.header("allow"), Some("GET, HEAD, POST, OPTIONS"));
     assert_eq!(gateway.fake.graphql().len(), 1, "one entry for the CORS and the JSONP request");
 }
 
