@@ -5,7 +5,7 @@
 use http::Method;
 
 use crate::support::binary::{self, Process};
-use crate::support::{self, FakeAppSignal, APP_ID, TOKEN};
+use crate::support::{self, FakeAppSignal, Reply, APP_ID, TOKEN};
 
 /// A configuration declaring one operation `name` from `file`.
 fn yaml(upstream: &str, name: &str, file: &str) -> String {
@@ -138,9 +138,28 @@ async fn a_reload_with_a_bad_operation_is_rejected_whole_and_the_old_one_serves_
         support::send(Method::GET, &format!("http://{listen}/api/blog/graphql/Slow.json?limit=4"), &[]).await;
     assert_eq!(still.status, 200);
     assert!(fake.graphql_documents().iter().all(|d| d == good), "the refused document never went up");
+    // AppSignal failing in every way it can, some quoting the request URL (token included):
+    // neither the answers nor the log lines hold the token.
+    for (i, reply) in [
+        Reply::GraphQlRefused(200, "refused {url}"),
+        Reply::GraphQlRefused(400, "bad request to {url}"),
+        Reply::EchoUrl(500),
+        Reply::Reset,
+        Reply::Throttle("1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        fake.then(reply);
+        let url = format!("http://{listen}/api/blog/graphql/Slow.json?limit={}", 10 + i);
+        let answer = support::send(Method::GET, &url, &[]).await;
+        assert!(answer.status.is_server_error(), "{}", answer.status);
+        answer.assert_no_token();
+    }
     assert!(process.terminate().success());
     let output = process.all_output();
     assert!(!output.contains(TOKEN), "token in logs:\n{output}");
+    assert!(output.contains("AppSignal answered an error"), "the failures were logged:\n{output}");
     let received = fake.received();
     assert!(received.iter().all(|r| r.path == "/graphql" && r.query == format!("token={TOKEN}")));
 }
