@@ -495,3 +495,37 @@ fn only_the_graphql_module_makes_a_sendable_document() {
         }
     }
 }
+
+#[tokio::test]
+async fn graphql_entries_coalesce_serve_stale_and_are_purged_by_app() {
+    let gateway = TestGateway::start(|raw| {
+        raw.cache.ttl.graphql = "300ms".into();
+        raw.cache.stale_while_revalidate = "0s".into();
+        raw.cache.stale_if_error = "10m".into();
+    })
+    .await;
+    let path = "/api/blog/graphql/ExceptionIncidents.json?state=OPEN";
+    // Eight clients at once, over the GET route and POST: one upstream call.
+    gateway.fake.then(Reply::Delay(std::time::Duration::from_millis(300), Box::new(Reply::GraphQl)));
+    let body = json!({"query": EXCEPTIONS, "variables": {"appId": "blog", "state": "OPEN"}}).to_string();
+    let gets = (0..4).map(|_| gateway.get(path));
+    let posts = (0..4).map(|_| gateway.post("/graphql", &body));
+    let (gets, posts) =
+        tokio::join!(futures_util::future::join_all(gets), futures_util::future::join_all(posts));
+    assert!(gets.iter().chain(&posts).all(|a| a.status == 200));
+    assert_eq!(gateway.fake.graphql().len(), 1, "coalesced into one call");
+    let fresh = gets[0].body.clone();
+    // Expired, and AppSignal failing: the stale entry answers.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    gateway.fake.then(Reply::Json(503, "{}"));
+    let stale = gateway.get(path).await;
+    assert_eq!((stale.status.as_u16(), &stale.body), (200, &fresh));
+    assert_eq!(stale.header("cache-status"), Some("appsignal-gateway; fwd=stale; detail=upstream-error"));
+    // A purge of the app drops it: the next request calls AppSignal again.
+    let refreshed = gateway.get(path).await;
+    assert!(refreshed.header("cache-status").unwrap().contains("stored"));
+    assert_eq!(gateway.purge("?app=blog").await.status, 200);
+    let after = gateway.get(path).await;
+    assert!(after.header("cache-status").unwrap().contains("fwd=miss"), "{:?}", after.header("cache-status"));
+    assert_eq!(gateway.fake.graphql().len(), 4);
+}
