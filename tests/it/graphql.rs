@@ -529,3 +529,56 @@ async fn graphql_entries_coalesce_serve_stale_and_are_purged_by_app() {
     assert!(after.header("cache-status").unwrap().contains("fwd=miss"), "{:?}", after.header("cache-status"));
     assert_eq!(gateway.fake.graphql().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_one_replica_stored_is_a_shared_hit_on_another() {
+    use crate::support::redis::{self, RedisServer};
+    use appsignal_gateway::config::RedisUrl;
+    if !redis::available() {
+        return;
+    }
+    let server = RedisServer::start().await;
+    let fake = crate::support::FakeAppSignal::start().await;
+    let replica = |fake: &crate::support::FakeAppSignal| {
+        let url = server.url();
+        TestGateway::start_before(
+            fake.clone(),
+            move |raw| {
+                raw.shared.redis_url = Some(RedisUrl::new(&url));
+                raw.shared.command_timeout = "2s".into();
+            },
+            appsignal_gateway::lifecycle::SHUTDOWN_GRACE,
+        )
+    };
+    let (a, b) = (replica(&fake).await, replica(&fake).await);
+    for gateway in [&a, &b] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while gateway.metric("appsignal_gateway_shared_up ").await != 1.0 {
+            assert!(std::time::Instant::now() < deadline, "the shared tier never came up");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let path = "/api/blog/graphql/Incident.json?incidentNumber=1";
+    let first = a.get(path).await;
+    assert_eq!(first.header("cache-status"), Some("appsignal-gateway; fwd=miss; stored"), "{}", first.text());
+    // The store runs in the background of the first answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let key = loop {
+        let keys = server.cli(&["KEYS", "*:graphql:*"]).await;
+        if let Some(key) = keys.lines().find(|l| l.contains(":graphql:Incident ")) {
+            break key.trim().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "never stored in the shared tier");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(key.contains(&format!("{{{APP_ID}}}")), "the app's hash tag: {key}");
+    assert!(!server.cli(&["GET", &key]).await.contains(TOKEN));
+    let second = b.get(path).await;
+    assert!(
+        second.header("cache-status").unwrap().starts_with("appsignal-gateway-shared; hit"),
+        "{:?}",
+        second.header("cache-status")
+    );
+    assert_eq!(second.body, first.body);
+    assert_eq!(fake.graphql().len(), 1, "one call for the fleet");
+}
