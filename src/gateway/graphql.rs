@@ -85,7 +85,10 @@ impl Gateway {
         B::Data: Send,
     {
         if request.parts.method == Method::OPTIONS {
-            return Ok(request.generation.cors.options(&request.parts.headers));
+            let mut response = request.generation.cors.options(&request.parts.headers);
+            let allow = http::HeaderValue::from_static(Allowed::GraphQl.header());
+            response.headers_mut().insert(http::header::ALLOW, allow);
+            return Ok(response);
         }
         let key = request.page_and_key()?;
         let parsed = match request.parts.method {
