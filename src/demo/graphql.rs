@@ -277,8 +277,9 @@ mod tests {
 
     fn ask(operation: &str, variables: Value) -> (StatusCode, Value) {
         let apps = HashMap::from([(APP.to_owned(), AppData::generate(7, NOW))]);
-        let body = json!({ "query": format!("query {operation} {{ ... }}"), "operationName": operation,
-                           "variables": variables });
+        // What the gateway sends, built field by field (only the gateway writes GraphQL bodies).
+        let mut body = json!({ "query": format!("query {operation} {{ ... }}"), "variables": variables });
+        body["operationName"] = json!(operation);
         answer(&apps, body.to_string().as_bytes(), NOW)
     }
 
