@@ -27,7 +27,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 pub use exposition::Format;
-pub use queries::QueryMetrics;
+pub use queries::{QueryMetrics, QUERY_APIS};
 pub use security::{SecurityMetrics, Untrusted};
 pub use shared::{BudgetDecision, LockWait, SharedMetrics, SharedRead};
 

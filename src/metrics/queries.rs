@@ -8,7 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::upstream::QueryApi;
+/// The query APIs, as `api` labels: `upstream::QueryApi::label` gives one of these.
+pub const QUERY_APIS: [&str; 2] = ["v2", "graphql"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabel {
@@ -25,7 +26,7 @@ pub struct QueryMetrics {
     /// Waits that reached `upstream.timeout` without a slot.
     timed_out: Counter,
     /// AppSignal 429s on a query, each backing its API off, by API.
-    /// In [`QueryApi::ALL`] order.
+    /// In [`QUERY_APIS`] order.
     back_offs: [Counter; 2],
 }
 
@@ -51,7 +52,7 @@ impl QueryMetrics {
             timed_out.clone(),
         );
         let family = Family::<ApiLabel, Counter>::default();
-        let back_offs = QueryApi::ALL.map(|api| family.get_or_create_owned(&ApiLabel { api: api.label() }));
+        let back_offs = QUERY_APIS.map(|api| family.get_or_create_owned(&ApiLabel { api }));
         registry.register(
             "query_back_offs",
             "AppSignal 429s on a query, each backing that API (v2, graphql) off for its Retry-After",
@@ -75,8 +76,10 @@ impl QueryMetrics {
         self.timed_out.inc();
     }
 
-    /// AppSignal's 429 backed `api` off.
-    pub fn backed_off(&self, api: QueryApi) {
-        self.back_offs[api.index()].inc();
+    /// AppSignal's 429 backed off the API labelled `api` (one of [`QUERY_APIS`]).
+    pub fn backed_off(&self, api: &str) {
+        if let Some(i) = QUERY_APIS.iter().position(|a| *a == api) {
+            self.back_offs[i].inc();
+        }
     }
 }

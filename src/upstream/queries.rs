@@ -32,7 +32,7 @@ impl QueryApi {
     /// Every query API, in [`QueryApi::index`] order.
     pub const ALL: [QueryApi; 2] = [QueryApi::V2, QueryApi::Graphql];
 
-    /// The API's name as a metric label.
+    /// The API's name as a metric label (one of `metrics::QUERY_APIS`).
     pub fn label(self) -> &'static str {
         match self {
             QueryApi::V2 => "v2",
@@ -104,7 +104,7 @@ impl Queries {
 
     /// Backs `api` off for `wait` after AppSignal's 429 on one of its queries.
     pub fn back_off(&self, api: QueryApi, wait: Duration, metrics: &QueryMetrics) {
-        metrics.backed_off(api);
+        metrics.backed_off(api.label());
         let until = Instant::now() + wait;
         let mut slot = self.backing_off[api.index()].lock().unwrap_or_else(|e| e.into_inner());
         *slot = Some(slot.map_or(until, |t| t.max(until)));
@@ -152,5 +152,7 @@ mod tests {
         let text = metrics.encode(0, 0);
         assert!(text.contains(r#"query_back_offs_total{api="v2"} 3"#), "{text}");
         assert!(text.contains(r#"query_back_offs_total{api="graphql"} 1"#), "{text}");
+        let labels = QueryApi::ALL.map(QueryApi::label);
+        assert_eq!(labels, crate::metrics::QUERY_APIS, "every API has its counter");
     }
 }
