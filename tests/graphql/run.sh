@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/release/appsignal-gateway
-[ -x "$bin" ] || cargo build --release --quiet --bin appsignal-gateway
+# Always asked: a no-op when the binary is current, never a stale binary tested.
+cargo build --release --quiet --bin appsignal-gateway
 (cd tests/graphql && npm ci --silent --no-audit --no-fund >/dev/null)
 work=$(mktemp -d)
 demo=
