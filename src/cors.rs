@@ -11,7 +11,7 @@ use http::header::{
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::config::{AllowedOrigins, CorsSettings};
-use crate::error::ALLOWED_METHODS;
+use crate::error::Allowed;
 use crate::response::{self, Body};
 
 /// The methods a cross-origin page may use: POST for the V2 queries, which are reads.
@@ -86,13 +86,13 @@ impl Cors {
             && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
     }
 
-    /// The answer to `OPTIONS` on a route: 204 with `Allow`, plus the CORS grant for an
-    /// allowed origin's preflight.
-    pub fn options(&self, headers: &HeaderMap) -> Response<Body> {
+    /// The answer to `OPTIONS` on a route: 204 with `Allow` (the methods `allowed` on
+    /// it), plus the CORS grant for an allowed origin's preflight.
+    pub fn options(&self, headers: &HeaderMap, allowed: Allowed) -> Response<Body> {
         let mut response = response::text(StatusCode::NO_CONTENT, "");
         let out = response.headers_mut();
         out.remove(http::header::CONTENT_TYPE);
-        out.insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        out.insert(ALLOW, HeaderValue::from_static(allowed.header()));
         if let (true, Some(origin)) = (Self::is_preflight(headers), self.allowed(headers)) {
             out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             out.insert(ACCESS_CONTROL_ALLOW_METHODS, METHODS);

@@ -10,6 +10,8 @@
 //! It is safe to serve without a key: the allowlist is not listed (`{app}` is a string),
 //! and neither the token nor a key digest is read.
 
+mod v2;
+
 use serde_json::{json, Map, Value};
 
 use crate::config::Settings;
@@ -65,6 +67,8 @@ pub fn document(settings: &Settings) -> Value {
         paths.insert("/graphql".into(), graphql_endpoint(keys));
     }
     paths.insert("/healthz".into(), health());
+    let mut schemas = Map::new();
+    v2::add(&mut paths, &mut schemas, settings, keys);
     let mut components = json!({
         "schemas": {
             "Error": error_schema(),
@@ -79,6 +83,7 @@ pub fn document(settings: &Settings) -> Value {
         },
         "headers": headers(),
     });
+    components["schemas"].as_object_mut().expect("an object").extend(schemas);
     let mut document = json!({
         "openapi": "3.1.0",
         "info": {
@@ -131,7 +136,7 @@ fn servers(settings: &Settings) -> Value {
 }
 
 /// `/api/{app}/samples.json`, `/api/{app}/samples/{id}.json`, ...
-fn path_of(route: &Route) -> String {
+pub(crate) fn path_of(route: &Route) -> String {
     match route.shape {
         Shape::Fixed(fixed) => format!("/api/{{app}}/{fixed}"),
         Shape::Item { prefix } => format!("/api/{{app}}/{prefix}{{id}}.json"),
@@ -142,12 +147,19 @@ fn path_of(route: &Route) -> String {
     }
 }
 
-fn operation(route: &Route, settings: &Settings, keys: bool) -> Value {
+pub(crate) fn operation(route: &Route, settings: &Settings, keys: bool) -> Value {
     let mut parameters = vec![json!({
         "name": "app", "in": "path", "required": true,
         "description": "An allowlisted app id, or its alias.",
         "schema": { "type": "string", "minLength": 1 }
     })];
+    if let Shape::V2Lookup { metric: true, .. } = route.shape {
+        parameters.push(json!({
+            "name": "metric", "in": "path", "required": true,
+            "description": "A metric name, percent-encoded as one path segment.",
+            "schema": { "type": "string", "minLength": 1 }
+        }));
+    }
     if let Shape::Item { .. } = route.shape {
         parameters.push(json!({
             "name": "id", "in": "path", "required": true,
@@ -202,7 +214,7 @@ fn operation(route: &Route, settings: &Settings, keys: bool) -> Value {
     operation
 }
 
-fn ttl_key(route: &Route) -> &'static str {
+pub(crate) fn ttl_key(route: &Route) -> &'static str {
     use crate::route::TtlClass;
     match route.ttl {
         TtlClass::List => "list",
@@ -365,6 +377,9 @@ fn success(route: &Route) -> Value {
     let array_of_objects = json!({ "type": "array", "items": loose });
     let schema = match (route.shape, route.name) {
         (Shape::Item { .. }, _) => object("One sample, as AppSignal's samples show answers it.", json!({})),
+        (Shape::V2Lookup { .. }, _) => {
+            json!({ "description": "AppSignal's V2 answer: names, or a metric's type and tags." })
+        }
         (_, "graphs") => object(
             "Graph data: `from`, `to`, `resolution` and `data` points.",
             json!({ "from": { "type": "string" }, "to": { "type": "string" }, "data": array_of_objects }),
@@ -388,7 +403,7 @@ fn success(route: &Route) -> Value {
     })
 }
 
-fn error_response(status: u16, description: &str) -> Value {
+pub(crate) fn error_response(status: u16, description: &str) -> Value {
     let mut headers = json!({ "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" } });
     if matches!(status, 429 | 503) {
         headers["Retry-After"] = json!({ "$ref": "#/components/headers/Retry-After" });
@@ -414,7 +429,7 @@ fn error_response(status: u16, description: &str) -> Value {
     })
 }
 
-fn cache_headers() -> Value {
+pub(crate) fn cache_headers() -> Value {
     json!({
         "Cache-Status": { "$ref": "#/components/headers/Cache-Status" },
         "Age": { "$ref": "#/components/headers/Age" },

@@ -36,7 +36,8 @@ impl Rng {
     }
 }
 
-const ACTIONS: &[(&str, &str)] = &[
+/// The generated apps' actions and their paths.
+pub(super) const ACTIONS: &[(&str, &str)] = &[
     ("BlogPostsController#index", "/blog"),
     ("BlogPostsController#show", "/blog/hello-world"),
     ("CommentsController#create", "/blog/hello-world/comments"),
@@ -45,7 +46,8 @@ const ACTIONS: &[(&str, &str)] = &[
     ("SearchController#show", "/search"),
 ];
 
-const EXCEPTIONS: &[&str] =
+/// The exceptions error samples raise.
+pub(super) const EXCEPTIONS: &[&str] =
     &["NoMethodError", "ActiveRecord::RecordNotFound", "ActionView::Template::Error", "Redis::TimeoutError"];
 
 /// One generated sample: what the list shows and what the show route returns.
@@ -101,8 +103,13 @@ impl AppData {
         AppData { samples, markers, base_mean: 80.0 + 40.0 * rng.unit(), seed }
     }
 
+    /// The seed of the app's noise.
+    pub(super) fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The mean response time at `time`: each deploy moves it.
-    fn mean_at(&self, time: i64) -> f64 {
+    pub(super) fn mean_at(&self, time: i64) -> f64 {
         let deploys = self.markers.iter().filter(|m| m.kind == "deploy" && m.time <= time).count();
         // The second deploy is a regression, the third fixes it.
         let shift = match deploys {

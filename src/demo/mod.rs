@@ -8,6 +8,7 @@ mod dashboard;
 pub mod data;
 mod graphql;
 mod simulated;
+mod v2;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -193,6 +194,8 @@ pub fn banner(
         None => String::new(),
     };
     let (id, _) = DEMO_APPS[0];
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let hour_ago = now.saturating_sub(3600);
     let note = match dashboard_allowed {
         true => String::new(),
         false => {
@@ -209,6 +212,10 @@ pub fn banner(
          \x20 {curl} '{base}/api/{id}/samples/performance.json?action_id=BlogPostsController%23show&count_only=true'\n\
          \x20 {curl} '{base}/api/blog/graphs.json?kind=web&timeframe=day&fields[]=mean&fields[]=ex_rate'\n\
          \x20 {curl} '{base}/api/shop/markers.json?kind=deploy'\n\
+         \x20 {curl} -X POST '{base}/api/v2/metrics/timeseries' -H 'content-type: application/json' \\\n\
+         \x20   -d '{{\"site_id\":\"blog\",\"from\":{hour_ago},\"to\":{now},\"select\":[{{\"name\":\"transaction_duration\",\"tags\":{{\"namespace\":\"web\"}},\"field\":\"P95\"}}]}}'\n\
+         \x20 {curl} -X POST '{base}/api/v2/logs/lines' -H 'content-type: application/json' \\\n\
+         \x20   -d '{{\"site_id\":\"blog\",\"source_ids\":[\"app\"],\"query\":\"severity=error\",\"pagination\":{{\"per_page\":5,\"order\":\"DESC\"}}}}'\n\
          \x20 {curl} '{base}/api/blog/graphql/ExceptionIncidents.json?state=OPEN&limit=5'   # GraphQL\n\
          \x20 {curl} -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
          \x20 {curl} -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\

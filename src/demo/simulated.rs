@@ -1,4 +1,5 @@
-//! The simulated AppSignal REST API served by the demo.
+//! The simulated AppSignal served by the demo: the REST API here, the Public API V2 in
+//! [`super::v2`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -164,11 +165,48 @@ fn markers<'a>(app: &AppData, one: &impl Fn(&str) -> Option<&'a str>) -> Value {
     json!({ "count": markers.len(), "markers": markers })
 }
 
+/// The largest V2 body the simulation reads (the gateway sends far smaller).
+const MAX_V2_BODY: usize = 256 * 1024;
+
+impl SimulatedAppSignal {
+    /// Answers one V2 request (`/api/v2/{route}`): the token as `Bearer`, the body JSON.
+    async fn answer_v2(&self, route: &str, request: Request<hyper::body::Incoming>) -> (StatusCode, Value) {
+        let bearer = format!("Bearer {}", self.token.expose());
+        let authorized = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == bearer.as_bytes());
+        if !authorized {
+            return (StatusCode::UNAUTHORIZED, json!({ "error": "unauthorized", "message": "Unauthorized" }));
+        }
+        let is_post = request.method() == http::Method::POST;
+        let limited = http_body_util::Limited::new(request.into_body(), MAX_V2_BODY);
+        let bytes = match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": "too_large" })),
+        };
+        let body: Value = match (is_post, serde_json::from_slice(&bytes)) {
+            (false, _) => Value::Null,
+            (true, Ok(body)) => body,
+            (true, Err(e)) => {
+                return (StatusCode::BAD_REQUEST, json!({ "error": "bad_request", "message": e.to_string() }))
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        super::v2::answer(&self.apps, route, &body, now)
+            .unwrap_or((StatusCode::NOT_FOUND, json!({ "error": "not_found", "message": "No such route" })))
+    }
+}
+
 impl Handler for SimulatedAppSignal {
     async fn call(&self, request: Request<hyper::body::Incoming>, _peer: SocketAddr) -> Response<Body> {
-        let (status, body) = match request.uri().path() {
-            "/graphql" => self.graphql(request).await,
-            path => self.answer(path, request.uri().query().unwrap_or("")),
+        let path = request.uri().path().to_owned();
+        let (status, body) = match path.strip_prefix("/api/v2/") {
+            Some(route) => self.answer_v2(route, request).await,
+            None if path == "/graphql" => self.graphql(request).await,
+            None => self.answer(&path, request.uri().query().unwrap_or("")),
         };
         response::with_body(status, response::JSON, Bytes::from(body.to_string()))
     }

@@ -85,10 +85,7 @@ impl Gateway {
         B::Data: Send,
     {
         if request.parts.method == Method::OPTIONS {
-            let mut response = request.generation.cors.options(&request.parts.headers);
-            let allow = http::HeaderValue::from_static(Allowed::GraphQl.header());
-            response.headers_mut().insert(http::header::ALLOW, allow);
-            return Ok(response);
+            return Ok(request.generation.cors.options(&request.parts.headers, Allowed::GraphQl));
         }
         let key = request.page_and_key()?;
         let parsed = match request.parts.method {

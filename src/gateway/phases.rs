@@ -257,7 +257,7 @@ impl<'a> Exchange<'a> {
                 None if self.parts.uri.path().starts_with("/api/") => {}
                 None => return Err(GatewayError::NotFound),
             }
-            return Ok(Authorized::Preflight(generation.cors.options(headers)));
+            return Ok(Authorized::Preflight(generation.cors.options(headers, Allowed::Read)));
         }
         let key = self.page_and_key()?;
         let matched =

@@ -33,7 +33,7 @@ impl Gateway {
     {
         let key = match request.authorize_query()? {
             Some(key) => key,
-            None => return Ok(request.generation.cors.options(&request.parts.headers)),
+            None => return Ok(request.generation.cors.options(&request.parts.headers, Allowed::Query)),
         };
         request.check_json()?;
         request.refuse_callback()?;

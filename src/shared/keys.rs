@@ -22,6 +22,7 @@ pub struct KeyNames {
     budget: String,
     backoff: String,
     members: String,
+    queries: String,
     channel: String,
 }
 
@@ -33,6 +34,7 @@ impl KeyNames {
             budget: format!("{prefix}{{fleet}}:budget"),
             backoff: format!("{prefix}{{fleet}}:backoff"),
             members: format!("{prefix}{{fleet}}:members"),
+            queries: format!("{prefix}{{fleet}}:queries"),
             channel: format!("{prefix}purge"),
         }
     }
@@ -69,6 +71,11 @@ impl KeyNames {
         &self.members
     }
 
+    /// The fleet's query leases (a sorted set of tokens scored by their end).
+    pub fn queries(&self) -> &str {
+        &self.queries
+    }
+
     /// The purge channel.
     pub fn channel(&self) -> &str {
         &self.channel
@@ -91,5 +98,6 @@ mod tests {
         assert!(keys.entry("/api/").is_none());
         assert!(keys.entry("/other").is_none());
         assert_eq!(keys.budget(), "gw:{fleet}:budget");
+        assert_eq!(keys.queries(), "gw:{fleet}:queries");
     }
 }

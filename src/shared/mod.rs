@@ -3,7 +3,8 @@
 //! Each replica keeps its own cache (L1) in front; this module is what it asks on an L1
 //! miss: entries stored by any replica ([`Shared::read`], [`Shared::store`]), a per-key
 //! lock so one replica in the fleet calls AppSignal ([`Shared::lock`]), the fleet's
-//! upstream budget and back-off ([`Shared::admit`]), purges ([`Shared::purge`]) and
+//! upstream budget and back-off (its [`FleetBudget`]), the fleet's query leases
+//! ([`leases`]), purges ([`Shared::purge`]) and
 //! membership (the [`background`] tasks).
 //!
 //! Invariants: an L1 hit never reaches this module; every method here is bounded by
@@ -12,6 +13,7 @@
 
 mod background;
 mod keys;
+mod leases;
 mod link;
 mod scripts;
 

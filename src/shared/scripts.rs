@@ -93,3 +93,27 @@ return 0
 ",
     )
 });
+
+/// Takes one of the fleet's query leases if fewer than the bound are held. KEYS: the
+/// leases' sorted set (each lease's token, scored by when it ends, in ms of Redis's
+/// clock). ARGV: the new lease's token, the bound, its life in milliseconds. Ended
+/// leases (a dead replica's) are dropped first. Returns `{1, 0}` when taken, else
+/// `{0, ms until the first held lease ends}`.
+pub static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max = tonumber(ARGV[2])
+local life = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < max then
+  redis.call('ZADD', KEYS[1], now + life, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], life)
+  return {1, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, math.max(1, tonumber(first[2]) - now)}
+",
+    )
+});

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::FleetLeases;
 use crate::config::Rate;
 
 /// What the fleet's budget says about one upstream call.
@@ -22,8 +23,8 @@ pub enum Budget {
 /// A future the fleet's budget answers with.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A budget shared by the replicas of a fleet.
-pub trait FleetBudget: std::fmt::Debug + Send + Sync {
+/// A budget (and query leases) shared by the replicas of a fleet.
+pub trait FleetBudget: FleetLeases {
     /// Asks for one call at `rate`; `None` when the fleet cannot be asked (the caller
     /// then spends its share of the budget alone).
     fn spend(&self, rate: Rate) -> BoxFuture<'_, Option<Budget>>;
@@ -31,7 +32,8 @@ pub trait FleetBudget: std::fmt::Debug + Send + Sync {
     /// Tells the fleet to make no call for `wait`.
     fn back_off(&self, wait: Duration) -> BoxFuture<'_, ()>;
 
-    /// Replicas alive at the last count: the budget's divisor when deciding alone.
+    /// Replicas alive at the last count: the budget's (and the query bound's) divisor
+    /// when deciding alone.
     fn members(&self) -> u32;
 
     /// Counts a decision made alone.

@@ -10,6 +10,7 @@
 mod budget;
 mod error;
 mod guard;
+mod leases;
 mod queries;
 mod retry_after;
 mod tls;
@@ -28,6 +29,7 @@ use percent_encoding::utf8_percent_encode;
 
 pub use budget::{BoxFuture, Budget, FleetBudget};
 pub use error::UpstreamError;
+pub use leases::{FleetLeases, Lease};
 pub use queries::QueryApi;
 use retry_after::parse_retry_after;
 
@@ -159,7 +161,11 @@ impl Upstream {
             timeout: settings.timeout,
             max_response_size: settings.max_response_size,
             guard: Arc::new(guard::Guard::new(settings, concurrency)),
-            queries: Arc::new(queries::Queries::new(settings.max_concurrent_queries.get())),
+            queries: Arc::new(queries::Queries::new(
+                settings.max_concurrent_queries.get(),
+                settings.timeout,
+                fleet.clone(),
+            )),
             rate: settings.rate_limit,
             fleet,
             metrics,

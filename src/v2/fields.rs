@@ -32,7 +32,8 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// An enum-like value: letters and underscores, at most [`MAX_IDENT`], forwarded as sent
+/// An enum-like value: letters, digits and underscores, not starting with a digit (`p95`),
+/// at most [`MAX_IDENT`], forwarded as sent
 /// (AppSignal's docs and clients disagree on letter case).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -41,11 +42,15 @@ pub struct Ident(pub String);
 impl<'de> Deserialize<'de> for Ident {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let ok =
-            !s.is_empty() && s.len() <= MAX_IDENT && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+        // Digits after the first character: AppSignal's fields include `p90` and `p95`.
+        let ok = s.len() <= MAX_IDENT
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         match ok {
             true => Ok(Ident(s)),
-            false => Err(de::Error::custom(format!("must be 1 to {MAX_IDENT} letters and underscores"))),
+            false => Err(de::Error::custom(format!(
+                "must be 1 to {MAX_IDENT} letters, digits and underscores, not starting with a digit"
+            ))),
         }
     }
 }
@@ -142,4 +147,19 @@ pub enum Order {
     /// Newest first.
     #[serde(rename = "DESC")]
     Desc,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ident;
+
+    #[test]
+    fn an_ident_takes_digits_after_its_first_character() {
+        for ok in ["P95", "p90", "MEAN", "draw_null", "_x1"] {
+            assert!(serde_json::from_str::<Ident>(&format!("\"{ok}\"")).is_ok(), "{ok}");
+        }
+        for bad in ["95p", "", "a-b", "a b", "é", &"a".repeat(33)] {
+            assert!(serde_json::from_str::<Ident>(&format!("\"{bad}\"")).is_err(), "{bad}");
+        }
+    }
 }

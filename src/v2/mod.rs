@@ -18,6 +18,7 @@ pub mod body;
 mod canonical;
 pub mod fields;
 pub mod read;
+pub mod schema;
 pub mod time;
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 /// The latest time accepted (9999-12-31T23:59:59Z): a larger one cannot be written back
 /// as RFC 3339.
-const MAX_UNIX: i64 = 253_402_300_799;
+pub(crate) const MAX_UNIX: i64 = 253_402_300_799;
 
 /// A window bound (`from`, `to`), in whole Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

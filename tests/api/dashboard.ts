@@ -29,3 +29,34 @@ export function dayOfMeans(): GraphsQuery {
 export function count(list: ErrorsList): number {
   return list.count ?? list.log_entries?.length ?? 0;
 }
+
+// A V2 query: the body is typed from the route's requestBody schema, so a missing
+// `select`, a misspelt field or a wrong type here fails to compile.
+type TimeseriesQuery = paths["/api/v2/metrics/timeseries"]["post"]["requestBody"]["content"]["application/json"];
+type QueryError = paths["/api/v2/metrics/timeseries"]["post"]["responses"][400]["content"]["application/json"];
+
+export function lastHour(app: string, now: Date): TimeseriesQuery {
+  const to = Math.floor(now.getTime() / 1000);
+  return {
+    site_id: app,
+    from: to - 3600,
+    to,
+    select: [
+      { name: "transaction_duration", tags: { namespace: "web" }, field: "MEAN" },
+      { name: "transaction_duration", tags: { namespace: "web" }, field: "P95" },
+    ],
+  };
+}
+
+export async function durationChart(app: string): Promise<{ data: unknown; cacheStatus: string | null }> {
+  const res = await fetch(`${base}/api/v2/metrics/timeseries`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(lastHour(app, new Date())),
+  });
+  if (!res.ok) {
+    const body = (await res.json()) as QueryError;
+    throw new Error(`${body.error.code}: ${body.error.message}`);
+  }
+  return { data: await res.json(), cacheStatus: res.headers.get("cache-status") };
+}

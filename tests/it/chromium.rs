@@ -93,6 +93,35 @@ async fn an_unlisted_page_reads_nothing_by_fetch_or_script() {
 }
 
 #[tokio::test]
+async fn an_unlisted_page_reads_no_v2_answer() {
+    let Some(browser) = Browser::start().await else { return };
+    let page = PageOrigin::start().await;
+    let gw =
+        TestGateway::start(|raw| raw.cors.allowed_origins = vec!["https://dash.example.com".into()]).await;
+    gw.fake.always(Reply::Json(200, r#"{"series":[{"name":"secret-series"}]}"#));
+    browser.client.goto(&page.origin).await.unwrap();
+    let url = format!("{}/api/v2/metrics/timeseries", gw.url);
+    let body = r#"{"site_id":"blog","from":1,"to":2,"select":[{"name":"n","tags":{},"field":"MEAN"}]}"#;
+    // A JSON POST needs a preflight, which grants this origin nothing.
+    let json =
+        format!("{{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, body: {body:?} }}");
+    let fetched = browser.run(&fetch_script(&url, &json)).await;
+    assert!(fetched["thrown"].as_str().is_some_and(|e| e.contains("TypeError")), "not blocked: {fetched}");
+    // A simple POST (text/plain, no preflight) is sent, refused 415 before any work, and
+    // unreadable; `no-cors` gives an opaque answer.
+    for options in [
+        format!("{{ method: 'POST', body: {body:?} }}"),
+        format!("{{ method: 'POST', mode: 'no-cors', body: {body:?} }}"),
+    ] {
+        let simple = browser.run(&fetch_script(&url, &options)).await;
+        assert!(!simple.to_string().contains("secret-series"), "{simple}");
+        assert!(simple["thrown"].is_string() || simple["status"] == 0, "{simple}");
+    }
+    assert_eq!(gw.fake.count(), 0, "no query reached AppSignal");
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn a_bearer_key_passes_its_preflight_and_reads() {
     const KEY: &str = "browser-key-0123456789abcdef";
     let Some(browser) = Browser::start().await else { return };
@@ -174,12 +203,18 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
             r##"
   const until = async (test) => { for (let i = 0; i < 200 && !test(); i++) await new Promise((r) => setTimeout(r, 50)); };
   await until(() => document.querySelector("#errors tbody") && document.querySelector("#chart svg")
-                     && document.getElementById("slow-count"));
+                     && document.getElementById("slow-count") && document.querySelector("#v2-chart svg")
+                     && document.querySelector("#v2-logs-table tbody"));
   return { rows: document.querySelectorAll("#errors tbody tr").length,
            lines: document.querySelectorAll("#chart polyline").length,
            deploys: document.querySelectorAll("#chart line.deploy").length,
            slow: (document.getElementById("slow-count") || {}).textContent,
            slowWindow: (document.getElementById("slow-window") || {}).textContent,
+           v2Lines: document.querySelectorAll("#v2-chart polyline").length,
+           v2Points: (document.querySelector("#v2-chart polyline") || { getAttribute: () => "" })
+             .getAttribute("points").split(" ").length,
+           v2Cache: document.getElementById("v2-chart-meta").textContent,
+           v2LogRows: [...document.querySelectorAll("#v2-logs-table tbody tr")].map((r) => r.children[1].textContent),
            failures: [...document.querySelectorAll(".state.error")].map((e) => e.textContent),
            html: document.documentElement.outerHTML };"##,
         )
@@ -192,6 +227,14 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
     assert!(state["slow"].as_str().is_some_and(|s| s.parse::<u64>().is_ok()), "JSONP widget: {state:?}");
     let window = state["slowWindow"].as_str().unwrap_or_default();
     assert!(window.contains("in the last 24 hours (since "), "the card says which window: {window:?}");
+    // The V2 widgets: a timeseries of the last hour (mean and p95, a point a minute) and
+    // the latest error lines, each POSTed by fetch through the gateway.
+    assert_eq!(state["v2Lines"], 2, "mean and p95: {}", state["failures"]);
+    assert!(state["v2Points"].as_u64().unwrap_or(0) >= 59, "a point a minute: {state:?}");
+    let cache = state["v2Cache"].as_str().unwrap_or_default();
+    assert!(cache.starts_with("Cache-Status: appsignal-gateway;"), "its Cache-Status is shown: {cache:?}");
+    let severities = state["v2LogRows"].as_array().unwrap();
+    assert!(!severities.is_empty() && severities.iter().all(|s| s == "error"), "{severities:?}");
     assert_eq!(state["failures"], serde_json::json!([]));
     let errors: Vec<Value> =
         browser.console().await.into_iter().filter(|entry| entry["level"] == "SEVERE").collect();

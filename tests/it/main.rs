@@ -28,6 +28,7 @@ mod operations;
 mod operator;
 mod prometheus;
 mod proxy;
+mod query_leases;
 mod readme;
 mod route_props;
 mod routes;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use appsignal_gateway::auth::digest_hex;
 use appsignal_gateway::config::{self, RawConfig, RawKey, RawRate};
-use appsignal_gateway::route::{ParamKind, Shape, ROUTES};
+use appsignal_gateway::route::{BodyKind, ParamKind, Shape, ROUTES, V2_LOOKUPS, V2_ROUTES};
 use http::Method;
 use serde_json::Value;
 use support::binary;
@@ -59,9 +59,11 @@ fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
     let paths = doc["paths"].as_object().unwrap();
     let routes = routes();
     assert_eq!(routes.len(), ROUTES.len() + 4, "the built-in GraphQL operations");
-    assert_eq!(paths.len(), routes.len() + 2, "the routes, /graphql and /healthz: {:?}", paths.keys());
+    let all = routes.len() + V2_ROUTES.len() + V2_LOOKUPS.len();
+    assert_eq!(paths.len(), all + 2, "the routes, /graphql and /healthz: {:?}", paths.keys());
     assert!(paths["/graphql"]["post"].is_object() && paths["/graphql"]["get"].is_object());
-    for (route, id) in routes {
+    let lookups = V2_LOOKUPS.iter().map(|r| (r, r.name.to_owned()));
+    for (route, id) in routes.into_iter().chain(lookups) {
         let operation = &paths[&path_of(route.shape)]["get"];
         assert_eq!(operation["operationId"], id.as_str());
         let parameters = operation["parameters"].as_array().unwrap();
@@ -120,6 +122,7 @@ fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
             .map(|p| p.name)
             .chain(["app", "callback", "_"])
             .chain(matches!(route.shape, Shape::Item { .. }).then_some("id"))
+            .chain(matches!(route.shape, Shape::V2Lookup { metric: true, .. }).then_some("metric"))
             .collect();
         assert_eq!(documented, expected, "{}: parameters differ from the route table", route.name);
         let callback = find("callback").unwrap();
@@ -180,9 +183,12 @@ fn schemathesis_relaxes_only_the_routes_with_cross_parameter_rules() {
         .lines()
         .filter_map(|l| l.strip_prefix("include-operation-id = \"")?.strip_suffix('"'))
         .collect();
+    let windowed =
+        |kind: BodyKind| appsignal_gateway::v2::schema::rules(kind).contains("`from` is not after");
     let with_rules: BTreeSet<&str> = ROUTES
         .iter()
         .filter(|r| !r.rules.is_empty())
+        .chain(V2_ROUTES.iter().filter(|r| r.body.is_some_and(windowed)))
         .map(|r| r.name)
         .chain(["graphql_post", "graphql_get"])
         .collect();
@@ -297,11 +303,173 @@ fn servers_security_and_license_are_stated() {
     assert_eq!(doc["info"]["license"]["identifier"], env!("CARGO_PKG_LICENSE"));
     assert!(doc.get("security").is_none());
     for (path, item) in doc["paths"].as_object().unwrap() {
-        assert_eq!(item["get"]["security"], serde_json::json!([]), "{path}: public, and it says so");
+        let operation = item.get("get").or_else(|| item.get("post")).unwrap();
+        assert_eq!(operation["security"], serde_json::json!([]), "{path}: public, and it says so");
     }
     assert!(doc["components"]["headers"].get("WWW-Authenticate").is_none(), "unused without keys");
     let text = doc.to_string();
     for (name, _) in doc["components"]["headers"].as_object().unwrap() {
         assert!(text.contains(&format!("#/components/headers/{name}\"")), "{name} is never used");
     }
+}
+
+/// The fields serde reads for a body, in its own words: the list its "unknown field"
+/// error gives.
+fn serde_fields(kind: BodyKind) -> BTreeSet<String> {
+    use appsignal_gateway::v2::body as b;
+    let unknown = r#"{"not-a-field":0}"#;
+    let error = match kind {
+        BodyKind::Timeseries => serde_json::from_str::<b::Timeseries>(unknown).unwrap_err(),
+        BodyKind::MetricsList => serde_json::from_str::<b::MetricsList>(unknown).unwrap_err(),
+        BodyKind::LogLines => serde_json::from_str::<b::LogLines>(unknown).unwrap_err(),
+        BodyKind::Traces => serde_json::from_str::<b::Traces>(unknown).unwrap_err(),
+        BodyKind::OneTrace => serde_json::from_str::<b::OneTrace>(unknown).unwrap_err(),
+        BodyKind::Actions => serde_json::from_str::<b::Actions>(unknown).unwrap_err(),
+        BodyKind::DeployStats => serde_json::from_str::<b::DeployStats>(unknown).unwrap_err(),
+    }
+    .to_string();
+    // "expected one of `a`, `b`", "expected `a` or `b`": every name quoted after "expected".
+    let list = error.split("expected").nth(1).unwrap_or_else(|| panic!("{error}"));
+    list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+#[test]
+fn every_v2_query_route_is_a_post_whose_body_schema_is_its_struct() {
+    let doc = document(|_| {});
+    for route in V2_ROUTES {
+        let kind = route.body.unwrap();
+        let operation = &doc["paths"][&path_of(route.shape)]["post"];
+        assert_eq!(operation["operationId"], route.name);
+        let body = &operation["requestBody"];
+        assert_eq!(body["required"], true);
+        let reference = body["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+        let schema = doc.pointer(reference.trim_start_matches('#')).unwrap();
+        assert_eq!(schema["additionalProperties"], false, "{}: unknown fields are refused", route.name);
+        let properties: BTreeSet<String> =
+            schema["properties"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(properties, serde_fields(kind), "{}: the schema is the struct", route.name);
+        for required in schema["required"].as_array().unwrap() {
+            assert!(properties.contains(required.as_str().unwrap()));
+        }
+        let responses = operation["responses"].as_object().unwrap();
+        for status in ["200", "400", "403", "404", "405", "408", "413", "415", "422", "503"] {
+            assert!(responses.contains_key(status), "{}: {status} not documented", route.name);
+        }
+        assert!(operation.get("parameters").is_none(), "no query parameters, no JSONP");
+    }
+    // Bounds and enums as the field types check them.
+    let schemas = &doc["components"]["schemas"];
+    let timeseries = &schemas["V2TimeseriesQuery"];
+    assert_eq!(timeseries["required"], serde_json::json!(["site_id", "from", "to", "select"]));
+    assert_eq!(timeseries["properties"]["select"]["maxItems"], 32);
+    let selector = &timeseries["properties"]["select"]["items"];
+    assert_eq!(selector["properties"]["tags"]["maxProperties"], 16);
+    assert_eq!(selector["properties"]["name"]["maxLength"], 512);
+    assert_eq!(selector["properties"]["field"]["maxLength"], 32);
+    let logs = &schemas["V2LogLinesQuery"]["properties"];
+    assert_eq!(logs["pagination"]["properties"]["order"]["enum"], serde_json::json!(["ASC", "DESC"]));
+    let per_page = &logs["pagination"]["properties"]["per_page"];
+    assert_eq!((per_page["minimum"].as_u64(), per_page["maximum"].as_u64()), (Some(1), Some(100)));
+    assert_eq!(logs["source_ids"]["maxItems"], 32);
+    let traces = &schemas["V2TracesQuery"]["properties"];
+    assert_eq!(traces["site_ids"]["maxItems"], 16);
+    assert_eq!(traces["digests"]["anyOf"][0]["maxItems"], 100);
+    assert!(schemas["V2Time"]["anyOf"].is_array());
+}
+
+/// Each status the document lists for a V2 query, reached by a real request.
+#[tokio::test]
+async fn every_documented_v2_status_is_reached() {
+    let doc = document(with_key);
+    let path = "/api/v2/metrics/timeseries";
+    let listed: BTreeSet<String> =
+        doc["paths"][path]["post"]["responses"].as_object().unwrap().keys().cloned().collect();
+    let mut reached = BTreeSet::new();
+    let auth = format!("Bearer {KEY}");
+    let json = ("content-type", "application/json");
+    // Windows 1000 s apart: aligned to 30 s, each is its own entry.
+    let body = |n: u32| {
+        let from = n * 1000;
+        format!(
+            r#"{{"site_id":"blog","from":{from},"to":{},"select":[{{"name":"m","tags":{{}},"field":"MEAN"}}]}}"#,
+            from + 60
+        )
+    };
+    let gw = TestGateway::start(|raw| {
+        with_key(raw);
+        raw.limits.max_uri_length = "1KiB".into();
+        raw.limits.max_header_size = "2KiB".into();
+        raw.limits.max_body_size = "1KiB".into();
+        raw.limits.body_read_timeout = "300ms".into();
+        raw.upstream.timeout = "300ms".into();
+        raw.clients.rate_limit = RawRate { per_second: 1, burst: 1000 };
+    })
+    .await;
+    let post = |b: String, extra: Vec<(&'static str, String)>| {
+        let gw = &gw;
+        let auth = auth.clone();
+        async move {
+            let mut headers: Vec<(&str, &str)> = vec![("authorization", auth.as_str()), json];
+            for (k, v) in &extra {
+                headers.retain(|(h, _)| h != k);
+                headers.push((k, v.as_str()));
+            }
+            let url = format!("{}{path}", gw.url);
+            support::send_body(Method::POST, &url, &headers, bytes::Bytes::from(b)).await.status.as_u16()
+        }
+    };
+    let mut hit = |s: u16| {
+        reached.insert(s.to_string());
+    };
+    hit(post(body(1), vec![]).await);
+    hit(post("{".into(), vec![]).await);
+    hit(post(body(2), vec![("authorization", "Bearer nope".into())]).await);
+    hit(post(body(3), vec![("origin", "https://evil.example".into())]).await);
+    hit(post(body(4).replace("blog", "nope"), vec![]).await);
+    hit(gw.send(Method::GET, path, &[("authorization", &auth)]).await.status.as_u16());
+    hit(post("x".repeat(2048), vec![]).await);
+    hit(post(body(5), vec![("content-type", "text/plain".into())]).await);
+    hit(post(body(6), vec![("host", "attacker.example".into())]).await);
+    hit(post(body(7), vec![("x-big", "y".repeat(4096))]).await);
+    let long = format!("{}{path}?_={}", gw.url, "x".repeat(2048));
+    hit(support::send_body(Method::POST, &long, &[("authorization", &auth), json], body(8).into())
+        .await
+        .status
+        .as_u16());
+    gw.fake.always(Reply::Json(422, r#"{"error":"ungrouped_wildcard","message":"m"}"#));
+    hit(post(body(9), vec![]).await);
+    gw.fake.always(Reply::Json(500, "{}"));
+    hit(post(body(10), vec![]).await);
+    gw.fake.always(Reply::Hang);
+    hit(post(body(12), vec![]).await);
+    // Last of the upstream answers: V2 then backs off for 30 s.
+    gw.fake.always(Reply::Throttle("30"));
+    hit(post(body(11), vec![]).await);
+    // 408: a body that stops arriving.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = gw.url.trim_start_matches("http://").to_owned();
+        let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{");
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stalled.read_to_string(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        hit(answer[9..12].parse().unwrap());
+    }
+    let mut limited = false;
+    for _ in 0..1100 {
+        if post(body(1), vec![]).await == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the client limit never answered 429");
+    hit(429);
+    let unreached: Vec<&String> = listed.iter().filter(|s| !reached.contains(*s)).collect();
+    assert!(unreached.is_empty(), "documented but never reached: {unreached:?} (reached {reached:?})");
+    let undocumented: Vec<&String> = reached.iter().filter(|s| !listed.contains(*s)).collect();
+    assert!(undocumented.is_empty(), "reached but not documented: {undocumented:?}");
 }

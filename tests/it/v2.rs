@@ -120,6 +120,32 @@ async fn the_method_the_media_type_and_jsonp_are_checked_before_the_body() {
 }
 
 #[tokio::test]
+async fn a_query_route_allows_post_and_options_only() {
+    let gateway =
+        TestGateway::start(|raw| raw.cors.allowed_origins = vec!["https://dash.example".into()]).await;
+    let options = gateway.send(Method::OPTIONS, TIMESERIES, &[]).await;
+    assert_eq!((options.status.as_u16(), options.header("allow")), (204, Some("POST, OPTIONS")));
+    let preflight = [("origin", "https://dash.example"), ("access-control-request-method", "POST")];
+    let granted = gateway.send(Method::OPTIONS, "/api/v2/logs/lines", &preflight).await;
+    assert_eq!((granted.status.as_u16(), granted.header("allow")), (204, Some("POST, OPTIONS")));
+    assert_eq!(granted.header("access-control-allow-origin"), Some("https://dash.example"));
+    for method in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+        let refused = gateway.send(method.clone(), TIMESERIES, &[]).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.header("allow")),
+            (405, Some("POST, OPTIONS")),
+            "{method}"
+        );
+    }
+    // The GET routes, the V2 lookups among them, keep their own.
+    for path in ["/api/blog/samples.json", "/api/v2/metrics/names/blog"] {
+        let options = gateway.send(Method::OPTIONS, path, &[]).await;
+        assert_eq!(options.header("allow"), Some("GET, HEAD, OPTIONS"), "{path}");
+    }
+    assert_eq!(gateway.fake.count(), 0);
+}
+
+#[tokio::test]
 async fn an_unlisted_origin_is_refused_before_the_body() {
     let gateway =
         TestGateway::start(|raw| raw.cors.allowed_origins = vec!["https://dash.example".into()]).await;

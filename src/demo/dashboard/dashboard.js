@@ -1,5 +1,5 @@
-// The demo dashboard: three widgets read through the gateway from another origin, as a
-// real dashboard would. Plain JavaScript, nothing loaded from outside this machine.
+// The demo dashboard: widgets read through the gateway from another origin, as a real
+// dashboard would (v1 GETs, JSONP, and V2 queries POSTed with fetch). Plain JavaScript, nothing loaded from outside this machine.
 "use strict";
 
 const GATEWAY = document.body.dataset.gateway;
@@ -159,6 +159,101 @@ async function loadJsonp() {
   }
 }
 
+// POST a V2 query as JSON. The page's request carries no token: the gateway adds it.
+async function postJson(path, query) {
+  const res = await fetch(`${GATEWAY}/api/v2/${path}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(query),
+  });
+  const body = await res.json();
+  if (!res.ok) {
+    throw new Error(`${res.status} ${body.error ? body.error.code + ": " + body.error.message : ""}`);
+  }
+  return { body, cache: res.headers.get("Cache-Status"), id: res.headers.get("X-Request-Id") };
+}
+
+// "The last hour", asked anew each refresh: the gateway rounds both ends down to the
+// metrics TTL (30 s), so every refresh within one step shares one entry and one query.
+const V2_REFRESH_MS = 30000;
+
+async function loadV2Chart() {
+  try {
+    const to = Math.floor(Date.now() / 1000);
+    const selector = (field) => ({ name: "transaction_duration", tags: { namespace: "web" }, field });
+    const { body, cache } = await postJson("metrics/timeseries", {
+      site_id: APP, from: to - 3600, to, select: [selector("MEAN"), selector("P95")],
+    });
+    document.getElementById("v2-chart-meta").textContent = `Cache-Status: ${cache || "-"}`;
+    const [mean, p95] = body.series || [];
+    const points = ((mean && mean.data) || []).map((p, i) => ({
+      t: Date.parse(p.timestamp) / 1000, mean: p.value, p95: p95 && p95.data[i] ? p95.data[i].value : p.value,
+    }));
+    if (points.length < 2) return show("v2-chart", "Not enough data in this window.");
+    const W = 1100, H = 220, L = 84, R = 20, T = 10, B = 30;
+    const t0 = points[0].t, t1 = points[points.length - 1].t;
+    const peak = Math.max(...points.map((p) => Math.max(p.mean, p.p95)));
+    const step = niceStep(peak / 4);
+    const top = Math.ceil((peak * 1.05) / step) * step;
+    const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+    const y = (v) => T + (1 - v / top) * (H - T - B);
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", id: "v2-svg",
+      "aria-label": "transaction_duration mean and p95 over the last hour" });
+    for (let v = 0; v <= top + 1e-9; v += step) {
+      svg.append(el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#e6e9f0" }));
+      svg.append(el("text", { x: L - 8, y: y(v) + 4, "text-anchor": "end" }, `${Math.round(v)} ms`));
+    }
+    for (let t = t0; t <= t1; t += 900) {
+      const label = new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+      svg.append(el("text", { x: x(t), y: H - 8, "text-anchor": t === t0 ? "start" : "middle" }, label));
+    }
+    const line = (key, color) => el("polyline", { fill: "none", stroke: color, "stroke-width": 2,
+      points: points.map((p) => `${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" "), class: `v2-${key}` });
+    svg.append(line("mean", "var(--mean)"), line("p95", "var(--pct)"));
+    show("v2-chart", svg);
+  } catch (err) {
+    show("v2-chart", `Could not load the timeseries: ${err.message}`, true);
+  }
+}
+
+async function loadV2Logs() {
+  try {
+    const { body, cache } = await postJson("logs/lines", {
+      site_id: APP, source_ids: ["app"], query: "severity=error",
+      pagination: { per_page: 8, order: "DESC", cursor: { time: null } },
+    });
+    document.getElementById("v2-logs-meta").textContent = `Cache-Status: ${cache || "-"}`;
+    if (!Array.isArray(body) || body.length === 0) return show("v2-logs", "No error lines.");
+    const table = document.createElement("table");
+    table.id = "v2-logs-table";
+    table.innerHTML = "<thead><tr><th>When</th><th>Severity</th><th>Message</th></tr></thead>";
+    const rows = document.createElement("tbody");
+    for (const line of body) {
+      const tr = document.createElement("tr");
+      const when = new Date(line.timestamp).toLocaleTimeString([], { hour12: false });
+      [when, line.severity, line.message].forEach((text, i) => {
+        const td = document.createElement("td");
+        td.textContent = text || "";
+        if (i === 0) td.className = "time";
+        if (i === 1) td.className = "exception";
+        tr.append(td);
+      });
+      rows.append(tr);
+    }
+    table.append(rows);
+    show("v2-logs", table);
+  } catch (err) {
+    show("v2-logs", `Could not load log lines: ${err.message}`, true);
+  }
+}
+
+loadErrors();
+loadChart();
+loadJsonp();
+loadV2Chart();
+loadV2Logs();
+setInterval(loadV2Chart, V2_REFRESH_MS);
+
 // Open exception incidents: AppSignal's GraphQL, through a declared operation's GET route.
 async function loadIncidents() {
   try {
@@ -204,6 +299,3 @@ async function loadIncidents() {
 }
 
 loadIncidents();
-loadErrors();
-loadChart();
-loadJsonp();

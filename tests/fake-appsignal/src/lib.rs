@@ -1,5 +1,7 @@
 //! An in-process fake AppSignal: records what it receives, answers what the test says.
 
+mod in_flight;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use in_flight::InFlight;
 pub mod graphql;
 pub use graphql::GraphQlRequest;
 
@@ -104,8 +107,7 @@ struct State {
     /// Replies by path, before the queue: how AppSignal answers each route.
     routes: Vec<(String, Reply)>,
     /// Requests being answered now, and the most there ever were at once.
-    in_flight: usize,
-    max_in_flight: usize,
+    in_flight: InFlight,
 }
 
 /// The fake server.
@@ -164,7 +166,18 @@ impl FakeAppSignal {
 
     /// The most requests that were ever being answered at once.
     pub fn max_in_flight(&self) -> usize {
-        self.state.lock().unwrap().max_in_flight
+        self.state.lock().unwrap().in_flight.max()
+    }
+
+    /// Counts the most requests at once afresh from now (overall and under each prefix).
+    pub fn reset_max_in_flight(&self) {
+        self.state.lock().unwrap().in_flight.reset_max();
+    }
+
+    /// The most requests under `/{first}/` (a gateway whose base URL ends in `/{first}`)
+    /// that were ever being answered at once.
+    pub fn max_in_flight_under(&self, first: &str) -> usize {
+        self.state.lock().unwrap().in_flight.max_under(first)
     }
 
     /// Everything received so far.
@@ -213,11 +226,10 @@ impl FakeAppSignal {
                 .or(graphql)
                 .or_else(|| state.default.clone())
                 .unwrap_or(Reply::Echo);
-            state.in_flight += 1;
-            state.max_in_flight = state.max_in_flight.max(state.in_flight);
+            state.in_flight.start(req.uri().path());
             (reply, seq)
         };
-        let _done = Done(self.state.clone());
+        let _done = Done(self.state.clone(), req.uri().path().to_owned());
         self.arrived.notify_waiters();
         let (mut reply, seq) = reply;
         loop {
@@ -257,11 +269,11 @@ impl FakeAppSignal {
 }
 
 /// Counts a request out of flight however its answer ends (a hang dropped, a reset).
-struct Done(Arc<Mutex<State>>);
+struct Done(Arc<Mutex<State>>, String);
 
 impl Drop for Done {
     fn drop(&mut self) {
-        self.0.lock().unwrap().in_flight -= 1;
+        self.0.lock().unwrap().in_flight.end(&self.1);
     }
 }
 
