@@ -9,7 +9,7 @@
 //! a client's operation, what is sent upstream when a client's text adds them.
 
 use apollo_parser::cst::{self, CstNode};
-use apollo_parser::{Parser, SyntaxElement, SyntaxKind, SyntaxNode};
+use apollo_parser::{Parser, SyntaxElement, SyntaxKind, SyntaxNode, SyntaxTree};
 use sha2::{Digest, Sha256};
 
 use super::check::{RECURSION_LIMIT, TOKEN_LIMIT};
@@ -27,12 +27,17 @@ pub struct Forms {
 /// the parser's recursion and token bounds).
 pub fn forms(text: &str) -> Option<Forms> {
     let tree = Parser::new(text).recursion_limit(RECURSION_LIMIT).token_limit(TOKEN_LIMIT).parse();
+    forms_of(&tree)
+}
+
+/// The forms of a document already parsed into `tree`; `None` when it did not parse.
+pub(super) fn forms_of(tree: &SyntaxTree) -> Option<Forms> {
     if tree.errors().next().is_some() {
         return None;
     }
     let root = tree.document();
-    let mut checked = String::with_capacity(text.len());
-    let mut printed = String::with_capacity(text.len());
+    let mut checked = String::new();
+    let mut printed = String::new();
     print(root.syntax(), false, &mut checked);
     print(root.syntax(), true, &mut printed);
     Some(Forms { checked, printed })

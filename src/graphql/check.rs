@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use apollo_parser::cst::{self, CstNode, Definition, Selection};
-use apollo_parser::Parser;
+use apollo_parser::{Parser, SyntaxTree};
 
 use super::variables::{self, Variable};
 
@@ -64,7 +64,16 @@ impl std::fmt::Display for Refusal {
 /// Checks `text` against every rule for an operation declared as `name`; its variables
 /// (but `$appId`) when it passes, else every refusal.
 pub fn check(text: &str, name: &str) -> Result<Vec<Variable>, Vec<Refusal>> {
-    let tree = Parser::new(text).recursion_limit(RECURSION_LIMIT).token_limit(TOKEN_LIMIT).parse();
+    check_parsed(text, &parse(text), name)
+}
+
+/// `text` parsed, within the parser's recursion and token bounds.
+pub(super) fn parse(text: &str) -> SyntaxTree {
+    Parser::new(text).recursion_limit(RECURSION_LIMIT).token_limit(TOKEN_LIMIT).parse()
+}
+
+/// [`check`] of `text` already parsed into `tree` (so a load parses each document once).
+pub(super) fn check_parsed(text: &str, tree: &SyntaxTree, name: &str) -> Result<Vec<Variable>, Vec<Refusal>> {
     let mut c = Checker { text, refusals: Vec::new(), fragments: HashMap::new(), used: Vec::new() };
     for error in tree.errors() {
         c.refuse_at(error.index(), "", format!("does not parse: {}", error.message()));
