@@ -26,6 +26,9 @@ pub const CODES: &[&str] = &[
     "body_too_large",
     "body_timeout",
     "appsignal_rejected",
+    "operation_not_allowed",
+    "persisted_query_mismatch",
+    "appsignal_graphql_error",
     "not_found",
     "method_not_allowed",
     "unauthorized",
@@ -61,6 +64,8 @@ pub enum Allowed {
     AdminPost,
     /// A V2 query route: POST, and OPTIONS (preflights).
     Query,
+    /// `/graphql`: GET and HEAD (Apollo's hashed queries), POST, and OPTIONS (preflights).
+    GraphQl,
 }
 
 impl Allowed {
@@ -71,6 +76,7 @@ impl Allowed {
             Allowed::AdminRead => "GET, HEAD",
             Allowed::AdminPost => "POST",
             Allowed::Query => "POST, OPTIONS",
+            Allowed::GraphQl => "GET, HEAD, POST, OPTIONS",
         }
     }
 
@@ -80,6 +86,7 @@ impl Allowed {
             Allowed::AdminRead => "only GET and HEAD are allowed",
             Allowed::AdminPost => "only POST is allowed",
             Allowed::Query => "only POST and OPTIONS are allowed: this V2 query takes a JSON body",
+            Allowed::GraphQl => "only GET, HEAD, POST and OPTIONS are allowed on /graphql",
         }
     }
 }
@@ -102,9 +109,16 @@ pub enum GatewayError {
     /// A V2 body that is not one well-formed JSON object (where and why).
     #[error("{0}")]
     BadBody(String),
-    /// A V2 query without `Content-Type: application/json`.
-    #[error("a V2 query needs `Content-Type: application/json`")]
+    /// A V2 query or GraphQL POST without `Content-Type: application/json`.
+    #[error("a V2 query or GraphQL POST needs `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// A GraphQL document or persisted-query hash that is not a declared operation (or
+    /// a mutation, or several operations): refused before any upstream work.
+    #[error("the GraphQL document is not a declared operation")]
+    OperationNotAllowed,
+    /// A GraphQL text sent with a persisted-query hash that is not its SHA-256.
+    #[error("the persisted-query hash is not the SHA-256 of the query text")]
+    PersistedQueryMismatch,
     /// A body over `limits.max_body_size`.
     #[error("the request body is larger than limits.max_body_size")]
     BodyTooLarge,
@@ -194,7 +208,19 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "a V2 query needs `Content-Type: application/json`".into(),
+                "a V2 query or GraphQL POST needs `Content-Type: application/json`".into(),
+            ),
+            GatewayError::OperationNotAllowed => (
+                S::FORBIDDEN,
+                "operation_not_allowed",
+                "only declared GraphQL operations are served: this document or hash is not one \
+                 (graphql.operations and the built-in set)"
+                    .into(),
+            ),
+            GatewayError::PersistedQueryMismatch => (
+                S::BAD_REQUEST,
+                "persisted_query_mismatch",
+                "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query text".into(),
             ),
             GatewayError::BodyTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
@@ -284,6 +310,12 @@ impl GatewayError {
                 "upstream_invalid_response",
                 "AppSignal answered with a body that is not JSON".into(),
             ),
+            GatewayError::Upstream(U::GraphQl(messages)) => (
+                S::BAD_GATEWAY,
+                "appsignal_graphql_error",
+                format!("AppSignal refused the declared operation (has its schema moved?): {messages}")
+                    .into(),
+            ),
             GatewayError::Upstream(U::TooLarge(_)) => (
                 S::BAD_GATEWAY,
                 "upstream_response_too_large",
@@ -333,6 +365,26 @@ impl GatewayError {
             "error": { "status": view.status.as_u16(), "code": view.code, "message": view.message }
         });
         Bytes::from(body.to_string().replace('<', "\\u003c"))
+    }
+
+    /// The GraphQL-shaped body `/graphql` answers errors with:
+    /// `{"errors":[{"message":..,"extensions":{"code":..,"status":..}}]}`.
+    pub fn graphql_body(&self) -> Bytes {
+        let view = self.client_view();
+        let body = serde_json::json!({ "errors": [{
+            "message": view.message,
+            "extensions": { "code": view.code, "status": view.status.as_u16() },
+        }] });
+        Bytes::from(body.to_string().replace('<', "\\u003c"))
+    }
+
+    /// The whole response on `/graphql`: the GraphQL-shaped body, with this error's
+    /// status and headers.
+    pub fn into_graphql_response(self) -> Response<Body> {
+        let view = self.client_view();
+        let mut response = response::with_body(view.status, response::JSON, self.graphql_body());
+        self.add_headers(&mut response);
+        response
     }
 
     /// The whole JSON response.
@@ -423,6 +475,13 @@ mod tests {
         check(GatewayError::BodyTooLarge, 413, "body_too_large");
         check(GatewayError::BodyTimeout, 408, "body_timeout");
         check(GatewayError::MethodNotAllowed(Allowed::Query), 405, "method_not_allowed");
+        check(GatewayError::MethodNotAllowed(Allowed::GraphQl), 405, "method_not_allowed");
+        assert_eq!(
+            GatewayError::MethodNotAllowed(Allowed::GraphQl).into_response().headers()[ALLOW],
+            "GET, HEAD, POST, OPTIONS"
+        );
+        check(GatewayError::OperationNotAllowed, 403, "operation_not_allowed");
+        check(GatewayError::PersistedQueryMismatch, 400, "persisted_query_mismatch");
         let rejected =
             GatewayError::AppSignalRejected { slug: "ungrouped_wildcard".into(), message: "m".into() };
         let body: serde_json::Value = serde_json::from_slice(&rejected.body()).unwrap();
@@ -447,6 +506,25 @@ mod tests {
         check(U::Status(500).into(), 502, "upstream_error");
         check(U::NotJson.into(), 502, "upstream_invalid_response");
         check(U::TooLarge(10).into(), 502, "upstream_response_too_large");
+        let refused: GatewayError = U::GraphQl("Field 'x' doesn't exist on type 'App'".into()).into();
+        assert!(
+            refused.client_view().message.contains("Field 'x' doesn't exist"),
+            "AppSignal's messages are told"
+        );
+        check(refused, 502, "appsignal_graphql_error");
+    }
+
+    #[test]
+    fn graphql_errors_are_graphql_shaped() {
+        let error = GatewayError::OperationNotAllowed;
+        let body: serde_json::Value = serde_json::from_slice(&error.graphql_body()).unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "operation_not_allowed");
+        assert_eq!(body["errors"][0]["extensions"]["status"], 403);
+        assert!(body["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        let response = GatewayError::MethodNotAllowed(Allowed::GraphQl).into_graphql_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[ALLOW], "GET, HEAD, POST, OPTIONS");
+        assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/json");
     }
 
     #[test]

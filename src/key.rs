@@ -5,8 +5,8 @@
 //! a prefix (a purge by app, the shared tier's hash tag) whatever kind of question they
 //! answer; app ids never hold a `:` (configuration allows letters, digits, `-`, `_`, `.`).
 //! The kind keeps kinds of questions apart: `rest` for a v1 REST answer, whose question
-//! is its normalised upstream target. V2 bodies and GraphQL variables will be kinds of
-//! their own.
+//! is its normalised upstream target; `v2` for a V2 body; `graphql` for a declared
+//! GraphQL operation and its variables.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +20,9 @@ pub enum KeyKind {
     /// canonical body. A body naming several apps (`site_ids`) is keyed under the first
     /// in sorted order, and names the others in its body.
     V2,
+    /// A declared GraphQL operation; the question is the operation's name, the SHA-256
+    /// of the document sent upstream and the canonical variables, space-separated.
+    GraphQl,
 }
 
 impl KeyKind {
@@ -27,6 +30,7 @@ impl KeyKind {
         match self {
             KeyKind::Rest => "rest",
             KeyKind::V2 => "v2",
+            KeyKind::GraphQl => "graphql",
         }
     }
 }

@@ -10,6 +10,9 @@
 //!   [`config::Token`] type, the only holder of the AppSignal token.
 //! - [`route`] — the route table as data, path matching and parameter normalisation
 //!   (pure functions).
+//! - [`graphql`] — AppSignal's GraphQL API through declared read operations: the
+//!   load-time checks, the checked form and hashes, typed variables, learned
+//!   persisted-query hashes, the built-in documents (pure but for one lock).
 //! - [`v2`] — AppSignal's Public API V2 bodies: read bounded, typed per route, scoped,
 //!   normalised and written back out as the one canonical body (pure but for the read).
 //! - `urlencoded` — query-string decoding and the forwarded percent-encode set (a leaf).
@@ -55,6 +58,7 @@ mod cors;
 pub mod demo;
 mod error;
 pub mod gateway;
+pub mod graphql;
 mod hosts;
 pub mod jsonp;
 mod key;

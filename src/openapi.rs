@@ -50,6 +50,22 @@ pub fn document(settings: &Settings) -> Value {
     for route in ROUTES {
         paths.insert(path_of(route), json!({ "get": operation(route, settings, keys) }));
     }
+    for declared in settings.graphql.operations.iter() {
+        let mut get = operation(declared.route, settings, keys);
+        get["operationId"] = json!(format!("graphql_{}", declared.name));
+        get["summary"] = json!(format!(
+            "The declared GraphQL operation `{}`, cached for {}",
+            declared.name,
+            match declared.ttl {
+                Some(ttl) => format!("{}s (its own `ttl`)", ttl.as_secs()),
+                None => "`cache.ttl.graphql`".into(),
+            }
+        ));
+        paths.insert(path_of(declared.route), json!({ "get": get }));
+    }
+    if settings.graphql.enabled {
+        paths.insert("/graphql".into(), graphql_endpoint(keys));
+    }
     paths.insert("/healthz".into(), health());
     let mut schemas = Map::new();
     v2::add(&mut paths, &mut schemas, settings, keys);
@@ -127,6 +143,7 @@ pub(crate) fn path_of(route: &Route) -> String {
         Shape::V2(path) => format!("/api/v2/{path}"),
         Shape::V2Lookup { prefix, metric: false } => format!("/api/v2/{prefix}{{app}}"),
         Shape::V2Lookup { prefix, metric: true } => format!("/api/v2/{prefix}{{app}}/{{metric}}"),
+        Shape::GraphQl { operation } => format!("/api/{{app}}/graphql/{operation}.json"),
     }
 }
 
@@ -208,6 +225,7 @@ pub(crate) fn ttl_key(route: &Route) -> &'static str {
         TtlClass::Logs => "logs",
         TtlClass::Traces => "traces",
         TtlClass::Deploys => "deploys",
+        TtlClass::GraphQl | TtlClass::Fixed(_) => "graphql",
     }
 }
 
@@ -231,14 +249,125 @@ fn parameter(spec: &ParamSpec) -> Value {
             json!({ "type": "array", "items": { "type": "string", "enum": words } }),
             "Repeatable; de-duplicated and sorted.",
         ),
+        ParamKind::Ranged(..) | ParamKind::Float | ParamKind::Ident => scalar(spec.kind),
+        ParamKind::ListOf(inner) => {
+            let (items, _) = scalar(*inner);
+            (
+                json!({ "type": "array", "items": items }),
+                "A list: repeat `name[]=`; de-duplicated and sorted.",
+            )
+        }
     };
     let mut parameter =
         json!({ "name": spec.name, "in": "query", "description": description, "schema": schema });
+    if spec.required {
+        parameter["required"] = json!(true);
+    }
     if spec.repeatable() {
         parameter["style"] = json!("form");
         parameter["explode"] = json!(true);
     }
     parameter
+}
+
+/// The schema of one GraphQL variable's value (of a scalar kind), and what it is.
+fn scalar(kind: ParamKind) -> (Value, &'static str) {
+    match kind {
+        ParamKind::Ranged(min, max) => {
+            (json!({ "type": "integer", "minimum": min, "maximum": max }), "A whole number in this range.")
+        }
+        ParamKind::Float => (json!({ "type": "number" }), "A decimal number."),
+        ParamKind::Ident => (
+            json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$" }),
+            "An enum value: an identifier.",
+        ),
+        ParamKind::Bool => (json!({ "type": "string", "enum": ["true", "false"] }), "`true` or `false`."),
+        ParamKind::IsoTime => (json!({ "$ref": "#/components/schemas/Time" }), "Forwarded as RFC 3339 UTC."),
+        _ => (
+            json!({ "type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN }),
+            "Free text: no control characters.",
+        ),
+    }
+}
+
+/// `/graphql`: GraphQL over HTTP, for declared operations only.
+fn graphql_endpoint(keys: bool) -> Value {
+    let graphql_error = json!({
+        "type": "object", "required": ["errors"],
+        "properties": { "errors": { "type": "array", "items": {
+            "type": "object", "required": ["message", "extensions"],
+            "properties": {
+                "message": { "type": "string" },
+                "extensions": { "type": "object", "required": ["code"], "properties": {
+                    "code": { "type": "string" }, "status": { "type": "integer" }
+                } }
+            }
+        } } }
+    });
+    let answer = json!({
+        "description": "AppSignal's GraphQL answer, byte for byte; with `errors` and `data` it is not             stored (`Cache-Control: no-store`). An unknown persisted-query hash without text answers             `PERSISTED_QUERY_NOT_FOUND` in `errors`, as Apollo Client expects.",
+        "headers": cache_headers(),
+        "content": { "application/json": { "schema": { "type": "object" } } }
+    });
+    let mut responses = Map::new();
+    responses.insert("200".into(), answer);
+    let statuses: &[(u16, &str)] = &[
+        (400, "Malformed JSON, a bad variable (named by its path), or `persisted_query_mismatch`."),
+        (403, "`operation_not_allowed`: the document or hash is not a declared operation; or a foreign `Origin`."),
+        (404, "`variables.appId` is not an allowed app (or not in the key's scope)."),
+        (405, "A method other than GET, POST or OPTIONS."),
+        (408, "The body was not sent within `limits.body_read_timeout`."),
+        (413, "The body is larger than `limits.max_body_size`."),
+        (415, "A POST without `Content-Type: application/json`."),
+        (429, "The client is over its rate limit."),
+        (502, "AppSignal failed, or answered `errors` with `data: null` (`appsignal_graphql_error`)."),
+        (503, "The gateway's budget or query slots are spent, or AppSignal is rate-limiting GraphQL."),
+        (504, "AppSignal did not answer within `upstream.timeout`."),
+    ];
+    for (status, description) in statuses {
+        responses.insert(
+            status.to_string(),
+            json!({ "description": description, "content": { "application/json": { "schema": graphql_error } } }),
+        );
+    }
+    if keys {
+        responses.insert(
+            "401".into(),
+            json!({ "description": "No dashboard key, or an unknown one.", "content": { "application/json": { "schema": graphql_error } } }),
+        );
+    }
+    let body = json!({
+        "type": "object",
+        "properties": {
+            "query": { "type": "string", "description": "A declared operation's text (compared after parsing)." },
+            "operationName": { "type": "string" },
+            "variables": { "type": "object", "description": "`appId` (an allowed app) and the operation's variables." },
+            "extensions": { "type": "object", "description": "`persistedQuery: {version: 1, sha256Hash}`." }
+        }
+    });
+    let query_param = |name: &str, description: &str| json!({ "name": name, "in": "query", "description": description, "schema": { "type": "string" } });
+    let security = if keys { json!([{ "bearer": [] }, { "key": [] }]) } else { json!([]) };
+    json!({
+        "post": {
+            "operationId": "graphql_post",
+            "summary": "GraphQL over HTTP: a declared operation by its text or persisted-query hash.",
+            "security": security,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+            "responses": responses.clone()
+        },
+        "get": {
+            "operationId": "graphql_get",
+            "summary": "GraphQL over HTTP as a GET (Apollo's `useGETForHashedQueries`).",
+            "security": security,
+            "parameters": [
+                query_param("query", "A declared operation's text."),
+                query_param("operationName", "The operation's name."),
+                query_param("variables", "The variables, as JSON."),
+                query_param("extensions", "`{\"persistedQuery\":{\"version\":1,\"sha256Hash\":…}}`, as JSON.")
+            ],
+            "responses": responses
+        }
+    })
 }
 
 /// 200: AppSignal's JSON as it sent it, or wrapped for JSONP.

@@ -222,9 +222,13 @@ impl Entry {
         ttl: Duration,
         retain: Duration,
     ) -> Self {
-        // Made once per stored entry, never per hit.
-        let cache_control = HeaderValue::try_from(format!("private, max-age={}", ttl.as_secs()))
-            .expect("digits are a valid header");
+        // Made once per stored entry, never per hit. An answer fresh for no time is one
+        // that is not stored (a GraphQL answer carrying `errors`): no browser keeps it either.
+        let cache_control = match ttl.is_zero() {
+            true => HeaderValue::from_static("no-store"),
+            false => HeaderValue::try_from(format!("private, max-age={}", ttl.as_secs()))
+                .expect("digits are a valid header"),
+        };
         Entry { status, identity, gzip, brotli, vary_encoding, hash, stored_at, ttl, cache_control, retain }
     }
 

@@ -7,6 +7,7 @@
 
 mod durations;
 mod error;
+mod graphql;
 mod load;
 mod raw;
 mod redis_url;

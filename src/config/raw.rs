@@ -29,6 +29,34 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub log: RawLog,
     pub shared: RawShared,
+    pub graphql: RawGraphql,
+}
+
+/// `graphql.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawGraphql {
+    pub enabled: bool,
+    pub builtin: bool,
+    pub operations: Vec<RawOperation>,
+}
+
+impl Default for RawGraphql {
+    fn default() -> Self {
+        RawGraphql { enabled: true, builtin: true, operations: Vec::new() }
+    }
+}
+
+/// One entry of `graphql.operations`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawOperation {
+    pub name: String,
+    pub file: String,
+    #[serde(default)]
+    pub ttl: Option<String>,
 }
 
 /// `tls.*`
@@ -124,6 +152,7 @@ pub struct RawTtl {
     pub logs: String,
     pub traces: String,
     pub deploys: String,
+    pub graphql: String,
 }
 
 /// `clients.*`
@@ -228,6 +257,7 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             log: RawLog::default(),
             shared: RawShared::default(),
+            graphql: RawGraphql::default(),
         }
     }
 }
@@ -273,6 +303,7 @@ impl Default for RawTtl {
             logs: "10s".into(),
             traces: "60s".into(),
             deploys: "5m".into(),
+            graphql: "30s".into(),
         }
     }
 }

@@ -47,6 +47,18 @@ pub struct Settings {
     pub log: LogSettings,
     /// The tier replicas share through Redis; `None` stands alone.
     pub shared: Option<SharedSettings>,
+    /// AppSignal's GraphQL API, through declared operations only.
+    pub graphql: GraphqlSettings,
+}
+
+/// `graphql.*`: the declared operations, checked.
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    /// `graphql.enabled`: whether `/graphql` and the operations' GET routes answer.
+    pub enabled: bool,
+    /// The built-in operations (when `graphql.builtin`) and `graphql.operations`, each
+    /// checked; empty when GraphQL is off.
+    pub operations: Arc<crate::graphql::Operations>,
 }
 
 /// `upstream.*`: the AppSignal API and the gateway's use of it. Compared whole by a
@@ -150,7 +162,22 @@ impl CacheSettings {
     /// The longest TTL of any class: no entry this gateway stores is fresher for longer.
     pub fn max_ttl(&self) -> Duration {
         let t = &self.ttl;
-        [t.list, t.show, t.not_found, t.graphs, t.markers].into_iter().max().unwrap_or_default()
+        [
+            t.list,
+            t.show,
+            t.not_found,
+            t.graphs,
+            t.markers,
+            t.metrics,
+            t.logs,
+            t.traces,
+            t.deploys,
+            t.graphql,
+            t.longest_operation,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default()
     }
 }
 
@@ -175,6 +202,11 @@ pub struct Ttls {
     pub traces: Duration,
     /// `/api/v2/deploys/stats`.
     pub deploys: Duration,
+    /// A declared GraphQL operation without a `ttl` of its own.
+    pub graphql: Duration,
+    /// The longest `ttl` a declared operation sets (zero when none does), so the shared
+    /// tier trusts an entry that fresh.
+    pub longest_operation: Duration,
 }
 
 /// `clients.*`

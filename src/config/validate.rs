@@ -51,6 +51,8 @@ struct Files {
     token: Option<Token>,
     /// The certificate and key of `tls`, when both are set and they load.
     tls: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// The document of each of `graphql.operations`, when it could be read.
+    graphql: Vec<Option<String>>,
 }
 
 impl Files {
@@ -76,12 +78,32 @@ impl Files {
             },
             _ => None,
         };
-        Files { token, tls }
+        let graphql = match raw.graphql.enabled {
+            true => raw
+                .graphql
+                .operations
+                .iter()
+                .enumerate()
+                .map(|(i, op)| match std::fs::read_to_string(&op.file) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        c.fail(
+                            format!("graphql.operations[{i}].file"),
+                            format!("cannot read {}: {e}", op.file),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            false => Vec::new(),
+        };
+        Files { token, tls, graphql }
     }
 }
 
 fn build(c: &mut Collector, raw: &RawConfig, files: Files) -> Settings {
     let apps = apps(c, raw);
+    let graphql = super::graphql::graphql(c, &raw.graphql, files.graphql);
     Settings {
         listen: c.socket_addr("listen", &raw.listen),
         admin_listen: c.socket_addr("admin_listen", &raw.admin_listen),
@@ -100,6 +122,8 @@ fn build(c: &mut Collector, raw: &RawConfig, files: Files) -> Settings {
                 logs: c.duration("cache.ttl.logs", &raw.cache.ttl.logs, false),
                 traces: c.duration("cache.ttl.traces", &raw.cache.ttl.traces, false),
                 deploys: c.duration("cache.ttl.deploys", &raw.cache.ttl.deploys, false),
+                graphql: c.duration("cache.ttl.graphql", &raw.cache.ttl.graphql, false),
+                longest_operation: graphql.operations.longest_ttl().unwrap_or_default(),
             },
             align_times: raw.cache.align_times,
             stale_while_revalidate: c.duration(
@@ -162,6 +186,7 @@ fn build(c: &mut Collector, raw: &RawConfig, files: Files) -> Settings {
             }),
         },
         shared: shared(c, &raw.shared),
+        graphql,
         apps,
     }
 }
@@ -383,16 +408,16 @@ fn callback_param(c: &mut Collector, name: &str) -> String {
 
 /// Records errors and hands back placeholder values so validation can go on.
 #[derive(Default)]
-struct Collector {
+pub(super) struct Collector {
     errors: Vec<KeyError>,
 }
 
 impl Collector {
-    fn fail(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn fail(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(KeyError { key: key.into(), reason: reason.into(), env: None });
     }
 
-    fn duration(&mut self, key: &str, value: &str, positive: bool) -> Duration {
+    pub(super) fn duration(&mut self, key: &str, value: &str, positive: bool) -> Duration {
         match humantime::parse_duration(value) {
             Ok(d) if positive && d.is_zero() => {
                 self.fail(key, "must be longer than zero");

@@ -6,6 +6,7 @@
 
 mod dashboard;
 pub mod data;
+mod graphql;
 mod simulated;
 mod v2;
 
@@ -215,6 +216,7 @@ pub fn banner(
          \x20   -d '{{\"site_id\":\"blog\",\"from\":{hour_ago},\"to\":{now},\"select\":[{{\"name\":\"transaction_duration\",\"tags\":{{\"namespace\":\"web\"}},\"field\":\"P95\"}}]}}'\n\
          \x20 {curl} -X POST '{base}/api/v2/logs/lines' -H 'content-type: application/json' \\\n\
          \x20   -d '{{\"site_id\":\"blog\",\"source_ids\":[\"app\"],\"query\":\"severity=error\",\"pagination\":{{\"per_page\":5,\"order\":\"DESC\"}}}}'\n\
+         \x20 {curl} '{base}/api/blog/graphql/ExceptionIncidents.json?state=OPEN&limit=5'   # GraphQL\n\
          \x20 {curl} -i '{base}/api/blog/samples/unknown-id.json'    # 404 from AppSignal\n\
          \x20 {curl} -i '{base}/api/blog/samples.json?limit=5000'    # 400: limit out of range\n\
          \nAdmin (operators only):\n\

@@ -71,6 +71,24 @@ impl SimulatedAppSignal {
     }
 }
 
+impl SimulatedAppSignal {
+    /// `POST /graphql?token=…`: the built-in operations (see [`super::graphql`]).
+    async fn graphql(&self, request: Request<hyper::body::Incoming>) -> (StatusCode, Value) {
+        let query = request.uri().query().unwrap_or("");
+        let token = decode_query(query).unwrap_or_default().into_iter().find(|(k, _)| k == "token");
+        if token.is_none_or(|(_, t)| t != self.token.expose()) {
+            return (StatusCode::UNAUTHORIZED, json!({ "errors": [{ "message": "Unauthorized" }] }));
+        }
+        use http_body_util::BodyExt;
+        let Ok(body) = http_body_util::Limited::new(request.into_body(), 1 << 20).collect().await else {
+            return (StatusCode::BAD_REQUEST, json!({ "errors": [{ "message": "unreadable body" }] }));
+        };
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        super::graphql::answer(&self.apps, &body.to_bytes(), now as i64)
+    }
+}
+
 fn time_param(value: Option<&str>) -> Option<i64> {
     let value = value?;
     value.parse().ok().or_else(|| {
@@ -187,6 +205,7 @@ impl Handler for SimulatedAppSignal {
         let path = request.uri().path().to_owned();
         let (status, body) = match path.strip_prefix("/api/v2/") {
             Some(route) => self.answer_v2(route, request).await,
+            None if path == "/graphql" => self.graphql(request).await,
             None => self.answer(&path, request.uri().query().unwrap_or("")),
         };
         response::with_body(status, response::JSON, Bytes::from(body.to_string()))

@@ -128,6 +128,7 @@ impl Gateway {
                     api: match target.route.shape {
                         Shape::V2(_) | Shape::V2Lookup { .. } => Api::V2,
                         Shape::Fixed(_) | Shape::Item { .. } => Api::Rest,
+                        Shape::GraphQl { .. } => Api::GraphQl,
                     },
                     path: target.upstream.clone(),
                     body: target.body.clone(),
@@ -363,6 +364,10 @@ impl Fill {
     async fn fetch(&self) -> Result<Arc<Entry>, UpstreamError> {
         let (recipe, body) = match self.upstream.fetch(&self.call, self.client.as_ref()).await? {
             Fetched::Found(body) => (self.recipe, body),
+            // GraphQL `errors` beside `data`: relayed as it came, never stored (`no-store`).
+            Fetched::Partial(body) => {
+                (Recipe { ttl: Duration::ZERO, retain: Duration::ZERO, ..self.recipe }, body)
+            }
             // The same body gets the same verdict: kept as long as a 404.
             Fetched::Rejected(envelope) => {
                 let ttl = self.settings.ttl.not_found;

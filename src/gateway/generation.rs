@@ -11,6 +11,7 @@ use crate::auth::Keys;
 use crate::cache::Entry;
 use crate::config::Settings;
 use crate::cors::Cors;
+use crate::graphql::learned::LearnedHashes;
 use crate::hosts::HostRule;
 use crate::limit::ClientLimiter;
 use crate::metrics::Metrics;
@@ -41,6 +42,8 @@ pub struct Generation {
     /// `GET /openapi.json`: this generation's API description, with its compressed
     /// forms and ETags made once.
     pub openapi: Entry,
+    /// Persisted-query hashes clients taught this generation (Apollo's APQ).
+    pub learned: LearnedHashes,
 }
 
 impl Generation {
@@ -96,6 +99,7 @@ impl Generation {
             keys: Keys::new(&settings.clients.keys, |name| metrics.key_requests(name)),
             targets: Memo::default(),
             openapi: openapi_entry(&settings),
+            learned: LearnedHashes::default(),
             settings,
         }
     }
@@ -112,6 +116,8 @@ impl Generation {
             TtlClass::Logs => ttl.logs,
             TtlClass::Traces => ttl.traces,
             TtlClass::Deploys => ttl.deploys,
+            TtlClass::GraphQl => ttl.graphql,
+            TtlClass::Fixed(ttl) => ttl,
         }
     }
 }

@@ -9,6 +9,7 @@
 mod build;
 mod fill;
 mod generation;
+mod graphql;
 mod headers;
 mod phases;
 mod query;
@@ -192,6 +193,7 @@ impl Gateway {
             Routed::Health => return request.health(),
             Routed::OpenApi => return request.openapi(),
             Routed::Query(route) => return self.query(request, route, body).await,
+            Routed::GraphQl => return self.graphql(request, body).await,
             Routed::Api(matched) => matched,
         };
         drop(body);

@@ -32,7 +32,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::metrics::{LimitScope, Metrics};
 use crate::response::{self, Body, X_REQUEST_ID};
-use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Target};
+use crate::route::{self, PathMatch, QueryOptions, Route, RouteError, Shape, Target};
 
 /// One request as it moves through the phases: what it asked, the configuration
 /// generation it was loaded with, and what the access line will say.
@@ -55,6 +55,8 @@ pub(super) struct Exchange<'a> {
     metrics: &'a Metrics,
     /// The dashboard key's request counter, once the key is known (made at reload).
     pub(super) key_requests: Option<&'a Counter>,
+    /// Whether this is a `/graphql` request, whose errors are GraphQL-shaped.
+    pub(super) graphql: bool,
 }
 
 /// What the access log line says about a request, filled in as it is handled.
@@ -88,6 +90,8 @@ pub(super) enum Routed {
     Api(Option<Matched>),
     /// A V2 query route (`POST /api/v2/...`): its app is in the body.
     Query(&'static Route),
+    /// `/graphql` (GraphQL over HTTP), when GraphQL is enabled.
+    GraphQl,
 }
 
 /// What [`Exchange::authorize`] decided.
@@ -140,7 +144,18 @@ impl<'a> Exchange<'a> {
             code: None,
         };
         let origin = parts.headers.get(http::header::ORIGIN);
-        Exchange { generation, parts, peer, id, log, started, origin, metrics, key_requests: None }
+        Exchange {
+            generation,
+            parts,
+            peer,
+            id,
+            log,
+            started,
+            origin,
+            metrics,
+            key_requests: None,
+            graphql: false,
+        }
     }
 
     /// Phase 0: a `Host` this listener answers (`allowed_hosts`), before any work, so a
@@ -193,7 +208,14 @@ impl<'a> Exchange<'a> {
                     self.log.route = route.name;
                     return Routed::Query(route);
                 }
-                route::match_path(path, &generation.settings.apps).map(Matched::Path)
+                if path == "/graphql" && generation.settings.graphql.enabled {
+                    self.log.route = "graphql";
+                    self.graphql = true;
+                    return Routed::GraphQl;
+                }
+                route::match_path(path, &generation.settings.apps)
+                    .or_else(|| super::graphql::match_operation(path, generation))
+                    .map(Matched::Path)
             }
         };
         Routed::Api(matched)
@@ -282,7 +304,13 @@ impl<'a> Exchange<'a> {
         let settings = &self.generation.settings;
         let opts =
             QueryOptions { callback_param: &settings.jsonp.callback_param, jsonp: settings.jsonp.enabled };
-        let target = route::target(m, self.parts.uri.query(), opts).map_err(|e| match e {
+        let target = match m.route.shape {
+            Shape::GraphQl { operation } => {
+                super::graphql::route_target(self.generation, m, operation, self.parts.uri.query(), opts)
+            }
+            _ => route::target(m, self.parts.uri.query(), opts),
+        };
+        let target = target.map_err(|e| match e {
             RouteError::Param(p) => GatewayError::BadParameter(p),
             RouteError::Callback => GatewayError::BadCallback,
         })?;
@@ -339,6 +367,7 @@ impl<'a> Exchange<'a> {
             false => None,
         };
         match callback {
+            _ if self.graphql => error.into_graphql_response(),
             Some(callback) => error.into_jsonp_response(&callback),
             None => error.into_response(),
         }

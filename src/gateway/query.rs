@@ -67,7 +67,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// `Content-Type: application/json` (parameters such as `charset` allowed), or 415.
-    fn check_json(&self) -> Result<(), GatewayError> {
+    pub(super) fn check_json(&self) -> Result<(), GatewayError> {
         let value = self.parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let essence = value.map(|v| v.split(';').next().unwrap_or("").trim());
         match essence {
@@ -77,7 +77,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// JSONP is for GET routes: a `<script>` tag cannot POST.
-    fn refuse_callback(&self) -> Result<(), GatewayError> {
+    pub(super) fn refuse_callback(&self) -> Result<(), GatewayError> {
         let jsonp = &self.generation.settings.jsonp;
         match jsonp.enabled
             && jsonp::requested_callback(self.parts.uri.query(), &jsonp.callback_param).is_some()

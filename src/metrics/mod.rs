@@ -35,8 +35,9 @@ use crate::route::ROUTES;
 
 /// The statuses the gateway answers with, given their counters up front.
 const STATUSES: &[u16] = &[200, 204, 304, 400, 401, 403, 404, 405, 414, 429, 431, 500, 502, 503, 504];
-/// Route labels besides the route table's: health, the API description, anything unmatched.
-const OTHER_ROUTES: &[&str] = &["healthz", "openapi", "-"];
+/// Route labels besides the route table's: health, the API description, anything
+/// unmatched, every declared GraphQL operation's GET route (one label) and `/graphql`.
+const OTHER_ROUTES: &[&str] = &["healthz", "openapi", "-", crate::route::GRAPHQL_GET, "graphql"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

@@ -18,10 +18,16 @@ use std::sync::Arc;
 
 pub use apps::{App, Apps};
 pub use memo::Memo;
-pub use params::{escape_action, ParamError, ParamKind, ParamSpec, MAX_TEXT, MAX_TIME};
+pub use params::{
+    escape_action, is_ident, ParamError, ParamKind, ParamSpec, BOOL, DATE_TIME, FLOAT, IDENT, INT, MAX_TEXT,
+    MAX_TIME, TEXT,
+};
 pub use path::{match_path, PathMatch};
 pub use query::Normalised;
-pub use table::{match_v2, BodyKind, Route, Shape, TtlClass, ROUTES, V2_LOOKUPS, V2_ROUTES};
+pub use table::{
+    graphql_route, match_v2, BodyKind, GraphQlRoute, Route, Shape, TtlClass, GRAPHQL_GET, ROUTES, V2_LOOKUPS,
+    V2_ROUTES,
+};
 
 /// A request the gateway can forward: the route, the app, and the normalised upstream
 /// path and query.
@@ -76,7 +82,7 @@ pub fn target(m: PathMatch, query: Option<&str>, opts: QueryOptions<'_>) -> Resu
     normalised.append_to(&mut upstream);
     let kind = match m.route.shape {
         Shape::V2Lookup { .. } => KeyKind::V2,
-        Shape::Fixed(_) | Shape::Item { .. } | Shape::V2(_) => KeyKind::Rest,
+        Shape::Fixed(_) | Shape::Item { .. } | Shape::V2(_) | Shape::GraphQl { .. } => KeyKind::Rest,
     };
     let key = CacheKey::new(&m.app_id, kind, &upstream);
     Ok(Target { route: m.route, app_id: m.app_id, upstream: upstream.into(), key, callback, body: None })

@@ -10,7 +10,7 @@ use super::Normalised;
 use crate::urlencoded::BadEncoding;
 
 /// The kinds of value a route parameter can take.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParamKind {
     /// An action name, raw (`Posts#show`) or escaped (`Posts-hash-show`); forwarded escaped.
     Action,
@@ -30,7 +30,30 @@ pub enum ParamKind {
     OneOf(&'static [&'static str]),
     /// Repeatable; each one of these words; de-duplicated and sorted.
     SetOf(&'static [&'static str]),
+    /// A whole number from `min` to `max` (a GraphQL `Int` is 32-bit; `limit` 1..=100).
+    Ranged(i64, i64),
+    /// A finite decimal number (a GraphQL `Float`).
+    Float,
+    /// An identifier of at most 64 letters, digits and underscores, not starting with a
+    /// digit (a GraphQL enum value).
+    Ident,
+    /// Repeatable (`name[]=`); each value of the inner kind; de-duplicated and sorted (a
+    /// GraphQL list variable).
+    ListOf(&'static ParamKind),
 }
+
+/// A GraphQL `Int` (32-bit).
+pub static INT: ParamKind = ParamKind::Ranged(i32::MIN as i64, i32::MAX as i64);
+/// A GraphQL `Float`.
+pub static FLOAT: ParamKind = ParamKind::Float;
+/// A GraphQL `String` or `ID`.
+pub static TEXT: ParamKind = ParamKind::Text;
+/// A GraphQL `Boolean`.
+pub static BOOL: ParamKind = ParamKind::Bool;
+/// A GraphQL `DateTime`: accepted as `since` is, forwarded as RFC 3339 UTC.
+pub static DATE_TIME: ParamKind = ParamKind::IsoTime;
+/// A GraphQL enum value.
+pub static IDENT: ParamKind = ParamKind::Ident;
 
 /// A parameter a route accepts.
 #[derive(Debug, Clone, Copy)]
@@ -39,17 +62,25 @@ pub struct ParamSpec {
     pub name: &'static str,
     /// How its value is checked and normalised.
     pub kind: ParamKind,
+    /// Whether a request without it is a 400 (a GraphQL variable declared `!` without
+    /// a default).
+    pub required: bool,
 }
 
 impl ParamSpec {
-    /// A parameter named `name` of kind `kind`.
+    /// An optional parameter named `name` of kind `kind`.
     pub const fn new(name: &'static str, kind: ParamKind) -> Self {
-        ParamSpec { name, kind }
+        ParamSpec { name, kind, required: false }
+    }
+
+    /// The same parameter, required.
+    pub const fn required(self) -> Self {
+        ParamSpec { required: true, ..self }
     }
 
     /// Whether the parameter may be given more than once.
     pub fn repeatable(&self) -> bool {
-        matches!(self.kind, ParamKind::SetOf(_))
+        matches!(self.kind, ParamKind::SetOf(_) | ParamKind::ListOf(_))
     }
 }
 
@@ -130,8 +161,33 @@ impl ParamKind {
                     fail(format!("must be one of: {}", words.join(", ")))
                 }
             }
+            ParamKind::Ranged(min, max) => match value.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) && value.len() <= 20 => Ok(n.to_string()),
+                _ => fail(format!("must be a whole number from {min} to {max}")),
+            },
+            ParamKind::Float => match value.parse::<f64>() {
+                Ok(n) if n.is_finite() && value.len() <= 32 && !value.contains(['i', 'I', 'n', 'N']) => {
+                    Ok(value.to_owned())
+                }
+                _ => fail("must be a decimal number".into()),
+            },
+            ParamKind::Ident => match is_ident(value) {
+                true => Ok(value.to_owned()),
+                false => fail(
+                    "must be an identifier: 1 to 64 letters, digits and underscores, not starting with a digit"
+                        .into(),
+                ),
+            },
+            ParamKind::ListOf(inner) => inner.normalise(name, value),
         }
     }
+}
+
+/// A GraphQL name: `[A-Za-z_][A-Za-z0-9_]*`, here at most 64 characters.
+pub fn is_ident(value: &str) -> bool {
+    let mut bytes = value.bytes();
+    let first = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    first && value.len() <= 64 && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn text<'a>(name: &str, value: &'a str) -> Result<&'a str, ParamError> {

@@ -43,7 +43,7 @@ pub fn match_path(path: &str, apps: &Apps) -> Option<PathMatch> {
         upstream_path.push('/');
         match route.shape {
             Shape::Fixed(fixed) if rest == fixed => upstream_path.push_str(fixed),
-            Shape::Fixed(_) | Shape::V2(_) | Shape::V2Lookup { .. } => continue,
+            Shape::Fixed(_) | Shape::V2(_) | Shape::V2Lookup { .. } | Shape::GraphQl { .. } => continue,
             Shape::Item { prefix } => match item_id(rest, prefix) {
                 Some(id) => {
                     upstream_path.push_str(prefix);

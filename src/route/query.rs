@@ -24,6 +24,12 @@ impl Normalised {
         self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every parameter and its normalised value, sorted by name then value (a repeated
+    /// parameter once per distinct value).
+    pub fn pairs(&self) -> &[(&'static str, String)] {
+        &self.pairs
+    }
+
     /// Validates and normalises `query` for `route`, returning the parameters to
     /// forward and the JSONP callback, if any.
     pub fn from_query(
@@ -63,6 +69,11 @@ impl Normalised {
         }
         pairs.sort();
         pairs.dedup();
+        if let Some(missing) =
+            route.params.iter().find(|p| p.required && !pairs.iter().any(|(n, _)| *n == p.name))
+        {
+            return Err(RouteError::Param(ParamError::new(missing.name, "is required")));
+        }
         let normalised = Normalised { pairs };
         (route.check)(&normalised).map_err(RouteError::Param)?;
         Ok((normalised, callback))

@@ -76,6 +76,12 @@ pub enum Shape {
         /// Whether a metric name segment follows the app.
         metric: bool,
     },
+    /// `graphql/{operation}.json`: a declared GraphQL operation as a GET route, its
+    /// variables the route's parameters (see [`graphql_route`]).
+    GraphQl {
+        /// The operation's name.
+        operation: &'static str,
+    },
 }
 
 /// Which of `cache.ttl.*` governs a route's answers.
@@ -97,6 +103,10 @@ pub enum TtlClass {
     Traces,
     /// `cache.ttl.deploys`
     Deploys,
+    /// `cache.ttl.graphql`: a declared GraphQL operation without a `ttl` of its own.
+    GraphQl,
+    /// A declared GraphQL operation's own `ttl`.
+    Fixed(std::time::Duration),
 }
 
 const SAMPLE_LIST: &[ParamSpec] = &[
@@ -241,4 +251,58 @@ pub static V2_LOOKUPS: &[Route] = &[
 pub fn match_v2(path: &str) -> Option<&'static Route> {
     let rest = path.strip_prefix("/api/v2/")?;
     V2_ROUTES.iter().find(|r| matches!(r.shape, Shape::V2(p) if p == rest))
+}
+
+/// What a declared GraphQL operation's GET route is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GraphQlRoute {
+    /// The operation's name.
+    pub operation: String,
+    /// One parameter per variable but `$appId`: its name (`name[]` for a list), kind and
+    /// whether it is required.
+    pub params: Vec<(String, ParamKind, bool)>,
+    /// Its freshness.
+    pub ttl: TtlClass,
+}
+
+/// The name every declared operation's GET route has in logs and metrics (the path
+/// names the operation; one label keeps the series bounded and pre-created).
+pub const GRAPHQL_GET: &str = "graphql_operation";
+
+/// The `&'static Route` of a declared operation's GET route, made once per distinct
+/// operation (name, variables, TTL) for the life of the process: a reload that keeps an
+/// operation as it was finds its route again, so reloads do not grow memory, and a
+/// route can live in the table's `&'static` world like every other one.
+pub fn graphql_route(spec: GraphQlRoute) -> &'static Route {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static ROUTES: OnceLock<Mutex<HashMap<GraphQlRoute, &'static Route>>> = OnceLock::new();
+    let mut routes = ROUTES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(route) = routes.get(&spec) {
+        return route;
+    }
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    let params: Vec<ParamSpec> = spec
+        .params
+        .iter()
+        .map(|(name, kind, required)| {
+            let param = ParamSpec::new(leak(name), *kind);
+            if *required {
+                param.required()
+            } else {
+                param
+            }
+        })
+        .collect();
+    let route: &'static Route = Box::leak(Box::new(Route {
+        name: GRAPHQL_GET,
+        shape: Shape::GraphQl { operation: leak(&spec.operation) },
+        params: Box::leak(params.into_boxed_slice()),
+        check: cross_checks::none,
+        rules: "",
+        ttl: spec.ttl,
+        body: None,
+    }));
+    routes.insert(spec, route);
+    route
 }

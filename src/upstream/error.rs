@@ -37,6 +37,10 @@ pub enum UpstreamError {
     /// A body larger than `upstream.max_response_size`.
     #[error("AppSignal's answer is larger than {0} bytes")]
     TooLarge(u64),
+    /// A GraphQL answer with `errors` and no `data`: AppSignal refused a declared
+    /// operation (its schema moved). Its messages, scrubbed of the token and shortened.
+    #[error("AppSignal refused the GraphQL operation: {0}")]
+    GraphQl(String),
 }
 
 impl UpstreamError {
@@ -45,7 +49,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Unauthorized(status) | UpstreamError::Status(status) => Some(*status),
             UpstreamError::Throttled(_) => Some(429),
-            UpstreamError::NotJson | UpstreamError::TooLarge(_) => Some(200),
+            UpstreamError::NotJson | UpstreamError::TooLarge(_) | UpstreamError::GraphQl(_) => Some(200),
             UpstreamError::Connect(_)
             | UpstreamError::Broken(_)
             | UpstreamError::Timeout(_)

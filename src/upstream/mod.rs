@@ -47,6 +47,9 @@ pub enum Fetched {
     NotFound,
     /// A V2 422: AppSignal parsed the query and refused it; its envelope, as sent.
     Rejected(Bytes),
+    /// A GraphQL answer with both `data` and `errors` (partial data): relayed as it came,
+    /// never stored.
+    Partial(Bytes),
 }
 
 /// Which of AppSignal's APIs a call is for: how the token is presented.
@@ -56,6 +59,9 @@ pub enum Api {
     Rest,
     /// The Public API V2: the token as `Authorization: Bearer`; a `POST` with a body.
     V2,
+    /// The GraphQL API: `POST /graphql?token=…` (it takes a personal token only as this
+    /// parameter) with the gateway's `{"query","operationName","variables"}` body.
+    GraphQl,
 }
 
 impl Api {
@@ -65,6 +71,7 @@ impl Api {
         match self {
             Api::Rest => None,
             Api::V2 => Some(QueryApi::V2),
+            Api::GraphQl => Some(QueryApi::Graphql),
         }
     }
 }
@@ -203,6 +210,7 @@ impl Upstream {
             Ok(Fetched::Found(_)) => Some(200),
             Ok(Fetched::NotFound) => Some(404),
             Ok(Fetched::Rejected(_)) => Some(422),
+            Ok(Fetched::Partial(_)) => Some(200),
             Err(error) => error.status(),
         };
         self.metrics.upstream_call(status, started.elapsed());
@@ -275,6 +283,9 @@ impl Upstream {
         // hyper's larger read buffer, which a cached entry would otherwise keep alive
         // (measured: ~7 KiB pinned per 2 KiB entry, uncounted by the cache's weigher).
         let body = Bytes::copy_from_slice(&body.to_bytes());
+        if call.api == Api::GraphQl && matches!(status, StatusCode::OK | StatusCode::BAD_REQUEST) {
+            return self.graphql_answer(status, body);
+        }
         match status {
             StatusCode::OK => match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
                 Ok(_) => Ok(Fetched::Found(self.scrubbed(body))),
@@ -315,6 +326,14 @@ impl Upstream {
                 uri.extend(utf8_percent_encode(self.token.expose(), QUERY_VALUE));
                 builder.method(Method::GET)
             }
+            Api::GraphQl => {
+                // AppSignal's GraphQL takes a personal token only as this parameter: the
+                // URL is never logged, and errors quoting it are scrubbed.
+                uri.push(if call.path.contains('?') { '&' } else { '?' });
+                uri.push_str("token=");
+                uri.extend(utf8_percent_encode(self.token.expose(), QUERY_VALUE));
+                builder.method(Method::POST).header(header::CONTENT_TYPE, "application/json")
+            }
             Api::V2 => {
                 // The token goes in a header, never the URL: URLs end up in logs.
                 let mut bearer = header::HeaderValue::try_from(format!("Bearer {}", self.token.expose()))
@@ -332,6 +351,49 @@ impl Upstream {
             .body(Full::new(call.body.clone().unwrap_or_default()))
             // The URI is built from validated parts; an error here must not quote it.
             .map_err(|_| UpstreamError::Broken("could not build the upstream request".into()))
+    }
+
+    /// A GraphQL answer (a 200, or a 400 carrying GraphQL errors): clean data is found;
+    /// `errors` beside `data` is partial (relayed, never stored); `errors` with `data`
+    /// null or absent is an error carrying AppSignal's messages, scrubbed.
+    fn graphql_answer(&self, status: StatusCode, body: Bytes) -> Result<Fetched, UpstreamError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            data: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            errors: Option<Vec<Message>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Message {
+            #[serde(default)]
+            message: Option<serde_json::Value>,
+        }
+        let Ok(answer) = serde_json::from_slice::<Answer>(&body) else {
+            if status == StatusCode::OK {
+                return Err(UpstreamError::NotJson);
+            }
+            self.log_error_body(status, &body);
+            return Err(UpstreamError::Status(status.as_u16()));
+        };
+        let errors = answer.errors.unwrap_or_default();
+        match (errors.is_empty(), answer.data.is_some()) {
+            (true, _) if status == StatusCode::OK => Ok(Fetched::Found(self.scrubbed(body))),
+            (false, true) => Ok(Fetched::Partial(self.scrubbed(body))),
+            _ => {
+                let messages: Vec<String> = errors
+                    .iter()
+                    .filter_map(|e| e.message.as_ref())
+                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+                    .collect();
+                let text = match messages.is_empty() {
+                    true => format!("AppSignal answered {} without data", status.as_u16()),
+                    false => messages.join("; "),
+                };
+                self.log_error_body(status, &body);
+                Err(UpstreamError::GraphQl(self.token.scrub_cut(&text, LOGGED_BODY)))
+            }
+        }
     }
 
     /// The token, for scrubbing texts AppSignal sends back.

@@ -244,6 +244,69 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
     assert!(process.terminate().success());
 }
 
+/// The demo dashboard's incident table: open exception incidents read from AppSignal's
+/// GraphQL through the `ExceptionIncidents` GET route, each number linking to its own
+/// `Incident` call, rendered with no console error (the page's CSP allows it all).
+#[tokio::test]
+async fn the_demo_dashboards_incident_table_renders_with_no_console_errors() {
+    let Some(browser) = Browser::start().await else { return };
+    let mut process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let line = process.wait_line(|l| l.trim_start().starts_with("dashboard: http://"));
+    let dashboard =
+        line.trim().trim_start_matches("dashboard: ").split_whitespace().next().unwrap().to_owned();
+    browser.client.goto(&dashboard).await.unwrap();
+    let state = browser
+        .run(
+            r##"
+  const until = async (test) => { for (let i = 0; i < 200 && !test(); i++) await new Promise((r) => setTimeout(r, 50)); };
+  await until(() => document.querySelector("#incident-table tbody") || document.querySelector("#incidents .state.error"));
+  const rows = [...document.querySelectorAll("#incident-table tbody tr")];
+  const first = rows.length ? rows[0].querySelector("a").href : null;
+  let linked = null;
+  if (first) { const res = await fetch(first); linked = { status: res.status, body: await res.json() }; }
+  return { headers: [...document.querySelectorAll("#incident-table th")].map((th) => th.textContent),
+           cells: rows.map((tr) => [...tr.children].map((td) => td.textContent)),
+           links: rows.map((tr) => tr.querySelector("a").href),
+           severities: rows.map((tr) => tr.querySelector(".sev").textContent),
+           linked,
+           failures: [...document.querySelectorAll(".state.error")].map((e) => e.textContent),
+           html: document.documentElement.outerHTML };"##,
+        )
+        .await;
+    let path = browser.screenshot("demo-dashboard-incidents").await;
+    eprintln!("screenshot: {}", path.display());
+    assert_eq!(state["failures"], serde_json::json!([]), "{}", state["failures"]);
+    assert_eq!(
+        state["headers"],
+        serde_json::json!(["#", "Exception", "Action", "Count", "Last seen", "Severity"])
+    );
+    let cells = state["cells"].as_array().unwrap();
+    assert!(!cells.is_empty(), "no incident rows");
+    for (row, link) in cells.iter().zip(state["links"].as_array().unwrap()) {
+        let number = row[0].as_str().unwrap().trim_start_matches('#');
+        assert!(number.parse::<u32>().is_ok(), "{row}");
+        assert!(row[3].as_str().unwrap().parse::<u32>().is_ok_and(|n| n > 0), "a count: {row}");
+        let expected = format!("/api/blog/graphql/Incident.json?incidentNumber={number}");
+        assert!(link.as_str().unwrap().ends_with(&expected), "{link} links to its incident");
+    }
+    assert!(state["severities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s.as_str().is_some_and(|s| !s.is_empty())));
+    let linked = &state["linked"];
+    assert_eq!(linked["status"], 200, "{linked}");
+    let incident = &linked["body"]["data"]["app"]["incident"];
+    assert_eq!(format!("#{}", incident["number"]), cells[0][0].as_str().unwrap(), "{linked}");
+    assert_eq!(incident["state"], "OPEN");
+    let errors: Vec<Value> =
+        browser.console().await.into_iter().filter(|entry| entry["level"] == "SEVERE").collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert!(!state["html"].as_str().unwrap().contains("demo-"), "the demo token is in the page");
+    browser.close().await;
+    assert!(process.terminate().success());
+}
+
 /// A test that panics with a browser open leaves no Chromium or chromedriver running.
 #[tokio::test]
 async fn a_panicking_test_leaves_no_browser_behind() {

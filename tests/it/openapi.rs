@@ -33,7 +33,15 @@ fn path_of(shape: Shape) -> String {
         Shape::V2(path) => format!("/api/v2/{path}"),
         Shape::V2Lookup { prefix, metric: false } => format!("/api/v2/{prefix}{{app}}"),
         Shape::V2Lookup { prefix, metric: true } => format!("/api/v2/{prefix}{{app}}/{{metric}}"),
+        Shape::GraphQl { operation } => format!("/api/{{app}}/graphql/{operation}.json"),
     }
+}
+
+/// The table's GET routes and every declared GraphQL operation's, with their operation ids.
+fn routes() -> Vec<(&'static appsignal_gateway::route::Route, String)> {
+    let settings = config::validate(&support::raw_config("http://127.0.0.1:9")).unwrap();
+    let declared = settings.graphql.operations.iter().map(|o| (o.route, format!("graphql_{}", o.name)));
+    ROUTES.iter().map(|r| (r, r.name.to_owned())).chain(declared).collect()
 }
 
 /// The schema of a parameter, with `$ref`s to components followed.
@@ -49,11 +57,15 @@ fn schema<'a>(doc: &'a Value, parameter: &'a Value) -> &'a Value {
 fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
     let doc = document(|_| {});
     let paths = doc["paths"].as_object().unwrap();
-    let all = ROUTES.len() + V2_ROUTES.len() + V2_LOOKUPS.len();
-    assert_eq!(paths.len(), all + 1, "the routes and /healthz: {:?}", paths.keys());
-    for route in ROUTES.iter().chain(V2_LOOKUPS) {
+    let routes = routes();
+    assert_eq!(routes.len(), ROUTES.len() + 4, "the built-in GraphQL operations");
+    let all = routes.len() + V2_ROUTES.len() + V2_LOOKUPS.len();
+    assert_eq!(paths.len(), all + 2, "the routes, /graphql and /healthz: {:?}", paths.keys());
+    assert!(paths["/graphql"]["post"].is_object() && paths["/graphql"]["get"].is_object());
+    let lookups = V2_LOOKUPS.iter().map(|r| (r, r.name.to_owned()));
+    for (route, id) in routes.into_iter().chain(lookups) {
         let operation = &paths[&path_of(route.shape)]["get"];
-        assert_eq!(operation["operationId"], route.name);
+        assert_eq!(operation["operationId"], id.as_str());
         let parameters = operation["parameters"].as_array().unwrap();
         let find = |name: &str| parameters.iter().find(|p| p["name"] == name);
         assert_eq!(
@@ -88,7 +100,20 @@ fn every_route_and_parameter_of_the_table_is_described_with_its_rules() {
                     assert_eq!(schema["maxLength"].as_u64(), Some(appsignal_gateway::route::MAX_TEXT as u64));
                     assert!(schema["pattern"].is_string());
                 }
+                ParamKind::Ranged(min, max) => {
+                    assert_eq!(
+                        (schema["minimum"].as_i64(), schema["maximum"].as_i64()),
+                        (Some(min), Some(max))
+                    )
+                }
+                ParamKind::Float => assert_eq!(schema["type"], "number"),
+                ParamKind::Ident => assert!(schema["pattern"].is_string()),
+                ParamKind::ListOf(_) => {
+                    assert_eq!(schema["type"], "array");
+                    assert_eq!(parameter["explode"], true);
+                }
             }
+            assert_eq!(parameter["required"].as_bool().unwrap_or(false), spec.required, "{}", spec.name);
         }
         let documented: BTreeSet<&str> = parameters.iter().filter_map(|p| p["name"].as_str()).collect();
         let expected: BTreeSet<&str> = route
@@ -165,6 +190,7 @@ fn schemathesis_relaxes_only_the_routes_with_cross_parameter_rules() {
         .filter(|r| !r.rules.is_empty())
         .chain(V2_ROUTES.iter().filter(|r| r.body.is_some_and(windowed)))
         .map(|r| r.name)
+        .chain(["graphql_post", "graphql_get"])
         .collect();
     assert_eq!(named, with_rules);
 }

@@ -253,3 +253,49 @@ loadJsonp();
 loadV2Chart();
 loadV2Logs();
 setInterval(loadV2Chart, V2_REFRESH_MS);
+
+// Open exception incidents: AppSignal's GraphQL, through a declared operation's GET route.
+async function loadIncidents() {
+  try {
+    const { body, cache, id } = await getJson(api("graphql/ExceptionIncidents.json?state=OPEN&limit=10"));
+    document.getElementById("incidents-meta").textContent = `${cache || ""} · ${id || ""}`;
+    const page = body.data && body.data.app && body.data.app.paginatedExceptionIncidents;
+    if (!page || page.rows.length === 0) return show("incidents", "No open exception incidents.");
+    const table = document.createElement("table");
+    table.id = "incident-table";
+    table.innerHTML = "<thead><tr><th>#</th><th>Exception</th><th>Action</th><th>Count</th>" +
+      "<th>Last seen</th><th>Severity</th></tr></thead>";
+    const rows = document.createElement("tbody");
+    for (const incident of page.rows) {
+      const tr = document.createElement("tr");
+      const link = document.createElement("a");
+      link.href = api(`graphql/Incident.json?incidentNumber=${encodeURIComponent(incident.number)}`);
+      link.textContent = `#${incident.number}`;
+      const action = document.createElement("code");
+      action.textContent = (incident.actionNames || []).join(", ") || "—";
+      const severity = document.createElement("span");
+      severity.className = `sev ${incident.severity || ""}`;
+      severity.textContent = (incident.severity || "—").toLowerCase();
+      const seen = incident.lastOccurredAt ? time(Date.parse(incident.lastOccurredAt) / 1000) : "—";
+      const cells = [link, incident.exceptionName || "—", action, String(incident.count), seen, severity];
+      cells.forEach((content, i) => {
+        const td = document.createElement("td");
+        if (i === 1) td.className = "exception";
+        if (i === 4) td.className = "time";
+        td.append(content);
+        tr.append(td);
+      });
+      rows.append(tr);
+    }
+    table.append(rows);
+    show("incidents", table);
+    const total = document.createElement("p");
+    total.className = "small";
+    total.textContent = `${page.rows.length} of ${page.total} open`;
+    document.getElementById("incidents").append(total);
+  } catch (err) {
+    show("incidents", `Could not load incidents: ${err.message}`, true);
+  }
+}
+
+loadIncidents();

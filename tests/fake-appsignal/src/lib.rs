@@ -22,6 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use in_flight::InFlight;
+pub mod graphql;
+pub use graphql::GraphQlRequest;
 
 /// What the fake answers.
 #[derive(Debug, Clone)]
@@ -47,6 +49,14 @@ pub enum Reply {
     Throttle(&'static str),
     /// Waits, then answers.
     Delay(Duration, Box<Reply>),
+    /// AppSignal's GraphQL: the document executed over the fake's world (see [`graphql`]);
+    /// what `/graphql` answers unless a route or the queue says otherwise.
+    GraphQl,
+    /// As [`Reply::GraphQl`], with an `errors` entry beside the data (a partial answer, 200).
+    GraphQlPartial,
+    /// This status with `{"data": null, "errors": [{"message": …}]}`; `{url}` in the message
+    /// becomes the request URL, token included.
+    GraphQlRefused(u16, &'static str),
 }
 
 /// One request the fake received.
@@ -205,12 +215,15 @@ impl FakeAppSignal {
                 path: req.uri().path().to_owned(),
                 query: req.uri().query().unwrap_or("").to_owned(),
                 headers: req.headers().clone(),
-                body,
+                body: body.clone(),
             });
             let seq = state.received.len();
             let routed = state.routes.iter().find(|(p, _)| p == req.uri().path()).map(|(_, r)| r.clone());
+            // GraphQL requests skip the default reply: it is meant for the REST routes.
+            let graphql = (req.uri().path() == "/graphql").then_some(Reply::GraphQl);
             let reply = routed
                 .or_else(|| state.queue.pop_front())
+                .or(graphql)
                 .or_else(|| state.default.clone())
                 .unwrap_or(Reply::Echo);
             state.in_flight.start(req.uri().path());
@@ -241,6 +254,9 @@ impl FakeAppSignal {
                 Reply::Reset => return Err(std::io::Error::other("reset by the fake")),
                 Reply::EchoUrl(status) => {
                     json(status, format!(r#"{{"error":"bad request to {}"}}"#, req.uri()))
+                }
+                Reply::GraphQl | Reply::GraphQlPartial | Reply::GraphQlRefused(..) => {
+                    graphql::answer(&req, &body, &reply)
                 }
                 Reply::Throttle(after) => {
                     let mut r = json(429, r#"{"error":"slow down"}"#.into());

@@ -62,6 +62,7 @@ pub fn no_cache(raw: &mut RawConfig) {
         &mut ttl.logs,
         &mut ttl.traces,
         &mut ttl.deploys,
+        &mut ttl.graphql,
     ] {
         *value = "0s".into();
     }
