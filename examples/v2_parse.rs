@@ -29,8 +29,18 @@ fn bodies() -> Vec<(&'static str, Vec<u8>)> {
         "x".repeat(400)
     );
     let padded = format!("{}{normal}", " ".repeat(size - normal.len()));
+    // The largest legal body of about the same size: 32 selectors of 16 long tags each.
+    let tags: Vec<String> = (0..16).map(|j| format!(r#""tag{j}":"{}""#, "v".repeat(100))).collect();
+    let selector =
+        format!(r#"{{"name":"transaction_duration","tags":{{{}}},"field":"MEAN"}}"#, tags.join(","));
+    let selectors: Vec<&str> = (0..32).map(|_| selector.as_str()).collect();
+    let large = format!(
+        r#"{{"site_id":"blog","from":1700000000,"to":1700003600,"select":[{}]}}"#,
+        selectors.join(",")
+    );
     vec![
-        ("normal (245 B)", normal.into_bytes()),
+        ("normal (210 B)", normal.into_bytes()),
+        ("normal, 32 selectors of 16 tags", large.into_bytes()),
         ("64 KiB deep nesting", deep.into_bytes()),
         ("64 KiB array of 21 845 entries", array.into_bytes()),
         ("64 KiB number", huge.into_bytes()),
