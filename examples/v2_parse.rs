@@ -52,13 +52,8 @@ fn bodies() -> Vec<(&'static str, Vec<u8>)> {
 
 fn main() {
     let apps = Apps::new(vec![App { id: Arc::from("5114f7e38c5ce90000000011"), name: Some("blog".into()) }]);
-    let may_read = |_: &str| true;
-    let cx = Cx {
-        apps: &apps,
-        may_read: &may_read,
-        max_range: Duration::from_secs(31 * 86_400),
-        align: Some(Duration::from_secs(30)),
-    };
+    let cx =
+        Cx { apps: &apps, max_range: Duration::from_secs(31 * 86_400), align: Some(Duration::from_secs(30)) };
     let mut normal_ns = 0.0;
     println!("{:<42} {:>8} {:>12} {:>8}  outcome", "body", "bytes", "ns/body", "× normal");
     for (name, body) in bodies() {

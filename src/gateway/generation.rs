@@ -39,6 +39,8 @@ pub struct Generation {
     pub keys: Keys,
     /// Raw targets this generation resolved; a reload starts a new one.
     pub targets: Memo,
+    /// V2 query bodies this generation resolved (route and raw body → canonical target).
+    pub(super) queries: Memo<Arc<super::query::Resolved>>,
     /// `GET /openapi.json`: this generation's API description, with its compressed
     /// forms and ETags made once.
     pub openapi: Entry,
@@ -98,6 +100,7 @@ impl Generation {
             limiter,
             keys: Keys::new(&settings.clients.keys, |name| metrics.key_requests(name)),
             targets: Memo::default(),
+            queries: Memo::new(super::query::MAX_REMEMBERED_BODY),
             openapi: openapi_entry(&settings),
             learned: LearnedHashes::default(),
             settings,

@@ -6,6 +6,13 @@
 //! canonically ([`crate::v2::canonical`]: 400, 404), and the target's entry found as
 //! for any GET. Every refusal before the read costs no read, so a cross-site
 //! `text/plain` POST (sent by a browser without a preflight) never costs a query.
+//!
+//! A body's canonical form is a pure function of the route, its bytes and the
+//! configuration, as a GET's target is of its URI: a dashboard re-posting the same body
+//! every refresh is resolved once per generation ([`Resolved`], in the generation's
+//! `queries` memo), and each later request only checks the apps against its own key.
+
+use std::sync::Arc;
 
 use http::{Method, Response};
 
@@ -18,6 +25,18 @@ use crate::key::{CacheKey, KeyKind};
 use crate::response::Body;
 use crate::route::{ParamError, Route, Shape, Target};
 use crate::v2::{self, BodyError, Cx, V2Error};
+
+/// Bodies longer than this are resolved every time: the memo stays a few MiB at most
+/// (4096 entries), and a dashboard's queries are a few hundred bytes.
+pub(super) const MAX_REMEMBERED_BODY: usize = 2048;
+
+/// A query body resolved: its target, and every app it names (the key's scope is
+/// checked against them on each request, since the memo is shared by all keys).
+#[derive(Debug)]
+pub(super) struct Resolved {
+    target: Target,
+    apps: Vec<Arc<str>>,
+}
 
 impl Gateway {
     /// Answers a V2 query on `route` whose body is `body`.
@@ -47,8 +66,8 @@ impl Gateway {
                     BodyError::Timeout => GatewayError::BodyTimeout,
                     BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
                 })?;
-        let target = request.query_target(route, &bytes, key)?;
-        self.answer(request, &target, &client).await
+        let resolved = request.query_target(route, &bytes, key)?;
+        self.answer(request, &resolved.target, &client).await
     }
 }
 
@@ -90,22 +109,43 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// The query's target: its canonical body, and its key under its first app.
+    /// The query's target, resolved before for this route and body or resolved now.
     fn query_target(
         &mut self,
         route: &'static Route,
         bytes: &[u8],
         key: Option<&DashboardKey>,
-    ) -> Result<Target, GatewayError> {
+    ) -> Result<Arc<Resolved>, GatewayError> {
+        // The route's name and the body: names are unique, and JSON bodies are UTF-8 (a
+        // body that is not is resolved, and refused, every time).
+        let raw = std::str::from_utf8(bytes).ok().map(|body| format!("{}\n{body}", route.name));
+        let resolved = match raw.as_deref().and_then(|raw| self.generation.queries.get(raw)) {
+            Some(resolved) => resolved,
+            None => {
+                let resolved = Arc::new(self.resolve_query(route, bytes)?);
+                if let Some(raw) = &raw {
+                    self.generation.queries.remember(raw, resolved.clone());
+                }
+                resolved
+            }
+        };
+        if !resolved.apps.iter().all(|id| key.is_none_or(|k| k.may_read(id))) {
+            return Err(GatewayError::NotFound);
+        }
+        self.log.app = Some(resolved.target.app_id.clone());
+        Ok(resolved)
+    }
+
+    /// The query's target: its canonical body, and its key under its first app; the
+    /// key's scope is the caller's to check, against every app the body names.
+    fn resolve_query(&self, route: &'static Route, bytes: &[u8]) -> Result<Resolved, GatewayError> {
         let settings = &self.generation.settings;
         let (Shape::V2(path), Some(kind)) = (route.shape, route.body) else {
             return Err(GatewayError::Internal);
         };
         let ttl = self.generation.ttl(route.ttl);
-        let may_read = |id: &str| key.is_none_or(|k| k.may_read(id));
         let cx = Cx {
             apps: &settings.apps,
-            may_read: &may_read,
             max_range: settings.upstream.max_query_range,
             align: settings.cache.align_times.then_some(ttl),
         };
@@ -115,11 +155,12 @@ impl<'a> Exchange<'a> {
             V2Error::NotFound => GatewayError::NotFound,
         })?;
         let app_id = apps.first().cloned().ok_or(GatewayError::NotFound)?;
-        self.log.app = Some(app_id.clone());
         let upstream = format!("/api/v2/{path}");
         // The route, then the body: every app the body names is in the question.
         let question = format!("{upstream} {}", String::from_utf8_lossy(&body));
         let key = CacheKey::new(&app_id, KeyKind::V2, &question);
-        Ok(Target { route, app_id, upstream: upstream.into(), key, callback: None, body: Some(body) })
+        let target =
+            Target { route, app_id, upstream: upstream.into(), key, callback: None, body: Some(body) };
+        Ok(Resolved { target, apps })
     }
 }

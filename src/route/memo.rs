@@ -3,7 +3,9 @@
 //!
 //! Resolution is a pure function of the raw target and the configuration, and a memo
 //! lives in one configuration generation, so a remembered answer is always the answer
-//! the long way would give. Only successes are remembered.
+//! the long way would give. Only successes are remembered. A V2 query's body is
+//! resolved the same way (parsed, scoped, written out canonically), so the same type
+//! remembers those too, keyed by route and body, with a longer raw bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -19,18 +21,32 @@ const MAX_ENTRIES: usize = 4096;
 /// few MiB, keys and targets together.
 const MAX_RAW_LENGTH: usize = 384;
 
-type Map = HashMap<Box<str>, Arc<Target>, foldhash::quality::RandomState>;
+type Map<V> = HashMap<Box<str>, V, foldhash::quality::RandomState>;
 
-/// Raw request target (`path?query`, as the client sent it) → resolved target.
-#[derive(Debug, Default)]
-pub struct Memo {
-    map: RwLock<Map>,
+/// Raw request target (`path?query`, as the client sent it) → resolved target; or,
+/// for V2 queries, raw route and body → what they resolved to.
+#[derive(Debug)]
+pub struct Memo<V = Arc<Target>> {
+    map: RwLock<Map<V>>,
+    /// Raw keys longer than this are never remembered.
+    max_raw: usize,
 }
 
-impl Memo {
-    /// The target `raw` resolved to before, if it is remembered.
-    pub fn get(&self, raw: &str) -> Option<Arc<Target>> {
-        if raw.len() > MAX_RAW_LENGTH {
+impl Default for Memo {
+    fn default() -> Self {
+        Memo::new(MAX_RAW_LENGTH)
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    /// A memo remembering raw keys of at most `max_raw` bytes.
+    pub fn new(max_raw: usize) -> Self {
+        Memo { map: RwLock::default(), max_raw }
+    }
+
+    /// What `raw` resolved to before, if it is remembered.
+    pub fn get(&self, raw: &str) -> Option<V> {
+        if raw.len() > self.max_raw {
             return None;
         }
         // A poisoned lock only means a panic elsewhere; the map itself is always whole.
@@ -39,8 +55,8 @@ impl Memo {
     }
 
     /// Remembers that `raw` resolves to `target`.
-    pub fn remember(&self, raw: &str, target: Arc<Target>) {
-        if raw.len() > MAX_RAW_LENGTH {
+    pub fn remember(&self, raw: &str, target: V) {
+        if raw.len() > self.max_raw {
             return;
         }
         let mut map = self.map.write().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -45,8 +45,6 @@ pub enum V2Error {
 pub struct Cx<'a> {
     /// The allowlist: ids and names.
     pub apps: &'a Apps,
-    /// Whether the request's dashboard key may read an app (always, without keys).
-    pub may_read: &'a dyn Fn(&str) -> bool,
     /// `upstream.max_query_range`.
     pub max_range: Duration,
     /// The route's TTL when `cache.align_times` is on: the step windows are rounded to.
@@ -54,9 +52,10 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// Resolves one app field to its id, in place; 404 for an app out of scope.
+    /// Resolves one app field to its id, in place; 404 for an app not in the allowlist.
+    /// (A dashboard key's scope is checked by the caller against every app returned.)
     pub fn site(&self, site: &mut fields::Text) -> Result<Arc<str>, V2Error> {
-        let id = self.apps.resolve(&site.0).filter(|id| (self.may_read)(id)).ok_or(V2Error::NotFound)?;
+        let id = self.apps.resolve(&site.0).ok_or(V2Error::NotFound)?;
         site.0 = id.to_string();
         Ok(id.clone())
     }

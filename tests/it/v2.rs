@@ -320,30 +320,31 @@ async fn at_most_max_concurrent_queries_reach_appsignal_at_once() {
     assert_eq!(gateway.metric("appsignal_gateway_queries_waiting").await, 0.0);
 }
 
+/// One slot, three queries, each answered after 2 s with a 3 s timeout: the first holds
+/// the slot; of the two waiting, one gets it when the first ends (at 2 s) and holds it
+/// to 4 s, so the other's wait ends (at 3 s) with no slot. Each bound has a second of
+/// margin on a loaded machine, and the order is set by events, not sleeps.
 #[tokio::test]
 async fn a_query_waits_at_most_the_timeout_for_a_slot() {
     let gateway = TestGateway::start(|raw| {
         raw.upstream.max_concurrent_queries = 1;
-        raw.upstream.timeout = "400ms".into();
+        raw.upstream.timeout = "3s".into();
     })
     .await;
-    gateway.fake.on(
-        "/api/v2/tracing/trace",
-        Reply::Delay(Duration::from_millis(350), Box::new(Reply::Json(200, "[]"))),
-    );
+    gateway
+        .fake
+        .on("/api/v2/tracing/trace", Reply::Delay(Duration::from_secs(2), Box::new(Reply::Json(200, "[]"))));
     let first = gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"a"}"#);
-    let second = async {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"b"}"#).await
+    let waiting = async {
+        gateway.fake.wait_for(1).await;
+        let second = gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"b"}"#);
+        let third = gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"c"}"#);
+        tokio::join!(second, third)
     };
-    let third = async {
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        gateway.post("/api/v2/tracing/trace", r#"{"site_ids":["blog"],"trace_id":"c"}"#).await
-    };
-    let (first, second, third) = tokio::join!(first, second, third);
+    let (first, (second, third)) = tokio::join!(first, waiting);
     assert_eq!(first.status, 200);
     let busy: Vec<_> = [&second, &third].into_iter().filter(|a| a.status == 503).collect();
-    assert!(!busy.is_empty(), "{} {}", second.status, third.status);
+    assert_eq!(busy.len(), 1, "{} {}", second.status, third.status);
     assert_eq!(busy[0].code(), "upstream_queries_busy");
     assert!(busy[0].header("retry-after").is_some());
     assert!(gateway.metric("appsignal_gateway_query_waits_timed_out_total").await >= 1.0);
@@ -399,4 +400,37 @@ async fn a_dashboard_key_is_required_and_scopes_the_apps_in_the_body() {
         .to_str()
         .unwrap()
         .contains(KEY));
+}
+
+/// A body is resolved once per configuration and remembered for every key, so the
+/// scope must be checked on each request: the same bytes a wider key had resolved
+/// are still a 404, with no upstream call, for a key that may not read one of its apps.
+#[tokio::test]
+async fn a_remembered_body_is_still_scoped_by_each_requests_key() {
+    use appsignal_gateway::auth::digest_hex;
+    use appsignal_gateway::config::RawKey;
+    const WIDE: &str = "wide-key-0123456789abcdef0123";
+    const NARROW: &str = "narrow-key-0123456789abcdef01";
+    let gateway = TestGateway::start(|raw| {
+        raw.clients.keys = vec![
+            RawKey { name: "wide".into(), sha256: digest_hex(WIDE), apps: None },
+            RawKey { name: "narrow".into(), sha256: digest_hex(NARROW), apps: Some(vec!["blog".into()]) },
+        ];
+    })
+    .await;
+    let body = r#"{"site_ids":["blog","other0000000000000000022"],"trace_id":"t"}"#;
+    let post = |key: &'static str| {
+        let bearer = format!("Bearer {key}");
+        let gateway = &gateway;
+        async move {
+            let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+            gateway.post_with("/api/v2/tracing/trace", body, &headers).await
+        }
+    };
+    assert_eq!(post(WIDE).await.status, 200);
+    assert_eq!(post(NARROW).await.status, 404, "one app of the remembered body is outside its scope");
+    let again = post(WIDE).await;
+    assert_eq!(again.status, 200);
+    assert!(again.header("cache-status").unwrap().contains("hit"), "{:?}", again.header("cache-status"));
+    assert_eq!(gateway.fake.count(), 1, "the refused request cost no call");
 }
