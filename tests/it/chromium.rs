@@ -193,11 +193,7 @@ async fn the_browser_cache_revalidates_with_if_none_match_once_stale() {
 #[tokio::test]
 async fn the_demo_dashboard_renders_with_no_console_errors() {
     let Some(browser) = Browser::start().await else { return };
-    let mut process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
-    let line = process.wait_line(|l| l.trim_start().starts_with("dashboard: http://"));
-    let dashboard =
-        line.trim().trim_start_matches("dashboard: ").split_whitespace().next().unwrap().to_owned();
-    browser.client.goto(&dashboard).await.unwrap();
+    let mut process = open_demo_dashboard(&browser).await;
     let state = browser
         .run(
             r##"
@@ -250,11 +246,7 @@ async fn the_demo_dashboard_renders_with_no_console_errors() {
 #[tokio::test]
 async fn the_demo_dashboards_incident_table_renders_with_no_console_errors() {
     let Some(browser) = Browser::start().await else { return };
-    let mut process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
-    let line = process.wait_line(|l| l.trim_start().starts_with("dashboard: http://"));
-    let dashboard =
-        line.trim().trim_start_matches("dashboard: ").split_whitespace().next().unwrap().to_owned();
-    browser.client.goto(&dashboard).await.unwrap();
+    let mut process = open_demo_dashboard(&browser).await;
     let state = browser
         .run(
             r##"
@@ -340,4 +332,15 @@ fn live_members(group: u32) -> usize {
             fields.len() > 2 && fields[0] != "Z" && fields[2] == group.to_string()
         })
         .count()
+}
+
+/// Starts the demo on free ports and opens its dashboard in `browser`; the demo runs
+/// until the returned process is stopped.
+async fn open_demo_dashboard(browser: &Browser) -> support::binary::Process {
+    let mut process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let line = process.wait_line(|l| l.trim_start().starts_with("dashboard: http://"));
+    let dashboard =
+        line.trim().trim_start_matches("dashboard: ").split_whitespace().next().unwrap().to_owned();
+    browser.client.goto(&dashboard).await.unwrap();
+    process
 }
