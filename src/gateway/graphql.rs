@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use super::generation::Generation;
 use super::phases::Exchange;
+use super::query;
 use super::Gateway;
 use crate::config::DashboardKey;
 use crate::error::{Allowed, GatewayError};
@@ -33,6 +34,9 @@ use crate::response::{self, Body};
 use crate::route::{Normalised, ParamError, PathMatch, QueryOptions, RouteError, Target};
 use crate::urlencoded::decode_query;
 use crate::v2::{self, BodyError};
+
+/// `POST /graphql` bodies share the generation's query memo with V2's, under this name.
+const MEMO_ROUTE: &str = "graphql";
 
 /// The path every GraphQL call is sent to, before the token is appended.
 const UPSTREAM_PATH: &str = "/graphql";
@@ -88,6 +92,7 @@ impl Gateway {
             return Ok(request.generation.cors.options(&request.parts.headers, Allowed::GraphQl));
         }
         let key = request.page_and_key()?;
+        let mut remember = None;
         let parsed = match request.parts.method {
             Method::POST => {
                 request.check_json()?;
@@ -106,6 +111,16 @@ impl Gateway {
                     BodyError::Timeout => GatewayError::BodyTimeout,
                     BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
                 })?;
+                // A body resolved before (Apollo re-posts the same hash and variables).
+                let raw = query::memo_key(MEMO_ROUTE, &bytes);
+                if let Some(resolved) = raw.as_deref().and_then(|raw| request.generation.queries.get(raw)) {
+                    if !resolved.in_scope(key) {
+                        return Err(GatewayError::NotFound);
+                    }
+                    request.log.app = Some(resolved.target.app_id.clone());
+                    return self.answer(request, &resolved.target, &client).await;
+                }
+                remember = raw;
                 (from_body(&bytes)?, client)
             }
             Method::GET | Method::HEAD => {
@@ -126,9 +141,28 @@ impl Gateway {
                 ))
             }
         };
+        // Remembered unless found by a learned hash: those are bounded per operation
+        // (least recently used replaced), which a remembered body would outlive.
+        let by_declared = graphql.query.is_some()
+            || persisted_hash(&graphql).is_some_and(|hash| {
+                request.generation.settings.graphql.operations.by_hash(&hash.to_ascii_lowercase()).is_some()
+            });
         let target = post_target(request, &operation, &document, graphql.variables.unwrap_or_default(), key)?;
-        self.answer(request, &target, &client).await
+        match remember.filter(|_| by_declared) {
+            Some(raw) => {
+                let app = target.app_id.clone();
+                let resolved = Arc::new(query::Resolved { target, apps: vec![app] });
+                request.generation.queries.remember(&raw, resolved.clone());
+                self.answer(request, &resolved.target, &client).await
+            }
+            None => self.answer(request, &target, &client).await,
+        }
     }
+}
+
+/// `extensions.persistedQuery.sha256Hash`, if the request has one.
+fn persisted_hash(request: &GraphQlRequest) -> Option<&String> {
+    request.extensions.as_ref().and_then(|e| e.persisted_query.as_ref()).map(|p| &p.sha256_hash)
 }
 
 /// The request a POST body holds: one JSON object of the four GraphQL-over-HTTP fields.
@@ -196,7 +230,7 @@ fn bad(name: &str, reason: &str) -> GatewayError {
 /// for it; anything else is `operation_not_allowed`, before any upstream work.
 fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved, GatewayError> {
     let operations = &generation.settings.graphql.operations;
-    let hash = request.extensions.as_ref().and_then(|e| e.persisted_query.as_ref()).map(|p| &p.sha256_hash);
+    let hash = persisted_hash(request);
     let (operation, document) = match (&request.query, hash) {
         (Some(text), hash) => {
             let forms = canonical::forms(text).ok_or(GatewayError::OperationNotAllowed)?;

@@ -30,12 +30,28 @@ use crate::v2::{self, BodyError, Cx, V2Error};
 /// (4096 entries), and a dashboard's queries are a few hundred bytes.
 pub(super) const MAX_REMEMBERED_BODY: usize = 2048;
 
-/// A query body resolved: its target, and every app it names (the key's scope is
-/// checked against them on each request, since the memo is shared by all keys).
+/// A query body resolved (a V2 query's, or a `POST /graphql` body's): its target, and
+/// every app it names (the key's scope is checked against them on each request, since
+/// the memo is shared by all keys).
 #[derive(Debug)]
 pub(super) struct Resolved {
-    target: Target,
-    apps: Vec<Arc<str>>,
+    /// What the body asks, keyed and written out canonically.
+    pub target: Target,
+    /// Every app the body names.
+    pub apps: Vec<Arc<str>>,
+}
+
+impl Resolved {
+    /// Whether the request's dashboard key may read every app the body names.
+    pub fn in_scope(&self, key: Option<&DashboardKey>) -> bool {
+        self.apps.iter().all(|id| key.is_none_or(|k| k.may_read(id)))
+    }
+}
+
+/// The memo's key for a body posted to the route `route` (`None` for a body that is not
+/// UTF-8, which is resolved, and refused, every time).
+pub(super) fn memo_key(route: &str, bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes).ok().map(|body| format!("{route}\n{body}"))
 }
 
 impl Gateway {
@@ -116,9 +132,8 @@ impl<'a> Exchange<'a> {
         bytes: &[u8],
         key: Option<&DashboardKey>,
     ) -> Result<Arc<Resolved>, GatewayError> {
-        // The route's name and the body: names are unique, and JSON bodies are UTF-8 (a
-        // body that is not is resolved, and refused, every time).
-        let raw = std::str::from_utf8(bytes).ok().map(|body| format!("{}\n{body}", route.name));
+        // The route's name and the body: names are unique.
+        let raw = memo_key(route.name, bytes);
         let resolved = match raw.as_deref().and_then(|raw| self.generation.queries.get(raw)) {
             Some(resolved) => resolved,
             None => {
@@ -129,7 +144,7 @@ impl<'a> Exchange<'a> {
                 resolved
             }
         };
-        if !resolved.apps.iter().all(|id| key.is_none_or(|k| k.may_read(id))) {
+        if !resolved.in_scope(key) {
             return Err(GatewayError::NotFound);
         }
         self.log.app = Some(resolved.target.app_id.clone());

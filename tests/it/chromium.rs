@@ -337,7 +337,7 @@ fn live_members(group: u32) -> usize {
 /// Starts the demo on free ports and opens its dashboard in `browser`; the demo runs
 /// until the returned process is stopped.
 async fn open_demo_dashboard(browser: &Browser) -> support::binary::Process {
-    let mut process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let process = support::binary::Process::spawn(&["demo", "--listen", "127.0.0.1:0"], &[]);
     let line = process.wait_line(|l| l.trim_start().starts_with("dashboard: http://"));
     let dashboard =
         line.trim().trim_start_matches("dashboard: ").split_whitespace().next().unwrap().to_owned();

@@ -582,3 +582,43 @@ async fn an_entry_one_replica_stored_is_a_shared_hit_on_another() {
     assert_eq!(second.body, first.body);
     assert_eq!(fake.graphql().len(), 1, "one call for the fleet");
 }
+
+/// A `POST /graphql` body is resolved once per configuration and remembered for every
+/// key, so each request's key is checked again: the same bytes a wider key had resolved
+/// are a 404, with no upstream call, for a key that may not read the app; and a
+/// remembered body is answered from the same entry.
+#[tokio::test]
+async fn a_remembered_post_is_still_scoped_by_each_requests_key() {
+    const WIDE: &str = "wide-0123456789abcdef";
+    const NARROW: &str = "narrow-0123456789abcdef";
+    let gateway =
+        TestGateway::start(|raw| {
+            let key = |name: &str, secret: &str, apps: Option<Vec<String>>| {
+                appsignal_gateway::config::RawKey { name: name.into(), sha256: sha256(secret), apps }
+            };
+            raw.clients.keys = vec![
+                key("wide", WIDE, None),
+                key("narrow", NARROW, Some(vec!["other0000000000000000022".into()])),
+            ];
+        })
+        .await;
+    let declared = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256(EXCEPTIONS)}});
+    let body = json!({"variables": {"appId": "blog", "state": "OPEN"}, "extensions": declared}).to_string();
+    let post = |key: &'static str| {
+        let (gateway, body) = (&gateway, &body);
+        async move {
+            let bearer = format!("Bearer {key}");
+            let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+            gateway.post_with("/graphql", body, &headers).await
+        }
+    };
+    let first = post(WIDE).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let narrow = post(NARROW).await;
+    assert_eq!((narrow.status.as_u16(), gql_code(&narrow).as_str()), (404, "not_found"));
+    let again = post(WIDE).await;
+    assert_eq!(again.status, 200);
+    assert!(again.header("cache-status").unwrap().contains("hit"), "{:?}", again.header("cache-status"));
+    assert_eq!(again.text(), first.text());
+    assert_eq!(gateway.fake.count(), 1, "the refused request cost no call");
+}
