@@ -73,7 +73,14 @@ struct PersistedQuery {
 /// What a request asks for: a declared operation and the document to send for it, or
 /// a hash the gateway does not know (Apollo then sends the text).
 enum Resolved {
-    Operation(Arc<Operation>, Sendable),
+    /// A declared operation and the document to send; `learned` when found through a
+    /// hash a client taught (such a body is never remembered: learned hashes are bounded
+    /// per operation, least recently used replaced, and a remembered body would outlive one).
+    Operation {
+        operation: Arc<Operation>,
+        document: Sendable,
+        learned: bool,
+    },
     HashNotFound,
 }
 
@@ -132,7 +139,10 @@ impl Gateway {
         };
         let (graphql, client) = parsed;
         let (operation, document) = match resolve(request.generation, &graphql)? {
-            Resolved::Operation(operation, document) => (operation, document),
+            Resolved::Operation { operation, document, learned } => {
+                remember = remember.filter(|_| !learned);
+                (operation, document)
+            }
             Resolved::HashNotFound => {
                 return Ok(response::with_body(
                     StatusCode::OK,
@@ -141,14 +151,8 @@ impl Gateway {
                 ))
             }
         };
-        // Remembered unless found by a learned hash: those are bounded per operation
-        // (least recently used replaced), which a remembered body would outlive.
-        let by_declared = graphql.query.is_some()
-            || persisted_hash(&graphql).is_some_and(|hash| {
-                request.generation.settings.graphql.operations.by_hash(&hash.to_ascii_lowercase()).is_some()
-            });
         let target = post_target(request, &operation, &document, graphql.variables.unwrap_or_default(), key)?;
-        match remember.filter(|_| by_declared) {
+        match remember {
             Some(raw) => {
                 let app = target.app_id.clone();
                 let resolved = Arc::new(query::Resolved { target, apps: vec![app] });
@@ -231,7 +235,7 @@ fn bad(name: &str, reason: &str) -> GatewayError {
 fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved, GatewayError> {
     let operations = &generation.settings.graphql.operations;
     let hash = persisted_hash(request);
-    let (operation, document) = match (&request.query, hash) {
+    let (operation, document, learned) = match (&request.query, hash) {
         (Some(text), hash) => {
             let forms = canonical::forms(text).ok_or(GatewayError::OperationNotAllowed)?;
             let operation = operations.by_checked(&forms.checked).ok_or(GatewayError::OperationNotAllowed)?;
@@ -246,14 +250,14 @@ fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved
                     generation.learned.learn(hash, learned);
                 }
             }
-            (operation.clone(), document)
+            (operation.clone(), document, false)
         }
         (None, Some(hash)) => {
             let hash = hash.to_ascii_lowercase();
             match operations.by_hash(&hash) {
-                Some(operation) => (operation.clone(), operation.declared()),
+                Some(operation) => (operation.clone(), operation.declared(), false),
                 None => match generation.learned.get(&hash) {
-                    Some(learned) => (learned.operation, learned.document),
+                    Some(learned) => (learned.operation, learned.document, true),
                     None => return Ok(Resolved::HashNotFound),
                 },
             }
@@ -267,7 +271,7 @@ fn resolve(generation: &Generation, request: &GraphQlRequest) -> Result<Resolved
     if request.operation_name.as_deref().is_some_and(|name| name != &*operation.name) {
         return Err(GatewayError::OperationNotAllowed);
     }
-    Ok(Resolved::Operation(operation, document))
+    Ok(Resolved::Operation { operation, document, learned })
 }
 
 /// The target of a `/graphql` request: `variables.appId` an allowed app in the key's
