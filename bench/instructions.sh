@@ -5,12 +5,15 @@
 #   SHARED_REDIS_URL=redis://127.0.0.1:6379/0 bench/instructions.sh   # with `shared` configured
 #   DASHBOARD_KEY=bench-key bench/instructions.sh                       # with dashboard keys configured
 #   ANNOTATE=20 bench/instructions.sh       # also the gateway's 20 costliest functions (self cost)
+#   PROTO=h2 bench/instructions.sh          # HTTP/2 over TLS (h2load, CONNECTIONS × 10 streams); gateway only
 # Prints instructions per request for the gateway and for the bare hyper ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+h2=; [ "${PROTO:-h1}" = h2 ] && h2=1
+[ -n "$h2" ] && { command -v h2load >/dev/null || apt-get install -y -qq nghttp2-client >/dev/null; }
 cargo build --release --quiet --bin appsignal-gateway --example ceiling
 gateway=${1:-target/release/appsignal-gateway}
 conns=${2:-64}
@@ -28,13 +31,20 @@ count() {
   local name=$1 listen=$2; shift 2
   valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" "$@" >/dev/null 2>"$dir/$name.log" &
   local pid=$! url="http://127.0.0.1:$listen/api/blog/samples.json?limit=10"
-  for _ in $(seq 1 150); do curl -sf -o /dev/null -H "Authorization: Bearer ${DASHBOARD_KEY:-none}" "$url" && break; sleep 0.2; done
+  [ -n "$h2" ] && url="https${url#http}"
+  for _ in $(seq 1 150); do curl -skf -o /dev/null -H "Authorization: Bearer ${DASHBOARD_KEY:-none}" "$url" && break; sleep 0.2; done
   local auth=()
   [ -n "${DASHBOARD_KEY:-}" ] && auth=(-H "Authorization: Bearer $DASHBOARD_KEY")
-  wrk -t1 -c"$conns" -d2s "${auth[@]}" "$url" >/dev/null
-  callgrind_control -z "$pid" >/dev/null 2>&1
   local requests
-  requests=$(wrk -t1 -c"$conns" -d4s "${auth[@]}" "$url" | awk '/requests in/{print $1}')
+  if [ -n "$h2" ]; then
+    h2load -c"$conns" -m10 -t1 -D2 "${auth[@]}" "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    requests=$(h2load -c"$conns" -m10 -t1 -D4 "${auth[@]}" "$url" | awk '/^requests:/{for(i=1;i<=NF;i++) if($i=="succeeded,") print $(i-1)}')
+  else
+    wrk -t1 -c"$conns" -d2s "${auth[@]}" "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    requests=$(wrk -t1 -c"$conns" -d4s "${auth[@]}" "$url" | awk '/requests in/{print $1}')
+  fi
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local dump instructions
@@ -50,6 +60,14 @@ count() {
 
 listen=$(port)
 write_config "$dir/gateway.yaml" "$listen" "$upstream"
+if [ -n "$h2" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  printf 'tls: {cert_file: "%s", key_file: "%s"}\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/gateway.yaml"
+  echo "# callgrind: user-space instructions per request, HTTP/2 over TLS, $conns connections × 10 streams, 4 s of h2load"
+  count gateway "$listen" "$gateway" --config "$dir/gateway.yaml"
+  exit 0
+fi
 echo "# callgrind: user-space instructions per request, $conns connections, 4 s of wrk"
 count gateway "$listen" "$gateway" --config "$dir/gateway.yaml"
 ceiling=$(port)

@@ -2,9 +2,12 @@
 //!
 //! Plain HTTP/1.1, or HTTPS with `h2` and `http/1.1` by ALPN (a rustls acceptor the
 //! caller builds); each connection is a task, its deadlines kept by a
-//! [`watchdog::Watchdog`] that counts the requests (HTTP/2 streams) in flight. At shutdown the accept loop stops, idle
-//! connections close (HTTP/2: GOAWAY), and in-flight requests get a grace period.
+//! [`watchdog::Watchdog`] that counts the requests (HTTP/2 streams) in flight; an HTTP/2
+//! stream is answered in its connection's task when it can be (`streams`). At shutdown the
+//! accept loop stops, idle connections close (HTTP/2: GOAWAY), and in-flight requests get a
+//! grace period.
 
+mod streams;
 pub mod watchdog;
 
 use std::future::Future;
@@ -19,13 +22,14 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use self::streams::StreamExecutor;
 use self::watchdog::{ConnState, Deadlines, Watchdog, Watched};
 use crate::response::Body;
 
@@ -90,7 +94,7 @@ struct Serving<H> {
     handler: Arc<H>,
     limits: ConnLimits,
     http1: http1::Builder,
-    http2: http2::Builder<TokioExecutor>,
+    http2: http2::Builder<StreamExecutor>,
     tls: Option<TlsAcceptor>,
 }
 
@@ -111,7 +115,7 @@ pub async fn serve<H: Handler>(
     let mut h1 = http1::Builder::new();
     // Deadlines are the watchdog's: no timer per request head.
     h1.header_read_timeout(None).max_buf_size(limits.max_head.max(8192));
-    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    let mut h2 = http2::Builder::new(StreamExecutor);
     h2.max_concurrent_streams(MAX_STREAMS)
         .max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
