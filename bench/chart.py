@@ -138,8 +138,9 @@ def draw(figures, meta):
     top_rps = max((f[0] for f in measured), default=1.0)
     step = nice_step(top_rps * 1.2, 4)
     rps_max = step * math.ceil(top_rps * 1.25 / step)  # room for the value after the bar
-    low = math.floor(math.log10(min((f[1] for f in measured), default=100)))
-    high = math.ceil(math.log10(max((f[2] for f in measured), default=1000)))
+    # Whole decades, with a margin so that no mark sits on the panel's edge.
+    low = math.floor(math.log10(min((f[1] for f in measured), default=100) / 1.3))
+    high = math.ceil(math.log10(max((f[2] for f in measured), default=1000) * 1.3))
     high = max(high, low + 2)
 
     def bar_x(value):
