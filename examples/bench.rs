@@ -1,9 +1,10 @@
-//! The benchmark: the gateway's cache-hit path against nginx `proxy_cache` and a bare
-//! hyper server (the ceiling), its miss path, and its memory by entry count.
+//! The benchmark: the gateway's cache-hit path against nginx `proxy_cache`, Varnish and a
+//! bare hyper server (the ceiling), its miss path, and its memory by entry count.
 //!
-//! Run it through `bench/run.sh`, which installs wrk and nginx, builds, and pins this
-//! program and wrk to core 1 while the servers run on core 0. Everything listens on
-//! 127.0.0.1 and every measurement is bounded in time.
+//! Run it through `bench/run.sh`, which installs wrk, nginx and Varnish, builds, and pins
+//! this program and wrk to core 1 while the servers run on core 0. Everything listens on
+//! 127.0.0.1 and every measurement is bounded in time. With `--results FILE` the hit
+//! figures are also written as TSV, which `bench/chart.py` draws `docs/bench.svg` from.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,10 @@ struct Args {
     /// Directory of the release build.
     #[arg(long, default_value = "target/release")]
     target: PathBuf,
+    /// Also write the cache-hit figures to this file, one tab-separated line per server and
+    /// connection count (`protocol server connections rps p50_us p99_us`), for the chart.
+    #[arg(long)]
+    results: Option<PathBuf>,
 }
 
 type Http = Client<HttpConnector, Empty<Bytes>>;
@@ -84,6 +89,9 @@ struct Server {
     addr: String,
     /// The admin listener, for the gateway.
     admin: String,
+    /// A working directory of the server's own, removed after the process has stopped
+    /// (fields drop after `Drop::drop` has waited for it).
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -138,7 +146,7 @@ fn start_gateway(args: &Args, dir: &Path, name: &str, raw: &RawConfig, core: &st
     };
     // Keep draining its output so a chatty gateway never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr, admin }
+    Server { child, addr, admin, _scratch: None }
 }
 
 fn start_ceiling(args: &Args, body: &Path, core: &str) -> Server {
@@ -149,7 +157,7 @@ fn start_ceiling(args: &Args, body: &Path, core: &str) -> Server {
         .expect("ceiling starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    Server { child, addr: line.trim().to_owned(), admin: String::new() }
+    Server { child, addr: line.trim().to_owned(), admin: String::new(), _scratch: None }
 }
 
 fn free_port() -> u16 {
@@ -185,12 +193,78 @@ fn start_nginx(dir: &Path, upstream: &str) -> Option<Server> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let addr = format!("127.0.0.1:{port}");
+    // Built before waiting, so that an nginx that never listens is stopped, not left behind.
+    let server = Server { child, addr: format!("127.0.0.1:{port}"), admin: String::new(), _scratch: None };
     for _ in 0..200 {
-        if std::net::TcpStream::connect(&addr).is_ok() {
-            return Some(Server { child, addr, admin: String::new() });
+        if std::net::TcpStream::connect(&server.addr).is_ok() {
+            return Some(server);
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// The VCL: the proxy nginx's configuration above is. The cache key is the client's URL
+/// (the builtin `vcl_hash`), the token is appended only to the backend request, and only
+/// 200 answers are kept, for an hour as the gateway's lists are here (nginx keeps them 30 s).
+fn varnish_vcl(host: &str, port: &str) -> String {
+    format!(
+        r#"vcl 4.1;
+backend appsignal {{ .host = "{host}"; .port = "{port}"; }}
+sub vcl_backend_fetch {{
+  if (bereq.url ~ "\?") {{ set bereq.url = bereq.url + "&token={TOKEN}"; }}
+  else {{ set bereq.url = bereq.url + "?token={TOKEN}"; }}
+}}
+sub vcl_backend_response {{
+  if (beresp.status == 200) {{ set beresp.ttl = 1h; return (deliver); }}
+  set beresp.ttl = 0s;
+  set beresp.uncacheable = true;
+  return (deliver);
+}}
+sub vcl_deliver {{
+  if (obj.hits > 0) {{ set resp.http.Cache-Status = "HIT"; }} else {{ set resp.http.Cache-Status = "MISS"; }}
+}}
+"#
+    )
+}
+
+/// Varnish with one thread pool pinned to the servers' core, its objects in memory, and
+/// no log reader (its shared-memory log is always written; nothing reads it).
+fn start_varnish(dir: &Path, upstream: &str) -> Option<Server> {
+    let varnishd = ["/usr/sbin/varnishd", "/usr/bin/varnishd"].into_iter().find(|p| Path::new(p).exists())?;
+    let (host, backend_port) = upstream.trim_start_matches("http://").rsplit_once(':')?;
+    let vcl = dir.join("varnish.vcl");
+    std::fs::write(&vcl, varnish_vcl(host, backend_port)).unwrap();
+    // Varnish writes its log to a file it maps in its working directory on every request:
+    // on tmpfs, as its packaging sets up, rather than paying for page writeback on disk.
+    let scratch = tempfile::Builder::new()
+        .prefix("bench-varnish")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir_in(dir))
+        .ok()?;
+    let work = scratch.path().join("varnish");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = pinned(SERVER_CORE, Path::new(varnishd))
+        // `-j none`: run as this user; Varnish's default jail would run its worker as
+        // another user who cannot enter this program's private temporary directories.
+        .args(["-F", "-j", "none", "-n"])
+        .arg(&work)
+        .args(["-a", &addr, "-f"])
+        .arg(&vcl)
+        .args(["-s", "malloc,256m", "-p", "thread_pools=1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = Server { child, addr, admin: String::new(), _scratch: Some(scratch) };
+    // The manager opens the listening socket before its worker process has compiled the VCL
+    // and started, so a connection being accepted does not mean Varnish answers: ask it.
+    for _ in 0..300 {
+        let status = Command::new("varnishadm").arg("-n").arg(&work).arg("status").output();
+        if status.is_ok_and(|s| String::from_utf8_lossy(&s.stdout).contains("running")) {
+            return Some(server);
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     None
 }
@@ -326,23 +400,53 @@ async fn main() {
     let gateway = start_gateway(&args, dir.path(), "hit", &hit, SERVER_CORE);
     let ceiling = start_ceiling(&args, &body_file, SERVER_CORE);
     let nginx = start_nginx(dir.path(), &fake.url);
+    let varnish = start_varnish(dir.path(), &fake.url);
     let path = "/api/blog/samples.json?limit=10";
-    let nginx_path = format!("/api/{APP}/samples.json?limit=10");
+    let proxy_path = format!("/api/{APP}/samples.json?limit=10");
     let mut targets = vec![
         ("gateway", format!("http://{}{path}", gateway.addr)),
         ("ceiling", format!("http://{}{path}", ceiling.addr)),
     ];
     match &nginx {
-        Some(nginx) => targets.push(("nginx", format!("http://{}{nginx_path}", nginx.addr))),
+        Some(nginx) => targets.push(("nginx", format!("http://{}{proxy_path}", nginx.addr))),
         None => println!("nginx is not installed: its row is skipped (bench/run.sh installs it with apt)\n"),
     }
-    for (_, url) in &targets {
-        for _ in 0..3 {
-            let (status, got) = get(&client, url, None).await;
-            assert_eq!((status, got.len()), (200, body.len()), "{url} did not answer the body");
+    match &varnish {
+        Some(varnish) => targets.push(("varnish", format!("http://{}{proxy_path}", varnish.addr))),
+        None => println!(
+            "Varnish is not installed or did not start: its row is skipped (bench/run.sh installs it with apt)\n"
+        ),
+    }
+    for (name, url) in &targets {
+        let calls = fake.count();
+        let (status, got) = get(&client, url, None).await;
+        assert_eq!((status, &got[..]), (200, body.as_bytes()), "{name} ({url}) did not answer the body");
+        // A proxy that forgot the token would still be answered by the fake: check it went.
+        if let Some(sent) = fake.received().get(calls) {
+            assert!(sent.pairs().contains(&("token".into(), TOKEN.into())), "{name} did not send the token");
         }
+        let filled = fake.count();
+        for _ in 0..2 {
+            let (status, got) = get(&client, url, None).await;
+            assert_eq!((status, &got[..]), (200, body.as_bytes()), "{name} ({url}) did not answer the body");
+        }
+        // What is measured below must be hits: no server may call the upstream again.
+        assert_eq!(fake.count(), filled, "{name}: the second request was not a cache hit");
     }
 
+    let mut results = args.results.as_ref().map(|path| {
+        let mut file = std::fs::File::create(path).expect("the results file can be written");
+        writeln!(file, "# protocol\tserver\tconnections\trps\tp50_us\tp99_us").unwrap();
+        let rounds =
+            if args.rounds == 1 { "1 round".to_owned() } else { format!("{} paired rounds", args.rounds) };
+        writeln!(
+            file,
+            "# note: HTTP/1.1: examples/bench.rs, wrk -t1, medians of {rounds} of {} s",
+            args.seconds
+        )
+        .unwrap();
+        file
+    });
     println!("## Cache hits\n");
     println!("| connections | server | req/s | p50 µs | p99 µs | p99.9 µs | errors |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
@@ -359,27 +463,32 @@ async fn main() {
         for (t, (name, _)) in targets.iter().enumerate() {
             let m = |f: fn(&Run) -> f64| median(runs[t].iter().map(f).collect());
             let errors: u64 = runs[t].iter().map(|r| r.errors).sum();
+            let (rps, p50, p99) = (m(|r| r.rps), m(|r| r.p50_us), m(|r| r.p99_us));
             println!(
-                "| {c} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {errors} |",
-                m(|r| r.rps),
-                m(|r| r.p50_us),
-                m(|r| r.p99_us),
+                "| {c} | {name} | {rps:.0} | {p50:.0} | {p99:.0} | {:.0} | {errors} |",
                 m(|r| r.p999_us)
             );
+            if let Some(file) = &mut results {
+                writeln!(file, "http1\t{name}\t{c}\t{rps:.0}\t{p50:.0}\t{p99:.0}").unwrap();
+            }
         }
         let ratio = |a: usize, b: usize, f: fn(&Run) -> f64| {
             median((0..args.rounds).map(|i| f(&runs[a][i]) / f(&runs[b][i])).collect())
         };
-        let vs_ceiling = ratio(0, 1, |r| r.rps);
-        let p99_vs_ceiling = ratio(0, 1, |r| r.p99_us);
-        let vs_nginx = if targets.len() > 2 { Some(ratio(0, 2, |r| r.rps)) } else { None };
-        summary.push((c, vs_nginx, vs_ceiling, p99_vs_ceiling));
+        let vs = |server: &str| {
+            let other = targets.iter().position(|(name, _)| *name == server)?;
+            Some(ratio(0, other, |r| r.rps))
+        };
+        summary.push((c, vs("nginx"), vs("varnish"), ratio(0, 1, |r| r.rps), ratio(0, 1, |r| r.p99_us)));
     }
-    println!("\n| connections | gateway/nginx req/s | gateway/ceiling req/s | gateway/ceiling p99 |");
-    println!("| --- | --- | --- | --- |");
-    for (c, vs_nginx, vs_ceiling, p99) in &summary {
-        let nginx = vs_nginx.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
-        println!("| {c} | {nginx} | {vs_ceiling:.2} | {p99:.2} |");
+    drop(results);
+    println!(
+        "\n| connections | gateway/nginx req/s | gateway/varnish req/s | gateway/ceiling req/s | gateway/ceiling p99 |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    let or_na = |ratio: &Option<f64>| ratio.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
+    for (c, vs_nginx, vs_varnish, vs_ceiling, p99) in &summary {
+        println!("| {c} | {} | {} | {vs_ceiling:.2} | {p99:.2} |", or_na(vs_nginx), or_na(vs_varnish));
     }
 
     if args.hits_only {
@@ -436,7 +545,7 @@ async fn main() {
     fake.always(Reply::Json(200, body));
     println!("100 concurrent identical misses: **{} upstream call(s)**", fake.count() - before);
     drop(targets);
-    drop((gateway, ceiling, nginx));
+    drop((gateway, ceiling, nginx, varnish));
 
     println!("\n## Memory by entry count\n");
     println!("cache.max_size 1GiB; each entry a {}-byte list under its own key, filled through a gateway and an upstream on both cores; RSS of the gateway process after the fill, and the hit rate on one key afterwards (64 connections, gateway on core 0)\n", body.len());
