@@ -27,8 +27,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 write_body "$dir/body.json"
 upstream=$(port)
 taskset -c 0 "$bin/examples/ceiling" "127.0.0.1:$upstream" "$dir/body.json" >/dev/null &
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+write_cert "$dir"
 path="/api/blog/samples.json?limit=10"
 
 # profile NAME SCHEME LABEL LOAD...: a fresh gateway (TLS when SCHEME is https), warmed, then

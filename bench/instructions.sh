@@ -61,8 +61,7 @@ count() {
 listen=$(port)
 write_config "$dir/gateway.yaml" "$listen" "$upstream"
 if [ -n "$h2" ]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  write_cert "$dir"
   printf 'tls: {cert_file: "%s", key_file: "%s"}\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/gateway.yaml"
   echo "# callgrind: user-space instructions per request, HTTP/2 over TLS, $conns connections × 10 streams, 4 s of h2load"
   count gateway "$listen" "$gateway" --config "$dir/gateway.yaml"

@@ -30,8 +30,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 write_body "$dir/body.json"
 upstream=$(port)
 taskset -c 0 target/release/examples/ceiling "127.0.0.1:$upstream" "$dir/body.json" >/dev/null &
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+write_cert "$dir"
 
 gateway=$(port)
 write_config "$dir/gateway.yaml" "$gateway" "$upstream"
@@ -40,33 +39,7 @@ taskset -c 1 target/release/appsignal-gateway --config "$dir/gateway.yaml" >"$di
 gateway_pid=$!
 
 nginx_port=$(port)
-mkdir -p "$dir/nginx/cache"
-cat >"$dir/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $dir/nginx/nginx.pid;
-error_log $dir/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;   # as the gateway: no limit per connection (h2load does not reconnect)
-  client_body_temp_path $dir/nginx/body; proxy_temp_path $dir/nginx/proxy;
-  fastcgi_temp_path $dir/nginx/fastcgi; uwsgi_temp_path $dir/nginx/uwsgi; scgi_temp_path $dir/nginx/scgi;
-  proxy_cache_path $dir/nginx/cache levels=1:2 keys_zone=api:10m max_size=256m inactive=10m use_temp_path=off;
-  upstream appsignal { server 127.0.0.1:$upstream; keepalive 32; }
-  server {
-    listen 127.0.0.1:$nginx_port ssl http2;
-    ssl_certificate $dir/cert.pem;
-    ssl_certificate_key $dir/key.pem;
-    location /api/ {
-      proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_pass http://appsignal\$uri?\$args&token=bench-token;
-      proxy_cache api; proxy_cache_key \$uri?\$args; proxy_cache_valid 200 1h; proxy_cache_lock on;
-      add_header Cache-Status \$upstream_cache_status;
-    }
-  }
-}
-NGINX
+write_nginx_tls "$dir" "$nginx_port" "$upstream"
 taskset -c 1 nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" &
 
 path="/api/blog/samples.json?limit=10"
