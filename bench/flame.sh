@@ -4,7 +4,7 @@
 # by inferno (`cargo install inferno`).
 #   bench/flame.sh [SECONDS]     # writes docs/flame-h1.svg (wrk, 64 connections) and
 #                                # docs/flame-h2.svg (h2load over TLS, 64 connections × 10 streams)
-# The gateway is built with line tables (a profile of its own, in target/flame) and runs
+# The gateway is built with line tables (in target/flame, or $FLAME_TARGET_DIR) and runs
 # pinned to core 1 with the load on core 0, as in bench/tls.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +18,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v inferno-flamegraph >/dev/null || cargo install --quiet inferno
-CARGO_TARGET_DIR=target/flame CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+CARGO_TARGET_DIR=${FLAME_TARGET_DIR:-target/flame} CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
   cargo build --release --quiet --bin appsignal-gateway --example ceiling
-bin=target/flame/release
+bin=${FLAME_TARGET_DIR:-target/flame}/release
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 
@@ -53,6 +53,20 @@ profile() {
   inferno-flamegraph --title "appsignal-gateway: cache hits over $label ($(git rev-parse --short HEAD))" \
     --width 1200 <"$dir/$name.folded" >"docs/flame-$name.svg"
   echo "docs/flame-$name.svg: $(wc -l <"$dir/$name.folded") stacks; load: $(grep -E 'Requests/sec|finished in' "$dir/$name.load" | head -1)"
+  # The frames most often on the stack (inclusive share of the samples), for BENCHMARKS.md.
+  python3 - "$dir/$name.folded" "${TOP:-25}" <<'PY'
+import collections, re, sys
+total, seen = 0, collections.Counter()
+for line in open(sys.argv[1]):
+    stack, _, count = line.rstrip().rpartition(" ")
+    total += int(count)
+    # One name per frame: generic arguments and hashes dropped, each name counted once per stack.
+    names = {re.sub(r"::h[0-9a-f]{16}$", "", re.sub(r"<[^<>]*>", "", f)) for f in stack.split(";")}
+    for n in names:
+        seen[n] += int(count)
+for n, c in seen.most_common(int(sys.argv[2])):
+    print(f"  {100 * c / total:5.1f}%  {n[:150]}")
+PY
 }
 
 profile h1 http "HTTP/1.1, 64 connections (wrk)" wrk -t1 -c64 -d"$((seconds + 2))s"

@@ -3,8 +3,9 @@
 # form), against a v1 hit, in the same gateway process (goals: within 5 %, since it is
 # the same path; at least 0.8×): user-space instructions per request counted by
 # callgrind, which other load on the machine does not move, over 4 s of wrk per URL after
-# a warm-up that makes each one a hit. Both URLs answer the same body from the ceiling.
-#   bench/graphql.sh [CONNECTIONS]
+# a warm-up that makes each one a hit, then req/s of each in alternating rounds. All
+# answer the same body from the ceiling.
+#   bench/graphql.sh [CONNECTIONS]         # GRAPHQL_ROUNDS=N: rounds of the req/s pass (5)
 # Then the cost of loading 100 declared operations: `check` timed with 0 and with 100.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,30 @@ for round in 1 2; do
   measure "graphql-post-by-hash-$round" "http://127.0.0.1:$listen/graphql" "$dir/post.lua"
 done
 curl -s -D - -o /dev/null "$gql" | grep -i '^cache-status'
+kill "$pid"; wait "$pid" 2>/dev/null || true
+
+# Throughput, side by side: the same gateway (not under valgrind) on core 0, wrk on core
+# 1, the three URLs in turn for $rounds rounds of 2 s; medians of req/s and of each
+# round's ratio to the v1 hit.
+rounds=${GRAPHQL_ROUNDS:-5}
+taskset -c 0 "$gateway" --config "$dir/gateway.yaml" >/dev/null 2>"$dir/native.log" &
+pid=$!
+for _ in $(seq 1 100); do curl -sf -o /dev/null "$v1" && break; sleep 0.1; done
+rate() {
+  local script=()
+  [ -n "${2:-}" ] && script=(-s "$2")
+  taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "$1" | awk '/Requests\/sec/{print $2}'
+}
+echo "# req/s, $conns connections, $rounds rounds of 2 s (gateway on core 0, wrk on core 1)"
+for round in $(seq 1 "$rounds"); do
+  a=$(rate "$v1"); b=$(rate "$gql"); c=$(rate "http://127.0.0.1:$listen/graphql" "$dir/post.lua")
+  echo "round $round: v1 $a graphql-get $b graphql-post-by-hash $c" \
+    "ratios $(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {printf "%.3f %.3f", b / a, c / a}')"
+done | tee "$dir/rates"
+med() { sort -g | awk '{x[NR]=$1} END {print (NR%2 ? x[(NR+1)/2] : (x[NR/2]+x[NR/2+1])/2)}'; }
+echo "medians: v1 $(awk '{print $4}' "$dir/rates" | med) req/s;" \
+  "GraphQL GET route $(awk '{print $10}' "$dir/rates" | med)× a v1 hit;" \
+  "POST /graphql by hash $(awk '{print $11}' "$dir/rates" | med)× a v1 hit"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 echo "# check: loading the configuration with 0 and with 100 declared operations (median of 5)"
