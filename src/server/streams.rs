@@ -5,7 +5,7 @@
 //! each keep more runnable tasks than a tokio worker's local queue holds (256), so the
 //! worker keeps moving half of its queue to the runtime's global queue, which it looks
 //! at only every few dozen polls, and the streams moved there wait many times longer
-//! than the rest (measured: a p99 twice nginx's; BENCHMARKS.md, "HTTP/2 under
+//! than the rest (measured: a p99 1.75× nginx's; BENCHMARKS.md, "HTTP/2 under
 //! saturation"). Most streams here are cache hits, whose future finishes the first time
 //! it is polled, so [`StreamExecutor`] polls each stream once where it arrives, in its
 //! connection's task, and spawns only a stream that has to wait (a miss, a request body
