@@ -7,6 +7,7 @@
 #      minutes, against two gateways (cache.align_times on, off): upstream queries each;
 #   4. body-parse cost: examples/v2_parse (a normal body against 64 KiB hostile ones).
 #   bench/v2.sh [SECONDS_PER_WRK_RUN] [DASHBOARD_SECONDS]    (defaults 5 and 120)
+#   V2_ROUNDS=N: alternating rounds of part 1 (default 2), and their median ratio
 # Everything listens on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,12 +53,13 @@ echo "# 1. cache hits, 1 wrk thread, 64 connections, ${secs} s each, alternating
 listen=$(port)
 start hits "$listen"
 warm "$listen"
-for round in 1 2; do
+for round in $(seq 1 "${V2_ROUNDS:-2}"); do
   get=$(wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:$listen$v1" | rps)
   post=$(wrk -t1 -c64 -d"${secs}s" -s "$dir/post.lua" "http://127.0.0.1:$listen$v2" | rps)
   awk -v r="$round" -v g="$get" -v p="$post" \
     'BEGIN { printf "round %d: v1 GET hit %.0f req/s, V2 POST hit %.0f req/s, ratio %.2f\n", r, g, p, p / g }'
-done
+done | tee "$dir/rounds"
+echo "median ratio: $(awk '{print $NF}' "$dir/rounds" | sort -g | awk '{x[NR]=$1} END {print (NR%2 ? x[(NR+1)/2] : (x[NR/2]+x[NR/2+1])/2)}')"
 kill "$(cat "$dir/hits.pid")" 2>/dev/null || true
 
 echo "# 2. callgrind: user-space instructions per hit, 16 connections, 3 s of wrk"
