@@ -33,7 +33,6 @@ use crate::key::{CacheKey, KeyKind};
 use crate::response::{self, Body};
 use crate::route::{Normalised, ParamError, PathMatch, QueryOptions, RouteError, Target};
 use crate::urlencoded::decode_query;
-use crate::v2::{self, BodyError};
 
 /// `POST /graphql` bodies share the generation's query memo with V2's, under this name.
 const MEMO_ROUTE: &str = "graphql";
@@ -105,19 +104,7 @@ impl Gateway {
                 request.check_json()?;
                 request.refuse_callback()?;
                 let client = request.limit_client(key)?;
-                let limits = &request.generation.settings.limits;
-                let bytes = v2::read_body(
-                    &request.parts.headers,
-                    body,
-                    limits.max_body_size,
-                    limits.body_read_timeout,
-                )
-                .await
-                .map_err(|e| match e {
-                    BodyError::TooLarge => GatewayError::BodyTooLarge,
-                    BodyError::Timeout => GatewayError::BodyTimeout,
-                    BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
-                })?;
+                let bytes = request.read_query_body(body).await?;
                 // A body resolved before (Apollo re-posts the same hash and variables).
                 let raw = query::memo_key(MEMO_ROUTE, &bytes);
                 if let Some(resolved) = raw.as_deref().and_then(|raw| request.generation.queries.get(raw)) {

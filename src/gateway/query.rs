@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{Method, Response};
 
 use super::phases::Exchange;
@@ -73,15 +74,7 @@ impl Gateway {
         request.check_json()?;
         request.refuse_callback()?;
         let client = request.limit_client(key)?;
-        let limits = &request.generation.settings.limits;
-        let bytes =
-            v2::read_body(&request.parts.headers, body, limits.max_body_size, limits.body_read_timeout)
-                .await
-                .map_err(|e| match e {
-                    BodyError::TooLarge => GatewayError::BodyTooLarge,
-                    BodyError::Timeout => GatewayError::BodyTimeout,
-                    BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
-                })?;
+        let bytes = request.read_query_body(body).await?;
         let resolved = request.query_target(route, &bytes, key)?;
         self.answer(request, &resolved.target, &client).await
     }
@@ -109,6 +102,23 @@ impl<'a> Exchange<'a> {
             Some(e) if e.eq_ignore_ascii_case("application/json") => Ok(()),
             _ => Err(GatewayError::UnsupportedMediaType),
         }
+    }
+
+    /// The request body, read whole within `limits.max_body_size` (413) and
+    /// `limits.body_read_timeout` (408); a body the client broke off is a 400.
+    pub(super) async fn read_query_body<B>(&self, body: B) -> Result<Bytes, GatewayError>
+    where
+        B: http_body::Body + Send,
+        B::Data: Send,
+    {
+        let limits = &self.generation.settings.limits;
+        v2::read_body(&self.parts.headers, body, limits.max_body_size, limits.body_read_timeout)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => GatewayError::BodyTooLarge,
+                BodyError::Timeout => GatewayError::BodyTimeout,
+                BodyError::Broken => GatewayError::BadBody("the request body was cut off".into()),
+            })
     }
 
     /// JSONP is for GET routes: a `<script>` tag cannot POST.
